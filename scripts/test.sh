@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The project's test command (README.md): fetch the test model, check formatting and lints,
+# then build and run every test with the one optimised profile the binary uses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rollama/target}"
+ROLLAMA_TEST_GGUF="$(./scripts/fetch-test-models.sh "${ROLLAMA_TEST_MODELS:-$HOME/.cache/rollama/test-models}")"
+export ROLLAMA_TEST_GGUF
+
+cargo fmt --check
+cargo clippy --release --all-targets -- -D warnings
+cargo test --release

@@ -1,0 +1,29 @@
+//! `rollama serve`: open the store, prune it as Ollama does, bind `OLLAMA_HOST`, print the
+//! bound address and serve until SIGINT/SIGTERM.
+
+use crate::env::{self, HostAddress};
+use crate::server::{self, AppState};
+use crate::store::Store;
+use anyhow::{Context, Result};
+
+pub async fn serve() -> Result<()> {
+    let root = env::models_dir();
+    let store = Store::open(&root)
+        .with_context(|| format!("{}: ensure path elements are traversable", root.display()))?;
+    if !env::bool_var(env::OLLAMA_NOPRUNE, false) {
+        match store.prune() {
+            Ok(0) => {}
+            Ok(n) => eprintln!("pruned {n} unused blob file(s)"),
+            Err(e) => eprintln!("not pruning blobs: {e}"),
+        }
+    }
+    let host = HostAddress::from_env();
+    let bind = host.bind_address();
+    let listener =
+        std::net::TcpListener::bind(&bind).with_context(|| format!("listen tcp {bind}"))?;
+    let address = listener.local_addr()?;
+    let server = server::start(listener, AppState { store })?;
+    eprintln!("Listening on {address} (version {})", crate::VERSION);
+    server.await?;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! rollama: an Ollama-compatible model runner. The binary's `main.rs` is a thin shell over
+//! this library so integration tests can reach the same code.
+
+pub mod cli;
+pub mod client;
+pub mod engine;
+pub mod env;
+pub mod format;
+pub mod gguf;
+pub mod modelfile;
+pub mod server;
+pub mod store;
+
+/// The version reported by `/api/version` and `rollama -v`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,113 @@
+//! `ApiError`: every failure a handler can return, with one table from variant to HTTP status,
+//! encoded as Ollama's `{"error":"…"}` body.
+
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 400: malformed or invalid request.
+    BadRequest(String),
+    /// 404: a model or blob that does not exist.
+    NotFound(String),
+    /// 501: a route a later version will serve.
+    NotImplemented(String),
+    /// 500: anything else.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest(message.into())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::NotFound(message.into())
+    }
+
+    pub fn internal(message: impl fmt::Display) -> ApiError {
+        ApiError::Internal(message.to_string())
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::BadRequest(m)
+            | ApiError::NotFound(m)
+            | ApiError::NotImplemented(m)
+            | ApiError::Internal(m) => m,
+        }
+    }
+
+    /// `{"error": "…"}` as a JSON value, for streamed error lines.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.message() })
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .content_type("application/json; charset=utf-8")
+            .body(self.to_json().to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        match e {
+            crate::store::StoreError::DigestMismatch { .. } => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Decodes a JSON request body the way Ollama's handlers do: an empty body is
+/// `missing request body`, malformed JSON or a wrongly typed field is a 400 naming the problem,
+/// unknown fields are ignored. The content type is not checked (Ollama does not check it).
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("missing request body"));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Request {
+        #[allow(dead_code, reason = "only decoded")]
+        model: String,
+    }
+
+    #[test]
+    fn empty_body_is_missing_request_body() {
+        let err = parse_json::<Request>(b"").unwrap_err();
+        assert_eq!(err, ApiError::bad_request("missing request body"));
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request() {
+        let err = parse_json::<Request>(b"{\"model\": ").unwrap_err();
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+        let err = parse_json::<Request>(b"{\"model\": 5}").unwrap_err();
+        assert!(err.message().contains("invalid type"), "{err}");
+    }
+}

@@ -1,0 +1,66 @@
+//! `HEAD|POST /api/blobs/{digest}`: existence checks and streamed, verified uploads.
+
+use crate::server::error::ApiError;
+use crate::server::AppState;
+use crate::store::{Digest, INVALID_DIGEST_FORMAT};
+use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
+use std::io::Write;
+
+fn parse_digest(raw: &str) -> Result<Digest, ApiError> {
+    Digest::parse(raw).map_err(|_| ApiError::bad_request(INVALID_DIGEST_FORMAT))
+}
+
+pub async fn head(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let digest = parse_digest(&path)?;
+    if state.store.has_blob(&digest) {
+        Ok(HttpResponse::Ok().finish())
+    } else {
+        Err(ApiError::not_found(format!("blob \"{digest}\" not found")))
+    }
+}
+
+/// Streams the body to a temp file on the blocking pool while hashing it; the blob appears
+/// under its name only if the whole body arrived and hashes to the digest in the path. A
+/// client that hangs up mid-upload leaves nothing behind.
+pub async fn upload(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let digest = parse_digest(&path)?;
+    if state.store.has_blob(&digest) {
+        return Ok(HttpResponse::Ok().finish());
+    }
+    let mut writer = state.store.blob_writer(Some(digest))?;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    let writing = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        while let Some(chunk) = receiver.blocking_recv() {
+            writer
+                .write_all(&chunk)
+                .map_err(|e| ApiError::internal(format!("writing blob: {e}")))?;
+        }
+        writer.commit()?;
+        Ok(())
+    });
+    while let Some(chunk) = payload.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                // The writer is dropped with the channel's receiver: the temp file goes away.
+                drop(sender);
+                let _ = writing.await;
+                return Err(ApiError::bad_request(format!("reading upload: {e}")));
+            }
+        };
+        if sender.send(chunk).await.is_err() {
+            break;
+        }
+    }
+    drop(sender);
+    writing.await.map_err(ApiError::internal)??;
+    Ok(HttpResponse::Created().finish())
+}

@@ -1,0 +1,24 @@
+//! `/`, `/api/version` and `/api/health`: liveness and version, as Ollama answers them.
+
+use crate::server::AppState;
+use actix_web::{web, HttpResponse};
+
+pub async fn root() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("Ollama is running")
+}
+
+pub async fn version() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "version": crate::VERSION }))
+}
+
+/// Not in Ollama: a small status object for health checks and load balancers.
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let models = state.store.list().map(|m| m.len()).unwrap_or(0);
+    HttpResponse::Ok().json(serde_json::json!({
+        "status": "ok",
+        "version": crate::VERSION,
+        "models": models,
+    }))
+}

@@ -1,0 +1,94 @@
+//! Route table: which handler serves which path and method.
+
+mod blobs;
+mod create;
+mod meta;
+pub mod models;
+
+use super::{head, resource};
+use actix_web::{
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    middleware::Next,
+    web, HttpResponse,
+};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/")
+            .route(web::get().to(meta::root))
+            .route(head().to(meta::root)),
+    )
+    .service(
+        resource("/api/version")
+            .route(web::get().to(meta::version))
+            .route(head().to(meta::version)),
+    )
+    .service(resource("/api/health").route(web::get().to(meta::health)))
+    .service(
+        resource("/api/tags")
+            .route(web::get().to(models::tags))
+            .route(head().to(models::tags)),
+    )
+    .service(resource("/api/show").route(web::post().to(models::show)))
+    .service(resource("/api/copy").route(web::post().to(models::copy)))
+    .service(resource("/api/delete").route(web::delete().to(models::delete)))
+    .service(resource("/api/ps").route(web::get().to(models::ps)))
+    .service(
+        resource("/api/blobs/{digest}")
+            .route(head().to(blobs::head))
+            .route(web::post().to(blobs::upload)),
+    )
+    .service(resource("/api/create").route(web::post().to(create::create)));
+    for path in [
+        "/api/generate",
+        "/api/chat",
+        "/api/embed",
+        "/api/embeddings",
+        "/api/pull",
+        "/api/push",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+    ] {
+        cfg.service(resource(path).route(web::post().to(not_implemented)));
+    }
+}
+
+/// Routes that a later rollama release serves; until then they say so plainly.
+async fn not_implemented(request: actix_web::HttpRequest) -> HttpResponse {
+    HttpResponse::NotImplemented()
+        .content_type("application/json; charset=utf-8")
+        .body(
+            serde_json::json!({
+                "error": format!("{} is not implemented yet in rollama", request.path())
+            })
+            .to_string(),
+        )
+}
+
+/// One line per request on stderr, in the spirit of gin's logger:
+/// `[rollama] 2025/03/07 - 12:07:24 | 200 |  6.66ms | 127.0.0.1 | POST "/api/chat"`.
+pub async fn log_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.path().to_string();
+    let peer = request
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let response = next.call(request).await?;
+    eprintln!(
+        "[rollama] {} | {} | {:>10.2?} | {:>15} | {:<7} {:?}",
+        chrono::Local::now().format("%Y/%m/%d - %H:%M:%S"),
+        response.status().as_u16(),
+        started.elapsed(),
+        peer,
+        method.as_str(),
+        path
+    );
+    Ok(response)
+}

@@ -1,0 +1,425 @@
+//! `/api/tags`, `/api/show`, `/api/copy`, `/api/delete` and `/api/ps`: what is in the store,
+//! in the JSON shapes Ollama returns.
+
+use crate::format::go_time;
+use crate::gguf::Gguf;
+use crate::modelfile::{Command, Modelfile};
+use crate::server::error::{parse_json, ApiError};
+use crate::server::AppState;
+use crate::store::manifest::{
+    MEDIA_ADAPTER, MEDIA_LICENSE, MEDIA_MESSAGES, MEDIA_MODEL, MEDIA_PARAMS, MEDIA_PROJECTOR,
+    MEDIA_PROMPT, MEDIA_SYSTEM, MEDIA_TEMPLATE,
+};
+use crate::store::{ModelConfig, ModelName, Store, StoredModel};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// The template Ollama uses when a model has none.
+pub const DEFAULT_TEMPLATE: &str = "{{ .Prompt }}";
+
+/// Parses a model name from a request, answering Ollama's 400 when it is invalid.
+pub fn parse_name(name: &str) -> Result<ModelName, ApiError> {
+    ModelName::parse(name).map_err(|_| ApiError::bad_request("invalid model name"))
+}
+
+/// Everything `show` and the engine need to know about a stored model, read from its blobs.
+pub struct ModelView {
+    pub stored: StoredModel,
+    pub config: ModelConfig,
+    pub template: Option<String>,
+    pub system: String,
+    pub licenses: Vec<String>,
+    pub parameters: Map<String, Value>,
+    pub messages: Vec<Value>,
+}
+
+impl ModelView {
+    pub fn load(store: &Store, stored: StoredModel) -> Result<ModelView, ApiError> {
+        let read_text = |digest| -> Result<String, ApiError> {
+            let bytes = store.read_blob(digest)?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let config: ModelConfig = store
+            .read_blob(&stored.manifest.config.digest)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        let mut view = ModelView {
+            config,
+            template: None,
+            system: String::new(),
+            licenses: Vec::new(),
+            parameters: Map::new(),
+            messages: Vec::new(),
+            stored: stored.clone(),
+        };
+        for layer in &stored.manifest.layers {
+            match layer.media_type.as_str() {
+                MEDIA_TEMPLATE | MEDIA_PROMPT => view.template = Some(read_text(&layer.digest)?),
+                MEDIA_SYSTEM => view.system = read_text(&layer.digest)?,
+                MEDIA_LICENSE => view.licenses.push(read_text(&layer.digest)?),
+                MEDIA_PARAMS => {
+                    view.parameters = serde_json::from_slice(&store.read_blob(&layer.digest)?)
+                        .map_err(|e| ApiError::internal(format!("params layer: {e}")))?;
+                }
+                MEDIA_MESSAGES => {
+                    view.messages = serde_json::from_slice(&store.read_blob(&layer.digest)?)
+                        .map_err(|e| ApiError::internal(format!("messages layer: {e}")))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(view)
+    }
+
+    pub fn model_layer(&self) -> Option<&crate::store::Layer> {
+        self.stored.manifest.layers_of(MEDIA_MODEL).next()
+    }
+
+    /// `details` as in `/api/tags` and `/api/show`.
+    pub fn details(&self) -> Value {
+        let parent = self.model_layer().map(|l| l.from.as_str()).unwrap_or("");
+        json!({
+            "parent_model": parent,
+            "format": self.config.model_format,
+            "family": self.config.model_family,
+            "families": self.config.model_families,
+            "parameter_size": self.config.model_type,
+            "quantization_level": self.config.file_type,
+        })
+    }
+
+    /// Ollama's capability detection, from the GGUF metadata and the template.
+    pub fn capabilities(&self, gguf: Option<&Gguf>) -> Vec<&'static str> {
+        let mut caps = Vec::new();
+        let arch = gguf.and_then(Gguf::architecture).unwrap_or("");
+        let is_embedding = gguf.is_some_and(|g| g.get(&format!("{arch}.pooling_type")).is_some())
+            || matches!(arch, "bert" | "nomic-bert" | "jina-bert-v2");
+        caps.push(if is_embedding { "embedding" } else { "completion" });
+        let template = self.template.as_deref().unwrap_or("");
+        if template.contains(".Tools") {
+            caps.push("tools");
+        }
+        if template.contains(".Suffix") {
+            caps.push("insert");
+        }
+        if self
+            .stored
+            .manifest
+            .layers_of(MEDIA_PROJECTOR)
+            .next()
+            .is_some()
+        {
+            caps.push("vision");
+        }
+        if template.contains(".Thinking") || template.contains(".Think ") {
+            caps.push("thinking");
+        }
+        caps
+    }
+
+    /// The `parameters` text: one `key<pad to 30> value` line per value, Go `%#v` quoting.
+    pub fn parameters_text(&self) -> String {
+        let mut lines = Vec::new();
+        for (key, value) in &self.parameters {
+            let values = match value {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            for v in values {
+                lines.push(format!("{key:<30} {}", go_value(&v)));
+            }
+        }
+        lines.join("\n")
+    }
+
+    /// The Modelfile `show --modelfile` prints (Ollama's `Model.String()` plus header).
+    pub fn modelfile(&self, store: &Store, gguf_template: Option<&str>) -> String {
+        let mut commands = Vec::new();
+        let path_of = |layer: &crate::store::Layer| {
+            store.blob_path(&layer.digest).to_string_lossy().into_owned()
+        };
+        let command = |name: &str, args: String| Command {
+            name: name.to_string(),
+            args,
+        };
+        if let Some(layer) = self.model_layer() {
+            commands.push(command("model", path_of(layer)));
+        }
+        for layer in self.stored.manifest.layers_of(MEDIA_ADAPTER) {
+            commands.push(command("adapter", path_of(layer)));
+        }
+        for layer in self.stored.manifest.layers_of(MEDIA_PROJECTOR) {
+            commands.push(command("model", path_of(layer)));
+        }
+        let template = self
+            .template
+            .as_deref()
+            .or(gguf_template)
+            .unwrap_or(DEFAULT_TEMPLATE);
+        commands.push(command("template", template.to_string()));
+        if !self.system.is_empty() {
+            commands.push(command("system", self.system.clone()));
+        }
+        if !self.config.renderer.is_empty() {
+            commands.push(command("renderer", self.config.renderer.clone()));
+        }
+        if !self.config.parser.is_empty() {
+            commands.push(command("parser", self.config.parser.clone()));
+        }
+        for (key, value) in &self.parameters {
+            let values = match value {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            for v in values {
+                let text = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                commands.push(command(key, text));
+            }
+        }
+        for license in &self.licenses {
+            commands.push(command("license", license.clone()));
+        }
+        for message in &self.messages {
+            let role = message["role"].as_str().unwrap_or("");
+            let content = message["content"].as_str().unwrap_or("");
+            commands.push(command("message", format!("{role}: {content}")));
+        }
+        let body = Modelfile {
+            commands,
+            ..Modelfile::default()
+        }
+        .to_string();
+        format!(
+            "# Modelfile generated by \"ollama show\"\n\
+             # To build a new Modelfile based on this, replace FROM with:\n\
+             # FROM {}\n\n{body}",
+            self.stored.name.display_shortest()
+        )
+    }
+}
+
+/// Go's `%#v` for JSON-decoded values: strings quoted, numbers bare.
+fn go_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        other => other.to_string(),
+    }
+}
+
+/// Finds `name` in the store or answers 404 with `message`.
+fn find(store: &Store, name: &ModelName, message: String) -> Result<StoredModel, ApiError> {
+    store.find(name)?.ok_or(ApiError::NotFound(message))
+}
+
+pub async fn tags(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let models = web::block(move || -> Result<Vec<Value>, ApiError> {
+        let mut out = Vec::new();
+        for stored in store.list()? {
+            let view = ModelView::load(&store, stored)?;
+            let name = view.stored.name.display_shortest();
+            out.push(json!({
+                "name": name,
+                "model": name,
+                "modified_at": go_time(view.stored.modified),
+                "size": view.stored.manifest.total_size(),
+                "digest": view.stored.digest.hex(),
+                "details": view.details(),
+            }));
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().json(json!({ "models": models })))
+}
+
+#[derive(Deserialize)]
+pub struct ShowRequest {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    verbose: bool,
+    #[serde(default)]
+    system: String,
+    #[serde(default)]
+    options: Map<String, Value>,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: ShowRequest = parse_json(&body)?;
+    let raw = if request.model.is_empty() {
+        request.name.clone()
+    } else {
+        request.model.clone()
+    };
+    if raw.is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    let name = parse_name(&raw)?;
+    let store = state.store.clone();
+    let response = web::block(move || show_model(&store, &name, request))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+fn show_model(store: &Store, name: &ModelName, request: ShowRequest) -> Result<Value, ApiError> {
+    let stored = find(
+        store,
+        name,
+        format!("model '{}' not found", name.display_shortest()),
+    )?;
+    let mut view = ModelView::load(store, stored)?;
+    if !request.system.is_empty() {
+        view.system = request.system.clone();
+    }
+    let gguf = match view.model_layer() {
+        Some(layer) => Some(
+            Gguf::open(&store.blob_path(&layer.digest))
+                .map_err(|e| ApiError::internal(format!("reading model: {e}")))?,
+        ),
+        None => None,
+    };
+    let parameters = view.parameters_text();
+    for (key, value) in request.options {
+        view.parameters.insert(key, value);
+    }
+    let gguf_template = gguf.as_ref().and_then(Gguf::chat_template);
+    let template = view
+        .template
+        .clone()
+        .or_else(|| gguf_template.map(str::to_string))
+        .unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
+    let mut details = view.details();
+    if let Some(g) = &gguf {
+        if view.config.file_type.is_empty() || view.config.file_type == "unknown" {
+            details["quantization_level"] = json!(g.file_type_name());
+        }
+    }
+    let mut response = json!({
+        "modelfile": view.modelfile(store, gguf_template),
+        "parameters": parameters,
+        "template": template,
+        "details": details,
+        "model_info": gguf.as_ref().map(|g| g.model_info(request.verbose)).unwrap_or_default(),
+        "capabilities": view.capabilities(gguf.as_ref()),
+        "modified_at": go_time(view.stored.modified),
+    });
+    if !view.licenses.is_empty() {
+        response["license"] = json!(view.licenses.join("\n"));
+    }
+    if !view.system.is_empty() {
+        response["system"] = json!(view.system);
+    }
+    if !view.messages.is_empty() {
+        let messages: Vec<Value> = view
+            .messages
+            .iter()
+            .map(|m| json!({"role": m["role"], "content": m["content"]}))
+            .collect();
+        response["messages"] = json!(messages);
+    }
+    if !view.config.requires.is_empty() {
+        response["requires"] = json!(view.config.requires);
+    }
+    if let Some(g) = &gguf {
+        let tensors: Vec<Value> = g
+            .tensors
+            .iter()
+            .map(|t| json!({"name": t.name, "type": t.type_name(), "shape": t.shape}))
+            .collect();
+        response["tensors"] = json!(tensors);
+    }
+    if let Some(layer) = view.stored.manifest.layers_of(MEDIA_PROJECTOR).next() {
+        if let Ok(projector) = Gguf::open(&store.blob_path(&layer.digest)) {
+            response["projector_info"] = json!(projector.model_info(request.verbose));
+        }
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct CopyRequest {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    destination: String,
+}
+
+pub async fn copy(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: CopyRequest = parse_json(&body)?;
+    let source = ModelName::parse(&request.source)
+        .map_err(|_| ApiError::bad_request(format!("source \"{}\" is invalid", request.source)))?;
+    let destination = ModelName::parse(&request.destination).map_err(|_| {
+        ApiError::bad_request(format!(
+            "destination \"{}\" is invalid",
+            request.destination
+        ))
+    })?;
+    let store = state.store.clone();
+    web::block(move || -> Result<(), ApiError> {
+        let stored = find(
+            &store,
+            &source,
+            format!("model \"{}\" not found", request.source),
+        )?;
+        store.copy(&stored, &destination)?;
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+#[derive(Deserialize)]
+pub struct DeleteRequest {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: DeleteRequest = parse_json(&body)?;
+    let raw = if request.model.is_empty() {
+        request.name
+    } else {
+        request.model
+    };
+    if raw.is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    let name = ModelName::parse(&raw)
+        .map_err(|_| ApiError::bad_request(format!("name \"{raw}\" is invalid")))?;
+    let store = state.store.clone();
+    web::block(move || -> Result<(), ApiError> {
+        let stored = find(&store, &name, format!("model '{raw}' not found"))?;
+        store.delete(&stored)?;
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// Loaded models. No engine is wired in yet, so nothing is ever loaded.
+pub async fn ps() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "models": [] }))
+}

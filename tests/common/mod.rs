@@ -1,0 +1,163 @@
+//! Test harness: starts the real `rollama serve` on a free loopback port with its own temp
+//! `OLLAMA_MODELS` and `HOME`, reads the address it prints, and kills it on drop.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_rollama");
+
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    pub models: PathBuf,
+    pub home: tempfile::TempDir,
+    _models_dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A server with an empty store of its own.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let models = dir.path().join("models");
+        Server::start_inner(models, Some(dir))
+    }
+
+    /// A server over an existing store directory.
+    pub fn start_with_store(models: &Path) -> Server {
+        Server::start_inner(models.to_path_buf(), None)
+    }
+
+    fn start_inner(models: PathBuf, dir: Option<tempfile::TempDir>) -> Server {
+        let home = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .env("OLLAMA_HOST", "127.0.0.1:0")
+            .env("OLLAMA_MODELS", &models)
+            .env("HOME", home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start rollama serve");
+        let stderr = child.stderr.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(rest) = line.strip_prefix("Listening on ") {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                        let _ = sender.send(addr);
+                        sent = true;
+                    }
+                }
+                if std::env::var_os("ROLLAMA_TEST_LOG").is_some() {
+                    eprintln!("[server] {line}");
+                }
+            }
+        });
+        let addr = match receiver.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("rollama serve did not print its address");
+            }
+        };
+        Server {
+            child,
+            addr,
+            models,
+            home,
+            _models_dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The CLI pointed at this server.
+    pub fn rollama(&self) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .env("OLLAMA_HOST", &self.addr)
+            .env("HOME", self.home.path())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs the CLI with `args` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.rollama().args(args).output().unwrap()
+    }
+
+    pub fn blobs(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.models.join("blobs"))
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The real SmolLM2 GGUF: `ROLLAMA_TEST_GGUF`, or fetched with the project's script.
+pub fn test_gguf() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROLLAMA_TEST_GGUF") {
+        return PathBuf::from(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-test-models.sh");
+    let output = Command::new(script).output().expect("run fetch-test-models.sh");
+    assert!(output.status.success(), "{}", stderr(&output));
+    PathBuf::from(stdout(&output).trim())
+}
+
+/// A Modelfile next to a symlink of the test model, so `FROM ./model.gguf` is relative.
+pub fn modelfile_dir(body: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(test_gguf(), dir.path().join("model.gguf")).unwrap();
+    std::fs::write(dir.path().join("Modelfile"), body).unwrap();
+    dir
+}
+
+/// Creates `name` from the test model through the CLI.
+pub fn create_model(server: &Server, name: &str, modelfile: &str) -> tempfile::TempDir {
+    let dir = modelfile_dir(modelfile);
+    let path = dir.path().join("Modelfile");
+    let output = server.run(&["create", name, "-f", path.to_str().unwrap()]);
+    assert!(output.status.success(), "create failed: {}", stderr(&output));
+    dir
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
