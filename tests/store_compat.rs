@@ -63,7 +63,12 @@ async fn an_ollama_store_is_listed_and_shown_unchanged() {
     let before = snapshot(&store);
 
     let server = Server::start_with_store(&store);
-    let tags: Value = reqwest::get(server.url("/api/tags")).await.unwrap().json().await.unwrap();
+    let tags: Value = reqwest::get(server.url("/api/tags"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut names: Vec<&str> = tags["models"]
         .as_array()
         .unwrap()
@@ -71,29 +76,49 @@ async fn an_ollama_store_is_listed_and_shown_unchanged() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["fixture:latest", "hf.co/someuser/Some-Repo-GGUF:Q4_K_M"]);
+    assert_eq!(
+        names,
+        ["fixture:latest", "hf.co/someuser/Some-Repo-GGUF:Q4_K_M"]
+    );
     for model in tags["models"].as_array().unwrap() {
-        let expected = if model["name"] == "fixture:latest" { &library } else { &hf };
+        let expected = if model["name"] == "fixture:latest" {
+            &library
+        } else {
+            &hf
+        };
         assert_eq!(model["digest"], sha256_hex(expected));
         assert_eq!(model["details"]["quantization_level"], "Q4_1");
     }
 
     let list = common::stdout(&server.run(&["list"]));
     assert!(list.contains("fixture:latest"), "{list}");
-    assert!(list.contains("hf.co/someuser/Some-Repo-GGUF:Q4_K_M"), "{list}");
+    assert!(
+        list.contains("hf.co/someuser/Some-Repo-GGUF:Q4_K_M"),
+        "{list}"
+    );
     let id = &sha256_hex(&library)[..12];
     assert!(list.contains(id), "{list}");
 
     let show = server.run(&["show", "fixture", "--parameters"]);
     let text = common::stdout(&show);
-    assert!(text.contains("stop                           \"<|im_end|>\""), "{text}");
-    assert!(text.contains("temperature                    0.6"), "{text}");
+    assert!(
+        text.contains("stop                           \"<|im_end|>\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("temperature                    0.6"),
+        "{text}"
+    );
     let show = common::stdout(&server.run(&["show", "hf.co/someuser/Some-Repo-GGUF:Q4_K_M"]));
     assert!(show.contains("architecture        llama"), "{show}");
     assert!(show.contains("  License\n    Apache 2.0    \n"), "{show}");
 
     drop(server);
-    assert_eq!(snapshot(&store), before, "listing and showing changed the store");
+    assert_eq!(
+        snapshot(&store),
+        before,
+        "listing and showing changed the store"
+    );
 }
 
 #[tokio::test]
@@ -135,13 +160,21 @@ async fn what_rollama_writes_has_ollamas_bytes() {
         std::fs::read(server.models.join("blobs").join(name)).unwrap()
     };
     // Every referenced blob exists under the name of its own sha256.
-    for layer in manifest["layers"].as_array().unwrap().iter().chain([&manifest["config"]]) {
+    for layer in manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&manifest["config"]])
+    {
         let content = blob(&layer["digest"]);
         assert_eq!(layer["digest"], format!("sha256:{}", sha256_hex(&content)));
         assert_eq!(layer["size"], content.len());
     }
     let layers = manifest["layers"].as_array().unwrap();
-    let media: Vec<&str> = layers.iter().map(|l| l["mediaType"].as_str().unwrap()).collect();
+    let media: Vec<&str> = layers
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
     assert_eq!(
         media,
         [

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub async fn create(client: &Client, args: CreateArgs) -> Result<()> {
-    let path = args.file.clone().unwrap_or_else(|| PathBuf::from("Modelfile"));
+    let path = args
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("Modelfile"));
     let bytes = fs_err::read(&path).context("reading the Modelfile")?;
     let parsed = modelfile::parse_bytes(&bytes)?;
     for warning in &parsed.warnings {
@@ -209,7 +212,8 @@ mod tests {
 
     #[test]
     fn from_a_missing_path_is_a_model_name() {
-        let parsed = modelfile::parse("FROM llama3.2\nSYSTEM hi\nPARAMETER temperature 0.5").unwrap();
+        let parsed =
+            modelfile::parse("FROM llama3.2\nSYSTEM hi\nPARAMETER temperature 0.5").unwrap();
         let request = build_request(&parsed, Path::new("/nonexistent-dir")).unwrap();
         assert_eq!(request["from"], json!("llama3.2"));
         assert_eq!(request["system"], json!("hi"));

@@ -16,9 +16,21 @@ pub fn generated_files() -> Vec<(String, Vec<u8>)> {
         clap_complete::generate(shell, &mut super::command(), "rollama", &mut out);
         files.push((name.to_string(), out));
     }
-    let mut man = Vec::new();
-    // Rendering into a Vec cannot fail for I/O reasons.
-    let _ = clap_mangen::Man::new(super::command()).render(&mut man);
-    files.push(("man/rollama.1".to_string(), man));
+    let root = super::command();
+    let mut pages = vec![("rollama".to_string(), root.clone())];
+    for sub in root.get_subcommands() {
+        let name = format!("rollama-{}", sub.get_name());
+        let command = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(format!("rollama {}", sub.get_name()));
+        pages.push((name, command));
+    }
+    for (name, command) in pages {
+        let mut man = Vec::new();
+        // Rendering into a Vec cannot fail for I/O reasons.
+        let _ = clap_mangen::Man::new(command).render(&mut man);
+        files.push((format!("man/{name}.1"), man));
+    }
     files
 }

@@ -32,7 +32,10 @@ pub fn render_list(response: &Value, filter: Option<&str>) -> String {
                 continue;
             }
         }
-        let size = if model["remote_model"].as_str().is_some_and(|s| !s.is_empty()) {
+        let size = if model["remote_model"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+        {
             "-".to_string()
         } else {
             human_bytes(model["size"].as_i64().unwrap_or(0))

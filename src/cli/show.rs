@@ -115,7 +115,10 @@ pub fn render(response: &Value, verbose: bool) -> String {
     }
     section(&mut out, "Model", rows);
 
-    if let Some(caps) = response["capabilities"].as_array().filter(|c| !c.is_empty()) {
+    if let Some(caps) = response["capabilities"]
+        .as_array()
+        .filter(|c| !c.is_empty())
+    {
         let rows = caps
             .iter()
             .map(|c| row(&[c.as_str().unwrap_or_default()]))
@@ -237,11 +240,7 @@ fn metadata_value(value: &Value) -> String {
             }
             let listed: Vec<String> = items.iter().take(shown).map(go_v).collect();
             if shown < items.len() {
-                format!(
-                    "[{} ...+{} more]",
-                    listed.join(" "),
-                    items.len() - shown
-                )
+                format!("[{} ...+{} more]", listed.join(" "), items.len() - shown)
             } else {
                 format!("[{}]", listed.join(" "))
             }
@@ -262,12 +261,7 @@ fn go_v(value: &Value) -> String {
 }
 
 fn go_list(value: &Value) -> String {
-    let items: Vec<String> = value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(go_v)
-        .collect();
+    let items: Vec<String> = value.as_array().into_iter().flatten().map(go_v).collect();
     format!("[{}]", items.join(" "))
 }
 

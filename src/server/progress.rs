@@ -69,7 +69,11 @@ where
     let first = match receiver.recv().await {
         Some(Event::Failed(error)) => return error.error_response(),
         Some(Event::Progress(value)) => value,
-        None => return HttpResponse::Ok().content_type("application/x-ndjson").finish(),
+        None => {
+            return HttpResponse::Ok()
+                .content_type("application/x-ndjson")
+                .finish()
+        }
     };
     let body = stream::unfold(
         (Some(first), receiver),
@@ -83,7 +87,10 @@ where
             };
             let mut line = value.to_string().into_bytes();
             line.push(b'\n');
-            Some((Ok::<_, std::convert::Infallible>(Bytes::from(line)), (None, receiver)))
+            Some((
+                Ok::<_, std::convert::Infallible>(Bytes::from(line)),
+                (None, receiver),
+            ))
         },
     );
     HttpResponse::Ok()

@@ -201,17 +201,25 @@ impl Store {
             .into_iter()
             .filter_map(|(name, path)| self.load(name, path).ok())
             .collect();
-        models.sort_by(|a, b| b.modified.cmp(&a.modified));
+        models.sort_by_key(|m| std::cmp::Reverse(m.modified));
         Ok(models)
     }
 
     /// Writes the manifest for `name` atomically and returns its bytes' digest.
-    pub fn write_manifest(&self, name: &ModelName, manifest: &Manifest) -> Result<Digest, StoreError> {
+    pub fn write_manifest(
+        &self,
+        name: &ModelName,
+        manifest: &Manifest,
+    ) -> Result<Digest, StoreError> {
         self.write_manifest_bytes(name, &manifest.to_go_json())
     }
 
     /// Writes manifest bytes exactly as given (pulled manifests keep the registry's bytes).
-    pub fn write_manifest_bytes(&self, name: &ModelName, bytes: &[u8]) -> Result<Digest, StoreError> {
+    pub fn write_manifest_bytes(
+        &self,
+        name: &ModelName,
+        bytes: &[u8],
+    ) -> Result<Digest, StoreError> {
         let path = self.manifests_dir().join(name.manifest_rel_path());
         atomic_write(&path, bytes)?;
         Ok(Digest::of(bytes))
@@ -501,7 +509,10 @@ mod tests {
         atomic_write(&path, b"one").unwrap();
         atomic_write(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            1
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Test harness: starts the real `rollama serve` on a free loopback port with its own temp
 //! `OLLAMA_MODELS` and `HOME`, reads the address it prints, and kills it on drop.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -135,7 +138,9 @@ pub fn test_gguf() -> PathBuf {
         return PathBuf::from(path);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-test-models.sh");
-    let output = Command::new(script).output().expect("run fetch-test-models.sh");
+    let output = Command::new(script)
+        .output()
+        .expect("run fetch-test-models.sh");
     assert!(output.status.success(), "{}", stderr(&output));
     PathBuf::from(stdout(&output).trim())
 }
@@ -153,7 +158,11 @@ pub fn create_model(server: &Server, name: &str, modelfile: &str) -> tempfile::T
     let dir = modelfile_dir(modelfile);
     let path = dir.path().join("Modelfile");
     let output = server.run(&["create", name, "-f", path.to_str().unwrap()]);
-    assert!(output.status.success(), "create failed: {}", stderr(&output));
+    assert!(
+        output.status.success(),
+        "create failed: {}",
+        stderr(&output)
+    );
     dir
 }
 

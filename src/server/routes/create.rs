@@ -11,9 +11,7 @@ use crate::store::manifest::{
     go_json, CONFIG_MEDIA_TYPE, MEDIA_ADAPTER, MEDIA_LICENSE, MEDIA_MESSAGES, MEDIA_MODEL,
     MEDIA_PARAMS, MEDIA_PROJECTOR, MEDIA_SYSTEM, MEDIA_TEMPLATE,
 };
-use crate::store::{
-    Digest, Layer, Manifest, ModelConfig, ModelName, Store, INVALID_DIGEST_FORMAT,
-};
+use crate::store::{Digest, Layer, Manifest, ModelConfig, ModelName, Store, INVALID_DIGEST_FORMAT};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -174,7 +172,7 @@ fn create_model(
         }
     }
 
-    let mut set_text = |layers: &mut Vec<NewLayer>, media: &str, text: &str| -> Result<(), ApiError> {
+    let set_text = |layers: &mut Vec<NewLayer>, media: &str, text: &str| -> Result<(), ApiError> {
         layers.retain(|l| l.layer.media_type != media);
         layers.push(text_layer(store, media, text.as_bytes())?);
         Ok(())
@@ -381,9 +379,9 @@ fn licenses(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::bad_request("license must be a string or an array of strings"))
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    ApiError::bad_request("license must be a string or an array of strings")
+                })
             })
             .collect(),
         Some(_) => Err(ApiError::bad_request(

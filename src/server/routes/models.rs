@@ -96,7 +96,11 @@ impl ModelView {
         let arch = gguf.and_then(Gguf::architecture).unwrap_or("");
         let is_embedding = gguf.is_some_and(|g| g.get(&format!("{arch}.pooling_type")).is_some())
             || matches!(arch, "bert" | "nomic-bert" | "jina-bert-v2");
-        caps.push(if is_embedding { "embedding" } else { "completion" });
+        caps.push(if is_embedding {
+            "embedding"
+        } else {
+            "completion"
+        });
         let template = self.template.as_deref().unwrap_or("");
         if template.contains(".Tools") {
             caps.push("tools");
@@ -138,7 +142,10 @@ impl ModelView {
     pub fn modelfile(&self, store: &Store, gguf_template: Option<&str>) -> String {
         let mut commands = Vec::new();
         let path_of = |layer: &crate::store::Layer| {
-            store.blob_path(&layer.digest).to_string_lossy().into_owned()
+            store
+                .blob_path(&layer.digest)
+                .to_string_lossy()
+                .into_owned()
         };
         let command = |name: &str, args: String| Command {
             name: name.to_string(),
@@ -253,10 +260,7 @@ pub struct ShowRequest {
     options: Map<String, Value>,
 }
 
-pub async fn show(
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn show(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let request: ShowRequest = parse_json(&body)?;
     let raw = if request.model.is_empty() {
         request.name.clone()
@@ -357,10 +361,7 @@ pub struct CopyRequest {
     destination: String,
 }
 
-pub async fn copy(
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn copy(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let request: CopyRequest = parse_json(&body)?;
     let source = ModelName::parse(&request.source)
         .map_err(|_| ApiError::bad_request(format!("source \"{}\" is invalid", request.source)))?;
