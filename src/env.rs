@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// Where the server listens and clients connect. Default `http://127.0.0.1:11434`.
 pub const OLLAMA_HOST: &str = "OLLAMA_HOST";
-/// Root of the model store. Default: `~/.ollama/models`, as Ollama.
+/// Root of the model store. Default: the platform data directory (`~/.local/share/rollama/models`).
 pub const OLLAMA_MODELS: &str = "OLLAMA_MODELS";
 /// Keep blobs that no manifest references when the server starts. Default false.
 pub const OLLAMA_NOPRUNE: &str = "OLLAMA_NOPRUNE";
@@ -179,19 +179,17 @@ fn split_host_port(s: &str) -> Option<(String, String)> {
     Some((host.to_string(), port.to_string()))
 }
 
-/// The model store root: `OLLAMA_MODELS`, else `~/.ollama/models` (the same place Ollama uses,
-/// so an existing library is found), else the platform data directory.
+/// The model store root: `OLLAMA_MODELS`, else the platform data directory
+/// (`~/.local/share/rollama/models` on Linux). An existing Ollama library is used by pointing
+/// `OLLAMA_MODELS` at it (`~/.ollama/models`).
 pub fn models_dir() -> PathBuf {
     let value = var(OLLAMA_MODELS);
     if !value.is_empty() {
         return PathBuf::from(value);
     }
-    if let Some(dirs) = directories::BaseDirs::new() {
-        return dirs.home_dir().join(".ollama").join("models");
-    }
     directories::ProjectDirs::from("", "", "rollama")
         .map(|dirs| dirs.data_dir().join("models"))
-        .unwrap_or_else(|| PathBuf::from(".ollama/models"))
+        .unwrap_or_else(|| ollama_home().join("models"))
 }
 
 /// `~/.ollama`, where history and keys live.

@@ -130,10 +130,29 @@ fn pad(out: &mut String, cell: &str, width: usize) {
 }
 
 /// RFC 3339 with nanoseconds and trailing zeros trimmed, in the server's local offset, as Go
-/// marshals `time.Time` (`"2025-05-10T08:06:48.639712648-07:00"`).
+/// marshals `time.Time` (`"2025-05-10T08:06:48.639712648-07:00"`, `Z` for UTC).
 pub fn go_time(time: std::time::SystemTime) -> String {
     let local: DateTime<chrono::Local> = time.into();
-    local.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    go_time_of(&local)
+}
+
+fn go_time_of<Tz: chrono::TimeZone>(time: &DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let mut out = time.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = time.timestamp_subsec_nanos();
+    if nanos > 0 {
+        let fraction = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(fraction.trim_end_matches('0'));
+    }
+    if chrono::Offset::fix(time.offset()).local_minus_utc() == 0 {
+        out.push('Z');
+    } else {
+        out.push_str(&time.format("%:z").to_string());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -203,6 +222,14 @@ mod tests {
              model1    sha256:abc12    1.0 KB    24 hours ago    \n\
              model2    sha256:def45    2.0 KB    2 days ago      \n"
         );
+    }
+
+    #[test]
+    fn go_time_trims_trailing_zeros_like_rfc3339nano() {
+        let t = DateTime::parse_from_rfc3339("2025-05-10T08:06:48.639710000-07:00").unwrap();
+        assert_eq!(go_time_of(&t), "2025-05-10T08:06:48.63971-07:00");
+        let t = DateTime::parse_from_rfc3339("2025-05-10T08:06:48Z").unwrap();
+        assert_eq!(go_time_of(&t.with_timezone(&Utc)), "2025-05-10T08:06:48Z");
     }
 
     #[test]

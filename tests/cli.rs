@@ -358,3 +358,55 @@ fn help_lists_ollamas_commands() {
     assert!(text.contains("Large language model runner"));
     assert!(text.contains("OLLAMA_HOST"));
 }
+
+#[test]
+fn serve_shuts_down_cleanly_on_sigint_and_sigterm() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(common::BIN)
+            .arg("serve")
+            .env("OLLAMA_HOST", "127.0.0.1:0")
+            .env("OLLAMA_MODELS", dir.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        assert!(line.starts_with("Listening on 127.0.0.1:"), "{line}");
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let exit = loop {
+            if let Some(exit) = child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve ignored {signal}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(exit.success(), "{signal}: {exit:?}");
+    }
+}
+
+#[test]
+fn serve_reports_an_address_in_use() {
+    let server = Server::start();
+    let output = std::process::Command::new(common::BIN)
+        .arg("serve")
+        .env("OLLAMA_HOST", &server.addr)
+        .env("OLLAMA_MODELS", &server.models)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with(&format!("Error: listen tcp {}", server.addr)),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -18,7 +18,7 @@ const HOST_ENV_HELP: &str = "Environment Variables:
 
 const SERVE_ENV_HELP: &str = "Environment Variables:
       OLLAMA_HOST                   IP Address for the rollama server (default 127.0.0.1:11434)
-      OLLAMA_MODELS                 The path to the models directory (default ~/.ollama/models)
+      OLLAMA_MODELS                 The path to the models directory (default ~/.local/share/rollama/models)
       OLLAMA_NOPRUNE                Do not prune model blobs on startup
       OLLAMA_KEEP_ALIVE             The duration that models stay loaded in memory (default \"5m\")
       OLLAMA_CONTEXT_LENGTH         Context length to use unless otherwise specified (default 4096)

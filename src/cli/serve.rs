@@ -5,6 +5,7 @@ use crate::env::{self, HostAddress};
 use crate::server::{self, AppState};
 use crate::store::Store;
 use anyhow::{Context, Result};
+use tokio::signal::unix::{signal, SignalKind};
 
 pub async fn serve() -> Result<()> {
     let root = env::models_dir();
@@ -23,6 +24,17 @@ pub async fn serve() -> Result<()> {
         std::net::TcpListener::bind(&bind).with_context(|| format!("listen tcp {bind}"))?;
     let address = listener.local_addr()?;
     let server = server::start(listener, AppState { store })?;
+    let handle = server.handle();
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    actix_web::rt::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("shutting down");
+        handle.stop(true).await;
+    });
     eprintln!("Listening on {address} (version {})", crate::VERSION);
     server.await?;
     Ok(())

@@ -33,6 +33,9 @@ pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
             }))
     })
     .shutdown_timeout(5)
+    // Signals are handled by the caller (`cli/serve.rs`), installed before the address is
+    // printed so that a signal sent right after start-up is never missed.
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)
