@@ -410,3 +410,39 @@ fn serve_reports_an_address_in_use() {
         stderr(&output)
     );
 }
+
+#[test]
+fn quantize_checks_the_type_and_the_source_like_ollama() {
+    let server = Server::start();
+    let dir = common::modelfile_dir("FROM ./model.gguf\n");
+    let modelfile = dir.path().join("Modelfile");
+    let output = server.run(&[
+        "create",
+        "q",
+        "-f",
+        modelfile.to_str().unwrap(),
+        "-q",
+        "q2_K",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("unsupported quantization type Q2_K"),
+        "{}",
+        stderr(&output)
+    );
+    let output = server.run(&[
+        "create",
+        "q",
+        "-f",
+        modelfile.to_str().unwrap(),
+        "-q",
+        "q4_K_M",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("quantization is only supported for F16, BF16 and F32 models"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stdout(&server.run(&["list"])).contains("q:latest"));
+}

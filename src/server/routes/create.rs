@@ -157,17 +157,15 @@ fn create_model(
     } else {
         &request.quantize
     };
-    if !quantize.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "quantization to {} is not supported yet",
-            quantize.to_uppercase()
-        )));
-    }
+    let quantize = parse_quantization(quantize)?;
 
     // Model metadata into the config, from the (first) model layer.
     if let Some(model) = layers.iter().find(|l| l.layer.media_type == MEDIA_MODEL) {
+        let gguf = read_gguf(store, &model.layer.digest)?;
+        if let Some(want) = quantize {
+            check_quantization(&gguf, want)?;
+        }
         if config.model_family.is_empty() || request.from.is_empty() {
-            let gguf = read_gguf(store, &model.layer.digest)?;
             fill_config(&mut config, &gguf);
         }
     }
@@ -236,6 +234,46 @@ fn create_model(
     }
     progress.status("success");
     Ok(())
+}
+
+/// The quantization types Ollama accepts for `quantize` (`fs/ggml/type.go`), upper-cased;
+/// `Q4_K` is an alias of `Q4_K_M`.
+fn parse_quantization(raw: &str) -> Result<Option<&'static str>, ApiError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let upper = raw.to_uppercase();
+    let kind = match upper.as_str() {
+        "F32" => "F32",
+        "F16" => "F16",
+        "BF16" => "BF16",
+        "Q8_0" => "Q8_0",
+        "Q4_K_S" => "Q4_K_S",
+        "Q4_K_M" | "Q4_K" => "Q4_K_M",
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "unsupported quantization type {upper} - supported types are F32, F16, Q4_K_S, Q4_K_M, Q8_0"
+            )))
+        }
+    };
+    Ok(Some(kind))
+}
+
+/// Ollama only quantizes F16/BF16/F32 sources; asking for the type the model already has
+/// is a no-op. The conversion itself is not built yet, and says so.
+fn check_quantization(gguf: &Gguf, want: &str) -> Result<(), ApiError> {
+    let have = gguf.file_type_name();
+    if !matches!(have.as_str(), "F16" | "BF16" | "F32") {
+        return Err(ApiError::bad_request(
+            "quantization is only supported for F16, BF16 and F32 models",
+        ));
+    }
+    if have == want {
+        return Ok(());
+    }
+    Err(ApiError::NotImplemented(format!(
+        "quantizing {have} models to {want} is not implemented yet"
+    )))
 }
 
 /// Go decodes JSON numbers into float64 and writes whole ones without a fraction
@@ -452,6 +490,18 @@ mod tests {
         for bad in ["", "/abs", "../x", "a/../b", "a//b", "a/", "./a", "a\\b"] {
             assert!(!is_valid_relative_path(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn quantization_types_are_ollamas() {
+        assert_eq!(parse_quantization("").unwrap(), None);
+        assert_eq!(parse_quantization("q4_k_m").unwrap(), Some("Q4_K_M"));
+        assert_eq!(parse_quantization("Q4_K").unwrap(), Some("Q4_K_M"));
+        assert_eq!(parse_quantization("q8_0").unwrap(), Some("Q8_0"));
+        assert_eq!(
+            parse_quantization("q2_k").unwrap_err().message(),
+            "unsupported quantization type Q2_K - supported types are F32, F16, Q4_K_S, Q4_K_M, Q8_0"
+        );
     }
 
     #[test]
