@@ -446,3 +446,29 @@ fn quantize_checks_the_type_and_the_source_like_ollama() {
     );
     assert!(!stdout(&server.run(&["list"])).contains("q:latest"));
 }
+
+#[test]
+fn usage_mistakes_are_errors_with_exit_code_one() {
+    let output = std::process::Command::new(common::BIN)
+        .args(["cp", "only-one"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with("Error: the following required arguments were not provided"),
+        "{}",
+        stderr(&output)
+    );
+    let output = std::process::Command::new(common::BIN)
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with("Error: unrecognized subcommand 'frobnicate'"),
+        "{}",
+        stderr(&output)
+    );
+    let output = std::process::Command::new(common::BIN).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+}
