@@ -136,6 +136,11 @@ pub fn go_time(time: std::time::SystemTime) -> String {
     go_time_of(&local)
 }
 
+/// The current time in UTC as Go marshals it (`created_at`).
+pub fn go_time_utc_now() -> String {
+    go_time_of(&Utc::now())
+}
+
 fn go_time_of<Tz: chrono::TimeZone>(time: &DateTime<Tz>) -> String
 where
     Tz::Offset: std::fmt::Display,

@@ -1,6 +1,7 @@
 //! rollama: an Ollama-compatible model runner. The binary's `main.rs` is a thin shell over
 //! this library so integration tests can reach the same code.
 
+pub mod chat;
 pub mod cli;
 pub mod client;
 pub mod engine;
@@ -10,6 +11,7 @@ pub mod gguf;
 pub mod modelfile;
 pub mod server;
 pub mod store;
+pub mod template;
 
 /// The version reported by `/api/version` and `rollama -v`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -3,11 +3,13 @@
 
 mod create;
 pub mod docs;
-mod list;
+mod interactive;
+pub mod list;
 mod manage;
 mod progress;
+mod run;
 mod serve;
-mod show;
+pub mod show;
 
 use crate::client::Client;
 use anyhow::Result;
@@ -201,8 +203,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             destination,
         } => manage::copy(&client, &source, &destination).await,
         Command::Rm { models } => manage::remove(&client, &models).await,
-        Command::Run(_) => not_yet("run"),
-        Command::Stop { .. } => not_yet("stop"),
+        Command::Run(args) => run::run(&client, args).await,
+        Command::Stop { model } => run::stop(&client, &model).await,
         Command::Pull(_) => not_yet("pull"),
         Command::Push(_) => not_yet("push"),
     }

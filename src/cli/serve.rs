@@ -23,7 +23,7 @@ pub async fn serve() -> Result<()> {
     let listener =
         std::net::TcpListener::bind(&bind).with_context(|| format!("listen tcp {bind}"))?;
     let address = listener.local_addr()?;
-    let server = server::start(listener, AppState { store })?;
+    let server = server::start(listener, AppState::new(store))?;
     let handle = server.handle();
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;

@@ -1,6 +1,27 @@
-//! The inference engine boundary: the only module that names `mistralrs`. Loading and
-//! generation arrive with the inference work; today it answers which GGUF architectures the
-//! engine can run, so callers can refuse the others before mistralrs would panic on them.
+//! The inference engine: the only module that names `mistralrs`.
+//!
+//! It loads a GGUF blob fully offline (the store's existing `blobs/` directory is the model
+//! directory, so mistralrs never looks at the network), refuses architectures that mistralrs
+//! 0.8.1 would panic on, turns panics during load into errors, and streams generation through
+//! a channel owned by the caller: dropping the receiver cancels the request at the next token.
+//! See `shared/reference/mistralrs-0.8.1.md` §0 and §11 for the pitfalls fenced off here.
+
+pub mod sampler;
+pub mod stop;
+
+use crate::gguf::Gguf;
+use either::Either;
+use indexmap::IndexMap;
+use mistralrs::{
+    Constraint, GgufModelBuilder, Model, NormalRequest, Request, RequestMessage, Response,
+    SamplingParams, StopTokens, TokenSource,
+};
+use sampler::{Sampler, SamplingOptions};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use stop::StopFilter;
+use tokio::sync::mpsc;
 
 /// GGUF `general.architecture` values mistralrs 0.8.1 loads and runs on CPU.
 /// (`qwen3moe` loads but panics at the first forward pass on CPU, so it is not listed.)
@@ -19,10 +40,347 @@ pub fn supports_architecture(architecture: &str) -> bool {
     SUPPORTED_ARCHITECTURES.contains(&architecture)
 }
 
-/// The engine's name and the mistralrs tokenizer-source type, referenced so the dependency
-/// is compiled and linked from the first release.
+/// How many sequences one loaded model runs at once.
+const MAX_SEQUENCES: usize = 8;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    /// The model cannot run here (architecture, format): the request's fault → 400.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Loading failed or mistralrs panicked → 500.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The runtime mistralrs's async parts run on: multi-threaded (mistralrs needs
+/// `block_in_place` during load) and alive for the whole process, unlike actix's
+/// single-threaded worker runtimes.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rollama-engine")
+            .enable_all()
+            .build()
+            .expect("the engine runtime must start")
+    })
+}
+
+/// Facts about a loaded model the server needs for prompts and limits.
+#[derive(Debug, Clone)]
+pub struct ModelFacts {
+    pub architecture: String,
+    /// The context length the model was trained with (`<arch>.context_length`, else 4096).
+    pub context_length: usize,
+    pub bos_token: Option<u32>,
+    pub add_bos_token: bool,
+    pub has_chat_template: bool,
+}
+
+impl ModelFacts {
+    pub fn from_gguf(gguf: &Gguf) -> ModelFacts {
+        let architecture = gguf.architecture().unwrap_or_default().to_string();
+        let bool_of = |key: &str| match gguf.get(key) {
+            Some(crate::gguf::Value::Bool(b)) => *b,
+            _ => false,
+        };
+        ModelFacts {
+            context_length: gguf.context_length().unwrap_or(4096) as usize,
+            bos_token: gguf
+                .get("tokenizer.ggml.bos_token_id")
+                .and_then(|v| v.as_u64())
+                .map(|v| v as u32),
+            add_bos_token: bool_of("tokenizer.ggml.add_bos_token"),
+            has_chat_template: gguf.chat_template().is_some_and(|t| !t.is_empty()),
+            architecture,
+        }
+    }
+}
+
+/// A loaded model. Dropping it stops its engine thread and frees its memory.
+pub struct Engine {
+    model: Arc<Model>,
+    pub facts: ModelFacts,
+}
+
+/// One chat message for the model's own (GGUF) chat template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+/// One generation.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub prompt: Vec<u32>,
+    pub sampling: SamplingOptions,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    pub stop: Vec<String>,
+    /// A JSON schema the output must satisfy (Ollama's `format`).
+    pub format: Option<serde_json::Value>,
+}
+
+/// What a generation reports, in order: text pieces, then exactly one `Done` or `Failed`.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Text(String),
+    Done(Summary),
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// `stop` or `length`.
+    pub done_reason: &'static str,
+    pub prompt_tokens: usize,
+    /// Generated token ids.
+    pub tokens: Vec<u32>,
+    pub prompt_duration: Duration,
+    pub eval_duration: Duration,
+}
+
+impl Engine {
+    /// Loads the GGUF at `path`. Blocking: call it off the async workers. Refuses
+    /// architectures mistralrs cannot run before mistralrs sees them.
+    pub fn load(path: &Path, gguf: &Gguf) -> Result<Engine, EngineError> {
+        let facts = ModelFacts::from_gguf(gguf);
+        if !supports_architecture(&facts.architecture) {
+            return Err(EngineError::Unsupported(format!(
+                "this model's architecture ({}) is not supported by rollama's engine; supported: {}",
+                if facts.architecture.is_empty() { "unknown" } else { &facts.architecture },
+                SUPPORTED_ARCHITECTURES.join(", ")
+            )));
+        }
+        let (dir, file) = match (path.parent(), path.file_name()) {
+            (Some(dir), Some(file)) if dir.is_dir() => (dir.to_path_buf(), file.to_owned()),
+            _ => {
+                return Err(EngineError::Failed(format!(
+                    "model file {} not found",
+                    path.display()
+                )))
+            }
+        };
+        let builder = GgufModelBuilder::new(
+            dir.to_string_lossy(),
+            vec![file.to_string_lossy().into_owned()],
+        )
+        .with_token_source(TokenSource::None)
+        .with_force_cpu()
+        .with_max_num_seqs(MAX_SEQUENCES)
+        // The CPU prefix cache never evicts (unbounded memory growth).
+        .with_prefix_cache_n(None);
+        let task = runtime().spawn(async move { builder.build().await });
+        let model = match runtime().block_on(task) {
+            Ok(Ok(model)) => model,
+            Ok(Err(e)) => return Err(EngineError::Failed(format!("failed to load model: {e}"))),
+            Err(join) if join.is_panic() => {
+                return Err(EngineError::Failed(
+                    "failed to load model: the engine crashed while loading it".to_string(),
+                ))
+            }
+            Err(e) => return Err(EngineError::Failed(format!("failed to load model: {e}"))),
+        };
+        Ok(Engine {
+            model: Arc::new(model),
+            facts,
+        })
+    }
+
+    /// Token ids of `text`, with the model's BOS in front when it wants one.
+    pub async fn tokenize_text(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, EngineError> {
+        let mut ids = self.tokenize(Either::Right(text.to_string())).await?;
+        if add_bos && self.facts.add_bos_token {
+            if let Some(bos) = self.facts.bos_token {
+                if ids.first() != Some(&bos) {
+                    ids.insert(0, bos);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Token ids of `messages` rendered with the model's GGUF chat template, ending with the
+    /// assistant's turn opened.
+    pub async fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, EngineError> {
+        let messages = messages
+            .iter()
+            .map(|m| {
+                let mut map: IndexMap<String, mistralrs::MessageContent> = IndexMap::new();
+                map.insert("role".into(), Either::Left(m.role.clone()));
+                map.insert("content".into(), Either::Left(m.content.clone()));
+                map
+            })
+            .collect();
+        self.tokenize(Either::Left(messages)).await
+    }
+
+    async fn tokenize(
+        &self,
+        text: Either<Vec<IndexMap<String, mistralrs::MessageContent>>, String>,
+    ) -> Result<Vec<u32>, EngineError> {
+        let is_chat = text.is_left();
+        let model = self.model.clone();
+        // mistralrs panics if a tokenize reply channel is dropped early, so the request runs to
+        // completion in its own task even if our caller goes away.
+        let task = runtime().spawn(async move {
+            let (sender, mut receiver) = mpsc::channel(1);
+            let request = Request::Tokenize(mistralrs::core::TokenizationRequest {
+                text,
+                tools: None,
+                add_generation_prompt: is_chat,
+                add_special_tokens: false,
+                enable_thinking: None,
+                reasoning_effort: None,
+                response: sender,
+            });
+            let engine = model
+                .inner()
+                .get_sender(None)
+                .map_err(|e| EngineError::Failed(e.to_string()))?;
+            engine
+                .send(request)
+                .await
+                .map_err(|e| EngineError::Failed(e.to_string()))?;
+            match receiver.recv().await {
+                Some(Ok(ids)) => Ok(ids),
+                Some(Err(e)) => Err(EngineError::Failed(format!("tokenizing: {e}"))),
+                None => Err(EngineError::Failed("the model runner stopped".into())),
+            }
+        });
+        task.await
+            .map_err(|_| EngineError::Failed("the model runner crashed while tokenizing".into()))?
+    }
+
+    /// Text of `ids`.
+    pub async fn detokenize(&self, ids: Vec<u32>) -> Result<String, EngineError> {
+        let model = self.model.clone();
+        let task = runtime().spawn(async move { model.detokenize(ids, false).await });
+        match task.await {
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(e)) => Err(EngineError::Failed(e.to_string())),
+            Err(_) => Err(EngineError::Failed("the model runner crashed".into())),
+        }
+    }
+
+    /// Starts a generation. Events arrive on the returned channel; dropping it cancels the
+    /// generation at the next token.
+    pub async fn generate(
+        &self,
+        request: GenerateRequest,
+    ) -> Result<mpsc::Receiver<Event>, EngineError> {
+        let started = Instant::now();
+        let prompt_tokens = request.prompt.len();
+        let sampler = Arc::new(Sampler::new(request.sampling.clone(), prompt_tokens));
+        let mut params = SamplingParams::deterministic();
+        params.max_len = Some(request.max_tokens.max(1));
+        if !request.stop.is_empty() {
+            params.stop_toks = Some(StopTokens::Seqs(request.stop.clone()));
+        }
+        let constraint = match &request.format {
+            Some(schema) => Constraint::JsonSchema(schema.clone()),
+            None => Constraint::None,
+        };
+        // A big buffer: the engine awaits each send, so a slow client must not stall it.
+        let (sender, mut engine_events) = mpsc::channel::<Response>(10_000);
+        let inner = self.model.inner();
+        let normal = NormalRequest {
+            id: inner.next_request_id(),
+            messages: RequestMessage::CompletionTokens(request.prompt),
+            sampling_params: params,
+            response: sender,
+            return_logprobs: false,
+            // Always streaming: dropping a non-streaming request's receiver panics mistralrs.
+            is_streaming: true,
+            constraint,
+            suffix: None,
+            tools: None,
+            tool_choice: None,
+            logits_processors: Some(vec![sampler.clone()]),
+            return_raw_logits: false,
+            web_search_options: None,
+            model_id: None,
+            truncate_sequence: false,
+        };
+        inner
+            .get_sender(None)
+            .map_err(|e| EngineError::Failed(e.to_string()))?
+            .send(Request::Normal(Box::new(normal)))
+            .await
+            .map_err(|e| EngineError::Failed(e.to_string()))?;
+
+        let (events, receiver) = mpsc::channel::<Event>(256);
+        let mut filter = StopFilter::new(&request.stop);
+        tokio::spawn(async move {
+            let summary = |reason: &'static str| {
+                let observed = sampler.observed();
+                let first = observed.first_step.unwrap_or(started);
+                let last = observed.last_step.unwrap_or(first);
+                Summary {
+                    done_reason: reason,
+                    prompt_tokens,
+                    tokens: observed.tokens,
+                    prompt_duration: first.saturating_duration_since(started),
+                    eval_duration: last.saturating_duration_since(first),
+                }
+            };
+            while let Some(response) = engine_events.recv().await {
+                let (text, finish) = match response {
+                    Response::CompletionChunk(chunk) => match chunk.choices.into_iter().next() {
+                        Some(choice) => (choice.text, choice.finish_reason),
+                        None => continue,
+                    },
+                    Response::CompletionDone(done) => match done.choices.into_iter().next() {
+                        Some(choice) => (choice.text, Some(choice.finish_reason)),
+                        None => (String::new(), Some("stop".to_string())),
+                    },
+                    Response::CompletionModelError(message, _)
+                    | Response::ModelError(message, _) => {
+                        let _ = events.send(Event::Failed(message)).await;
+                        return;
+                    }
+                    Response::ValidationError(e) | Response::InternalError(e) => {
+                        let _ = events.send(Event::Failed(e.to_string())).await;
+                        return;
+                    }
+                    _ => continue,
+                };
+                let filtered = filter.push(&text);
+                if !filtered.text.is_empty()
+                    && events.send(Event::Text(filtered.text)).await.is_err()
+                {
+                    // The client went away: dropping `engine_events` cancels the sequence.
+                    return;
+                }
+                if filtered.stopped {
+                    let _ = events.send(Event::Done(summary("stop"))).await;
+                    return;
+                }
+                if let Some(reason) = finish {
+                    let rest = filter.finish();
+                    if !rest.is_empty() && events.send(Event::Text(rest)).await.is_err() {
+                        return;
+                    }
+                    let reason = if reason == "length" { "length" } else { "stop" };
+                    let _ = events.send(Event::Done(summary(reason))).await;
+                    return;
+                }
+            }
+            let _ = events
+                .send(Event::Failed(
+                    "the model runner stopped unexpectedly".to_string(),
+                ))
+                .await;
+        });
+        Ok(receiver)
+    }
+}
+
+/// The engine's name, for logs.
 pub fn engine_name() -> &'static str {
-    let _source = mistralrs::TokenSource::None;
     "mistralrs 0.8.1"
 }
 

@@ -12,6 +12,8 @@ pub enum ApiError {
     NotFound(String),
     /// 501: a route a later version will serve.
     NotImplemented(String),
+    /// 503: the request queue is full.
+    ServiceUnavailable(String),
     /// 500: anything else.
     Internal(String),
 }
@@ -34,6 +36,7 @@ impl ApiError {
             ApiError::BadRequest(m)
             | ApiError::NotFound(m)
             | ApiError::NotImplemented(m)
+            | ApiError::ServiceUnavailable(m)
             | ApiError::Internal(m) => m,
         }
     }
@@ -56,6 +59,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -2,8 +2,13 @@
 //! progress streams, and one route file per area under `routes/`.
 
 pub mod error;
+pub mod inference;
+pub mod keep_alive;
+pub mod options;
 pub mod progress;
+pub mod prompt;
 pub mod routes;
+pub mod scheduler;
 
 use crate::store::Store;
 use actix_web::{dev::Server, http::Method, web, App, HttpResponse, HttpServer};
@@ -12,6 +17,16 @@ use std::net::TcpListener;
 /// State shared by every worker, created once outside the `HttpServer::new` closure.
 pub struct AppState {
     pub store: Store,
+    pub scheduler: scheduler::Scheduler,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> AppState {
+        AppState {
+            store,
+            scheduler: scheduler::Scheduler::from_env(),
+        }
+    }
 }
 
 /// Request bodies larger than this are refused (blob uploads stream and are not limited).
@@ -20,6 +35,14 @@ const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 /// Builds the server on an already-bound listener (tests bind port 0).
 pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let state = web::Data::new(state);
+    // Unload models whose keep-alive ran out.
+    let reaper = state.scheduler.clone();
+    actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(250)).await;
+            reaper.reap();
+        }
+    });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -25,20 +25,30 @@ pub struct Server {
 impl Server {
     /// A server with an empty store of its own.
     pub fn start() -> Server {
+        Server::start_with_env(&[])
+    }
+
+    /// A server with an empty store and extra environment variables.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let models = dir.path().join("models");
-        Server::start_inner(models, Some(dir))
+        Server::start_inner(models, Some(dir), env)
     }
 
     /// A server over an existing store directory.
     pub fn start_with_store(models: &Path) -> Server {
-        Server::start_inner(models.to_path_buf(), None)
+        Server::start_inner(models.to_path_buf(), None, &[])
     }
 
-    fn start_inner(models: PathBuf, dir: Option<tempfile::TempDir>) -> Server {
+    fn start_inner(
+        models: PathBuf,
+        dir: Option<tempfile::TempDir>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let home = tempfile::tempdir().unwrap();
         let mut child = Command::new(BIN)
             .arg("serve")
+            .envs(env.iter().copied())
             .env("OLLAMA_HOST", "127.0.0.1:0")
             .env("OLLAMA_MODELS", &models)
             .env("HOME", home.path())
@@ -110,6 +120,31 @@ impl Server {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time (user + system) the server has used, from /proc.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Resident memory of the server, from /proc.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
     }
 
     pub fn is_running(&mut self) -> bool {

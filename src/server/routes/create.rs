@@ -176,6 +176,8 @@ fn create_model(
         Ok(())
     };
     if !request.template.is_empty() {
+        crate::template::Template::parse(&request.template)
+            .map_err(|e| ApiError::bad_request(format!("template error: {e}")))?;
         layers.retain(|l| l.layer.media_type != crate::store::manifest::MEDIA_PROMPT);
         set_text(&mut layers, MEDIA_TEMPLATE, &request.template)?;
     }

@@ -1,7 +1,9 @@
 //! Route table: which handler serves which path and method.
 
 mod blobs;
+mod chat;
 mod create;
+mod generate;
 mod meta;
 pub mod models;
 
@@ -39,10 +41,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(head().to(blobs::head))
             .route(web::post().to(blobs::upload)),
     )
-    .service(resource("/api/create").route(web::post().to(create::create)));
+    .service(resource("/api/create").route(web::post().to(create::create)))
+    .service(resource("/api/generate").route(web::post().to(generate::generate)))
+    .service(resource("/api/chat").route(web::post().to(chat::chat)));
     for path in [
-        "/api/generate",
-        "/api/chat",
         "/api/embed",
         "/api/embeddings",
         "/api/pull",

@@ -420,7 +420,24 @@ pub async fn delete(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// Loaded models. No engine is wired in yet, so nothing is ever loaded.
-pub async fn ps() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "models": [] }))
+/// Loaded models, as Ollama lists them (CPU only: `size_vram` is 0).
+pub async fn ps(state: web::Data<AppState>) -> HttpResponse {
+    let models: Vec<Value> = state
+        .scheduler
+        .loaded()
+        .iter()
+        .map(|runner| {
+            json!({
+                "name": runner.name,
+                "model": runner.name,
+                "size": runner.size,
+                "digest": runner.digest.hex(),
+                "details": runner.details,
+                "expires_at": go_time(runner.expires_at()),
+                "size_vram": 0,
+                "context_length": runner.num_ctx,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({ "models": models }))
 }

@@ -1,0 +1,140 @@
+//! The interactive `rollama run`: wires the REPL in `chat/` to a running server. The REPL
+//! runs on a blocking thread; each backend call blocks on the async client. Ctrl-C while an
+//! answer streams sets the cancel flag, which drops the request (the server stops generating)
+//! and returns to the prompt.
+
+use crate::chat::{self, Backend};
+use crate::cli::RunArgs;
+use crate::client::Client;
+use anyhow::Result;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Handle;
+
+struct ClientBackend {
+    client: Client,
+    runtime: Handle,
+    keep_alive: Option<String>,
+    think: Option<Value>,
+}
+
+impl Backend for ClientBackend {
+    fn chat(
+        &mut self,
+        request: &Value,
+        on_chunk: &mut dyn FnMut(&Value),
+        cancel: &AtomicBool,
+    ) -> Result<Value, String> {
+        let mut last = Value::Null;
+        let client = &self.client;
+        let result = self.runtime.block_on(async {
+            let streaming = client.stream("/api/chat", request, |chunk| {
+                if chunk["done"].as_bool() == Some(true) {
+                    last = chunk.clone();
+                }
+                on_chunk(chunk);
+            });
+            let cancelled = async {
+                while !cancel.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+            };
+            tokio::select! {
+                result = streaming => result.map_err(|e| e.to_string()),
+                _ = cancelled => Err("canceled".to_string()),
+            }
+        });
+        result.map(|_| last)
+    }
+
+    fn show(&mut self, request: &Value) -> Result<Value, String> {
+        self.runtime
+            .block_on(self.client.post_json("/api/show", request))
+            .map_err(|e| e.to_string())
+    }
+
+    fn create(&mut self, request: &Value) -> Result<(), String> {
+        self.runtime
+            .block_on(self.client.stream("/api/create", request, |_| {}))
+            .map_err(|e| e.to_string())
+    }
+
+    fn list(&mut self) -> Result<String, String> {
+        let tags: Value = self
+            .runtime
+            .block_on(self.client.get_json("/api/tags"))
+            .map_err(|e| e.to_string())?;
+        Ok(super::list::render_list(&tags, None))
+    }
+
+    fn load(&mut self, model: &str) -> Result<(), String> {
+        let mut request = json!({ "model": model });
+        if let Some(keep_alive) = &self.keep_alive {
+            request["keep_alive"] = json!(keep_alive);
+        }
+        if let Some(think) = &self.think {
+            request["think"] = think.clone();
+        }
+        self.runtime
+            .block_on(self.client.post_json::<Value>("/api/generate", &request))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+pub async fn run(_client: &Client, args: &RunArgs, think: Option<Value>) -> Result<()> {
+    let show: Value = Client::from_env()
+        .post_json("/api/show", &json!({ "model": args.model }))
+        .await?;
+    let mut options = chat::Options::new(args.model.clone());
+    options.format = args.format.clone();
+    options.keep_alive = args.keepalive.clone();
+    options.think = think.clone();
+    options.hide_thinking = args.hidethinking;
+    options.verbose = args.verbose;
+    options.word_wrap = !args.nowordwrap;
+    options.width = terminal_size::terminal_size()
+        .map(|(w, _)| w.0 as usize)
+        .unwrap_or(0);
+    options.loaded_messages = show["messages"].as_array().cloned().unwrap_or_default();
+    options.show_info = Some(|v| super::show::render(v, false));
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_interrupt = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.store(true, Ordering::SeqCst);
+        }
+    });
+    let backend = ClientBackend {
+        client: Client::from_env(),
+        runtime: Handle::current(),
+        keep_alive: args.keepalive.clone(),
+        think,
+    };
+    let history = if crate::env::bool_var(crate::env::OLLAMA_NOHISTORY, false) {
+        None
+    } else {
+        Some(crate::env::ollama_home().join("history"))
+    };
+    let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut backend = backend;
+        let mut lines = chat::Readline::new(history)?;
+        let mut out = std::io::stdout();
+        let mut err = std::io::stderr();
+        chat::run(
+            options,
+            &mut lines,
+            &mut backend,
+            &mut out,
+            &mut err,
+            &cancel,
+        )
+    })
+    .await;
+    watcher.abort();
+    result??;
+    Ok(())
+}

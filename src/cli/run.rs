@@ -1,0 +1,104 @@
+//! `rollama run` and `rollama stop`: one-shot generation (a prompt argument or piped stdin)
+//! streamed to stdout, the interactive chat otherwise, and unloading a model.
+
+use crate::cli::RunArgs;
+use crate::client::{Client, ClientError};
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+use std::io::{IsTerminal, Read, Write};
+
+/// Ollama's `--think` values.
+pub fn think_value(raw: Option<&str>) -> Result<Option<Value>> {
+    Ok(match raw {
+        None => None,
+        Some("" | "true") => Some(json!(true)),
+        Some("false") => Some(json!(false)),
+        Some(level @ ("high" | "medium" | "low" | "max")) => Some(json!(level)),
+        Some(other) => bail!(
+            "invalid value for --think: \"{other}\" (must be true, false, high, medium, low, or max)"
+        ),
+    })
+}
+
+pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
+    let think = think_value(args.think.as_deref())?;
+    if let Some(keep_alive) = &args.keepalive {
+        crate::server::keep_alive::parse_go_duration(keep_alive).map_err(anyhow::Error::msg)?;
+    }
+    // The model must exist (pulling missing models arrives with `pull`).
+    client
+        .post_json::<Value>("/api/show", &json!({ "model": args.model }))
+        .await?;
+
+    let mut prompt = args.prompt.join(" ");
+    let stdin_is_terminal = std::io::stdin().is_terminal();
+    if !stdin_is_terminal {
+        let mut piped = String::new();
+        std::io::stdin().read_to_string(&mut piped)?;
+        let piped = piped.trim_end_matches('\n');
+        if !piped.is_empty() {
+            prompt = if prompt.is_empty() {
+                piped.to_string()
+            } else {
+                format!("{piped} {prompt}")
+            };
+        }
+    }
+    let interactive =
+        args.prompt.is_empty() && stdin_is_terminal && std::io::stdout().is_terminal();
+    if interactive {
+        return super::interactive::run(client, &args, think).await;
+    }
+
+    let mut request = json!({"model": args.model, "prompt": prompt, "options": {}});
+    if let Some(format) = &args.format {
+        request["format"] = json!(format);
+    }
+    if let Some(keep_alive) = &args.keepalive {
+        request["keep_alive"] = json!(keep_alive);
+    }
+    if let Some(think) = think {
+        request["think"] = think;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let mut last = Value::Null;
+    let mut write_error = None;
+    client
+        .stream("/api/generate", &request, |chunk| {
+            if let Some(text) = chunk["response"].as_str() {
+                if let Err(e) = stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|_| stdout.flush())
+                {
+                    write_error.get_or_insert(e);
+                }
+            }
+            if chunk["done"].as_bool() == Some(true) {
+                last = chunk.clone();
+            }
+        })
+        .await?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    if !prompt.is_empty() {
+        writeln!(stdout)?;
+        writeln!(stdout)?;
+    }
+    if args.verbose {
+        eprint!("{}", crate::chat::metrics_summary(&last));
+    }
+    Ok(())
+}
+
+/// `rollama stop MODEL`: unload it now.
+pub async fn stop(client: &Client, model: &str) -> Result<()> {
+    let request = json!({"model": model, "keep_alive": 0});
+    match client.post_json::<Value>("/api/generate", &request).await {
+        Ok(_) => Ok(()),
+        Err(ClientError::Status { status: 404, .. }) => {
+            bail!("couldn't find model \"{model}\" to stop")
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,322 @@
+//! Ollama's sampler, run inside mistralrs as a `CustomLogitsProcessor`.
+//!
+//! mistralrs 0.8.1 has no per-request seed and applies penalties to the whole context, so
+//! rollama samples the token itself (penalties over the last `repeat_last_n` tokens, top-k,
+//! temperature, top-p, min-p, then a draw from a seeded RNG) and hands mistralrs logits in
+//! which only the chosen token is finite; mistralrs runs greedy and picks it. The processor
+//! also records each chosen token and when decoding steps happened, which gives the exact
+//! `eval_count`, the timings, and the `context` array.
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The sampling options of one request, already defaulted and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingOptions {
+    pub temperature: f32,
+    pub top_k: i64,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub repeat_penalty: f32,
+    pub repeat_last_n: i64,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    /// `None` draws a fresh seed.
+    pub seed: Option<u64>,
+}
+
+impl Default for SamplingOptions {
+    /// Ollama's defaults (`api.DefaultOptions`).
+    fn default() -> Self {
+        SamplingOptions {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.9,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            seed: None,
+        }
+    }
+}
+
+/// What the sampler observed, read after generation.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Tokens chosen, in order (the last may be the end-of-sequence token).
+    pub tokens: Vec<u32>,
+    /// When the first token was sampled (end of prompt processing).
+    pub first_step: Option<Instant>,
+    /// When the last token was sampled.
+    pub last_step: Option<Instant>,
+}
+
+struct State {
+    rng: StdRng,
+    prompt_len: usize,
+    observed: Observed,
+}
+
+pub struct Sampler {
+    options: SamplingOptions,
+    state: Mutex<State>,
+}
+
+impl Sampler {
+    pub fn new(options: SamplingOptions, prompt_len: usize) -> Sampler {
+        let rng = match options.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        Sampler {
+            options,
+            state: Mutex::new(State {
+                rng,
+                prompt_len,
+                observed: Observed::default(),
+            }),
+        }
+    }
+
+    pub fn observed(&self) -> Observed {
+        self.state
+            .lock()
+            .map(|s| s.observed.clone())
+            .unwrap_or_default()
+    }
+
+    /// Chooses the next token from raw logits given the whole context so far.
+    pub fn choose(&self, logits: &mut [f32], context: &[u32]) -> Option<usize> {
+        let mut state = self.state.lock().ok()?;
+        apply_penalties(&self.options, logits, context);
+        let choice = sample(&self.options, logits, &mut state.rng)?;
+        // A constrained request may call us again for the same position after the grammar
+        // rejected our first pick: replace, don't append.
+        let position = context.len().saturating_sub(state.prompt_len);
+        let now = Instant::now();
+        let observed = &mut state.observed;
+        observed.tokens.truncate(position);
+        observed.tokens.push(choice as u32);
+        observed.first_step.get_or_insert(now);
+        observed.last_step = Some(now);
+        Some(choice)
+    }
+}
+
+impl mistralrs::CustomLogitsProcessor for Sampler {
+    fn apply(
+        &self,
+        logits: &mistralrs::Tensor,
+        context: &[u32],
+    ) -> mistralrs::Result<mistralrs::Tensor> {
+        let mut values: Vec<f32> = logits.to_dtype(mistralrs::DType::F32)?.to_vec1()?;
+        let Some(choice) = self.choose(&mut values, context) else {
+            return Ok(logits.clone());
+        };
+        let mut forced = vec![f32::NEG_INFINITY; values.len()];
+        forced[choice] = 0.0;
+        mistralrs::Tensor::from_vec(forced, values.len(), logits.device())?.to_dtype(logits.dtype())
+    }
+}
+
+/// Repeat, presence and frequency penalties over the last `repeat_last_n` context tokens
+/// (llama.cpp's rules: positive logits divided by the repeat penalty, negative multiplied).
+fn apply_penalties(options: &SamplingOptions, logits: &mut [f32], context: &[u32]) {
+    let window = match options.repeat_last_n {
+        0 => return,
+        n if n < 0 => context.len(),
+        n => (n as usize).min(context.len()),
+    };
+    let no_penalty = options.repeat_penalty == 1.0
+        && options.presence_penalty == 0.0
+        && options.frequency_penalty == 0.0;
+    if no_penalty || window == 0 {
+        return;
+    }
+    let mut counts: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    for &token in &context[context.len() - window..] {
+        *counts.entry(token).or_default() += 1;
+    }
+    for (token, count) in counts {
+        let Some(logit) = logits.get_mut(token as usize) else {
+            continue;
+        };
+        if *logit == f32::NEG_INFINITY {
+            continue;
+        }
+        if options.repeat_penalty != 1.0 && options.repeat_penalty > 0.0 {
+            if *logit > 0.0 {
+                *logit /= options.repeat_penalty;
+            } else {
+                *logit *= options.repeat_penalty;
+            }
+        }
+        *logit -= count as f32 * options.frequency_penalty + options.presence_penalty;
+    }
+}
+
+/// Greedy at temperature ≤ 0, otherwise top-k → softmax(temperature) → top-p → min-p → draw.
+fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option<usize> {
+    let finite: Vec<(usize, f32)> = logits
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, l)| l.is_finite())
+        .collect();
+    if finite.is_empty() {
+        return None;
+    }
+    if options.temperature <= 0.0 {
+        return finite
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| *i);
+    }
+    let mut candidates = finite;
+    candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if options.top_k > 0 {
+        candidates.truncate(options.top_k as usize);
+    }
+    let max = candidates[0].1;
+    let mut probs: Vec<f32> = candidates
+        .iter()
+        .map(|(_, l)| ((l - max) / options.temperature).exp())
+        .collect();
+    let sum: f32 = probs.iter().sum();
+    for p in &mut probs {
+        *p /= sum;
+    }
+    let mut keep = probs.len();
+    if options.top_p > 0.0 && options.top_p < 1.0 {
+        let mut cumulative = 0.0;
+        for (i, p) in probs.iter().enumerate() {
+            cumulative += p;
+            if cumulative >= options.top_p {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    if options.min_p > 0.0 {
+        let threshold = probs[0] * options.min_p;
+        keep = keep.min(probs.iter().take_while(|p| **p >= threshold).count().max(1));
+    }
+    let total: f32 = probs[..keep].iter().sum();
+    let mut draw = rng.random::<f32>() * total;
+    for (i, p) in probs[..keep].iter().enumerate() {
+        draw -= p;
+        if draw <= 0.0 {
+            return Some(candidates[i].0);
+        }
+    }
+    Some(candidates[keep - 1].0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logits() -> Vec<f32> {
+        vec![1.0, 3.0, 2.0, 0.5, f32::NEG_INFINITY, 2.9]
+    }
+
+    #[test]
+    fn zero_temperature_is_greedy() {
+        let options = SamplingOptions {
+            temperature: 0.0,
+            ..SamplingOptions::default()
+        };
+        let sampler = Sampler::new(options, 0);
+        assert_eq!(sampler.choose(&mut logits(), &[]), Some(1));
+    }
+
+    #[test]
+    fn same_seed_gives_the_same_draws() {
+        let draws = |seed| {
+            let options = SamplingOptions {
+                temperature: 1.5,
+                top_p: 1.0,
+                seed: Some(seed),
+                ..SamplingOptions::default()
+            };
+            let sampler = Sampler::new(options, 0);
+            let mut context = Vec::new();
+            for _ in 0..50 {
+                let token = sampler.choose(&mut logits(), &context).unwrap();
+                context.push(token as u32);
+            }
+            context
+        };
+        assert_eq!(draws(42), draws(42));
+        assert_ne!(draws(42), draws(43));
+    }
+
+    #[test]
+    fn never_picks_masked_tokens() {
+        let sampler = Sampler::new(
+            SamplingOptions {
+                temperature: 5.0,
+                top_k: 0,
+                top_p: 1.0,
+                seed: Some(1),
+                ..SamplingOptions::default()
+            },
+            0,
+        );
+        for _ in 0..200 {
+            assert_ne!(sampler.choose(&mut logits(), &[]), Some(4));
+        }
+        let mut all_masked = vec![f32::NEG_INFINITY; 4];
+        assert_eq!(sampler.choose(&mut all_masked, &[]), None);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_at_any_temperature() {
+        let sampler = Sampler::new(
+            SamplingOptions {
+                temperature: 2.0,
+                top_k: 1,
+                ..SamplingOptions::default()
+            },
+            0,
+        );
+        for _ in 0..20 {
+            assert_eq!(sampler.choose(&mut logits(), &[]), Some(1));
+        }
+    }
+
+    #[test]
+    fn repeat_penalty_only_looks_at_the_window() {
+        let options = SamplingOptions {
+            repeat_penalty: 2.0,
+            repeat_last_n: 2,
+            ..SamplingOptions::default()
+        };
+        let mut values = logits();
+        apply_penalties(&options, &mut values, &[1, 0, 2]);
+        assert_eq!(values[1], 3.0, "token 1 is outside the window");
+        assert_eq!(values[0], 0.5);
+        assert_eq!(values[2], 1.0);
+    }
+
+    #[test]
+    fn records_chosen_tokens_by_position() {
+        let sampler = Sampler::new(
+            SamplingOptions {
+                temperature: 0.0,
+                ..SamplingOptions::default()
+            },
+            2,
+        );
+        sampler.choose(&mut logits(), &[9, 9]);
+        sampler.choose(&mut logits(), &[9, 9, 1]);
+        // A re-invocation for the same position replaces the previous pick.
+        sampler.choose(&mut logits(), &[9, 9, 1]);
+        let observed = sampler.observed();
+        assert_eq!(observed.tokens, vec![1, 1]);
+        assert!(observed.first_step.is_some() && observed.last_step.is_some());
+    }
+}

@@ -1,0 +1,354 @@
+//! What `/api/generate` and `/api/chat` share: finding the model, checking what it can do,
+//! options and keep-alive, building the prompt's tokens within `num_ctx`, and turning engine
+//! events into Ollama's NDJSON chunks (or one JSON object for `"stream": false`).
+
+use super::error::ApiError;
+use super::keep_alive::KeepAlive;
+use super::options::Options;
+use super::routes::models::{parse_name, ModelView};
+use super::scheduler::{Lease, LoadRequest};
+use super::AppState;
+use crate::engine::{ChatMessage, Event, GenerateRequest};
+use crate::format::go_time_utc_now;
+use crate::gguf::Gguf;
+use crate::store::manifest::MEDIA_MODEL;
+use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// The model a request names (or the configured default), loaded from the store.
+pub struct Target {
+    pub requested: String,
+    pub view: ModelView,
+    pub gguf: Gguf,
+}
+
+/// Environment variable naming the model used when a request has none.
+pub const ROLLAMA_DEFAULT_MODEL: &str = "ROLLAMA_DEFAULT_MODEL";
+
+/// Resolves the request's model name; `missing` is the error when no name was given and no
+/// default model is configured.
+pub async fn find_model(
+    state: &web::Data<AppState>,
+    requested: &str,
+    missing: ApiError,
+) -> Result<Target, ApiError> {
+    let requested = if requested.is_empty() {
+        let default = crate::env::var(ROLLAMA_DEFAULT_MODEL);
+        if default.is_empty() {
+            return Err(missing);
+        }
+        default
+    } else {
+        requested.to_string()
+    };
+    let name = parse_name(&requested)?;
+    let store = state.store.clone();
+    let shown = requested.clone();
+    web::block(move || -> Result<Target, ApiError> {
+        let stored = store
+            .find(&name)?
+            .ok_or_else(|| ApiError::not_found(format!("model '{shown}' not found")))?;
+        let view = ModelView::load(&store, stored)?;
+        let layer = view
+            .stored
+            .manifest
+            .layers_of(MEDIA_MODEL)
+            .next()
+            .ok_or_else(|| ApiError::bad_request(format!("\"{shown}\" has no model weights")))?;
+        let gguf = Gguf::open(&store.blob_path(&layer.digest))
+            .map_err(|e| ApiError::internal(format!("reading model: {e}")))?;
+        Ok(Target {
+            requested: shown,
+            view,
+            gguf,
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+impl Target {
+    pub fn has_capability(&self, capability: &str) -> bool {
+        self.view
+            .capabilities(Some(&self.gguf))
+            .contains(&capability)
+    }
+
+    /// Ollama's 400 for a model that lacks what the request needs.
+    pub fn require(&self, capability: &str) -> Result<(), ApiError> {
+        if self.has_capability(capability) {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request(format!(
+                "\"{}\" does not support {capability}",
+                self.requested
+            )))
+        }
+    }
+
+    pub fn options(&self, request: Option<&Map<String, Value>>) -> Result<Options, ApiError> {
+        let mut options = Options::resolve(&self.view.parameters, request)?;
+        let trained = self.gguf.context_length().unwrap_or(4096) as usize;
+        options.num_ctx = options.num_ctx.min(trained).max(4);
+        Ok(options)
+    }
+
+    pub fn load_request(
+        &self,
+        store: &crate::store::Store,
+        num_ctx: usize,
+        keep_alive: KeepAlive,
+    ) -> Option<LoadRequest> {
+        let layer = self.view.model_layer()?;
+        Some(LoadRequest {
+            name: self.view.stored.name.display_shortest(),
+            digest: self.view.stored.digest,
+            blob: store.blob_path(&layer.digest),
+            blob_digest: layer.digest,
+            details: self.view.details(),
+            num_ctx,
+            keep_alive,
+        })
+    }
+}
+
+/// `keep_alive` from the request, else `OLLAMA_KEEP_ALIVE`.
+pub fn keep_alive(value: Option<&Value>) -> Result<KeepAlive, ApiError> {
+    Ok(KeepAlive::from_json(value)?.unwrap_or_else(KeepAlive::from_env))
+}
+
+/// Ollama's `format`: `"json"`, a JSON schema object, or nothing.
+pub fn format_schema(format: Option<&Value>) -> Result<Option<Value>, ApiError> {
+    match format {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if s == "json" => Ok(Some(json!({"type": "object"}))),
+        Some(Value::Object(schema)) => Ok(Some(Value::Object(schema.clone()))),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "invalid format: {other}; expected \"json\" or a JSON schema"
+        ))),
+    }
+}
+
+/// Ollama's `think` validation (thinking itself needs a capable model).
+pub fn validate_think(think: Option<&Value>) -> Result<bool, ApiError> {
+    match think {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(false),
+        Some(Value::Bool(true)) => Ok(true),
+        Some(Value::String(s)) if matches!(s.as_str(), "high" | "medium" | "low" | "max") => Ok(true),
+        Some(Value::String(s)) if s == "true" => Ok(true),
+        Some(Value::String(s)) if s == "false" => Ok(false),
+        Some(Value::String(s)) => Err(ApiError::bad_request(format!(
+            "invalid think value: \"{s}\" (must be \"high\", \"medium\", \"low\", \"max\", true, or false)"
+        ))),
+        Some(_) => Err(ApiError::bad_request(
+            "think must be a boolean or string (\"high\", \"medium\", \"low\", \"max\", true, or false)",
+        )),
+    }
+}
+
+/// Keeps a prompt inside the window: when it does not leave room for at least one token,
+/// keep the first `num_keep` tokens and the most recent ones, so that half the window is
+/// left for the answer (Ollama shifts the context the same way).
+pub fn fit_prompt(ids: Vec<u32>, num_ctx: usize, num_keep: usize) -> Vec<u32> {
+    if ids.len() < num_ctx {
+        return ids;
+    }
+    let keep = num_keep.min(num_ctx / 2);
+    let tail = (num_ctx / 2).saturating_sub(keep).max(1);
+    let mut fitted = ids[..keep].to_vec();
+    fitted.extend_from_slice(&ids[ids.len() - tail..]);
+    fitted
+}
+
+/// Tokens to generate: `num_predict` if set, never past the window.
+pub fn max_tokens(options: &Options, prompt_len: usize) -> usize {
+    let room = options.num_ctx.saturating_sub(prompt_len);
+    match options.num_predict {
+        n if n >= 0 => (n as usize).min(room),
+        _ => room,
+    }
+}
+
+/// Chat messages as the GGUF template sees them.
+pub fn chat_messages(messages: &[(String, String)]) -> Vec<ChatMessage> {
+    messages
+        .iter()
+        .map(|(role, content)| ChatMessage {
+            role: role.clone(),
+            content: content.clone(),
+        })
+        .collect()
+}
+
+/// Which endpoint's chunk shapes to produce.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Generate,
+    Chat,
+}
+
+/// A running generation and everything needed to report it.
+pub struct Generation {
+    pub shape: Shape,
+    pub model: String,
+    pub lease: Lease,
+    pub started: Instant,
+    pub load_duration: Duration,
+    pub prompt: Vec<u32>,
+    pub return_context: bool,
+}
+
+impl Generation {
+    fn chunk(&self, text: &str) -> Value {
+        let mut chunk = json!({"model": self.model, "created_at": go_time_utc_now()});
+        match self.shape {
+            Shape::Generate => chunk["response"] = json!(text),
+            Shape::Chat => chunk["message"] = json!({"role": "assistant", "content": text}),
+        }
+        chunk["done"] = json!(false);
+        chunk
+    }
+
+    fn done(&self, text: &str, summary: &crate::engine::Summary) -> Value {
+        let mut chunk = self.chunk(text);
+        chunk["done"] = json!(true);
+        chunk["done_reason"] = json!(summary.done_reason);
+        if self.return_context {
+            let mut context = self.prompt.clone();
+            context.extend_from_slice(&summary.tokens);
+            chunk["context"] = json!(context);
+        }
+        let ns = |d: Duration| d.as_nanos() as u64;
+        chunk["total_duration"] = json!(ns(self.started.elapsed()));
+        chunk["load_duration"] = json!(ns(self.load_duration));
+        chunk["prompt_eval_count"] = json!(summary.prompt_tokens);
+        chunk["prompt_eval_duration"] = json!(ns(summary.prompt_duration));
+        chunk["eval_count"] = json!(summary.tokens.len());
+        chunk["eval_duration"] = json!(ns(summary.eval_duration));
+        chunk
+    }
+
+    /// Starts the engine and answers: NDJSON chunks when streaming, else one object.
+    pub async fn respond(
+        self,
+        request: GenerateRequest,
+        stream: bool,
+    ) -> Result<HttpResponse, ApiError> {
+        let mut events = self
+            .lease
+            .runner
+            .engine
+            .generate(request)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if !stream {
+            let mut text = String::new();
+            while let Some(event) = events.recv().await {
+                match event {
+                    Event::Text(piece) => text.push_str(&piece),
+                    Event::Done(summary) => {
+                        return Ok(HttpResponse::Ok().json(self.done(&text, &summary)))
+                    }
+                    Event::Failed(message) => return Err(ApiError::Internal(message)),
+                }
+            }
+            return Err(ApiError::internal("the model runner stopped unexpectedly"));
+        }
+        // Errors before the first chunk keep their status.
+        let first = match events.recv().await {
+            Some(Event::Failed(message)) => return Err(ApiError::Internal(message)),
+            Some(event) => event,
+            None => return Err(ApiError::internal("the model runner stopped unexpectedly")),
+        };
+        let body = futures_util::stream::unfold(
+            (Some(first), events, Some(self)),
+            |(pending, mut events, generation): (
+                Option<Event>,
+                mpsc::Receiver<Event>,
+                Option<Generation>,
+            )| async move {
+                let generation = generation?;
+                let event = match pending {
+                    Some(event) => event,
+                    None => events.recv().await.unwrap_or_else(|| {
+                        Event::Failed("the model runner stopped unexpectedly".to_string())
+                    }),
+                };
+                let (value, more) = match event {
+                    Event::Text(text) => (generation.chunk(&text), true),
+                    Event::Done(summary) => (generation.done("", &summary), false),
+                    Event::Failed(message) => (json!({ "error": message }), false),
+                };
+                let mut line = value.to_string().into_bytes();
+                line.push(b'\n');
+                // Ending the stream drops the generation and with it the lease.
+                let next = if more { Some(generation) } else { None };
+                Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from(line)),
+                    (None, events, next),
+                ))
+            },
+        );
+        Ok(HttpResponse::Ok()
+            .content_type("application/x-ndjson")
+            .streaming(body))
+    }
+}
+
+/// The answer to a request with nothing to generate: the model loaded (or unloaded).
+pub fn load_response(shape: Shape, model: &str, reason: &str) -> HttpResponse {
+    let mut body = json!({"model": model, "created_at": go_time_utc_now()});
+    match shape {
+        Shape::Generate => body["response"] = json!(""),
+        Shape::Chat => body["message"] = json!({"role": "assistant", "content": ""}),
+    }
+    body["done"] = json!(true);
+    body["done_reason"] = json!(reason);
+    HttpResponse::Ok().json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_that_fit_are_untouched() {
+        assert_eq!(fit_prompt(vec![1, 2, 3], 8, 4), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn long_prompts_keep_the_head_and_the_most_recent_tokens() {
+        let ids: Vec<u32> = (0..100).collect();
+        let fitted = fit_prompt(ids, 20, 4);
+        assert_eq!(fitted.len(), 10);
+        assert_eq!(&fitted[..4], &[0, 1, 2, 3]);
+        assert_eq!(&fitted[4..], &[94, 95, 96, 97, 98, 99]);
+    }
+
+    #[test]
+    fn generation_never_runs_past_the_window() {
+        let mut options = Options::defaults();
+        options.num_ctx = 100;
+        options.num_predict = -1;
+        assert_eq!(max_tokens(&options, 60), 40);
+        options.num_predict = 10;
+        assert_eq!(max_tokens(&options, 60), 10);
+        options.num_predict = 500;
+        assert_eq!(max_tokens(&options, 60), 40);
+    }
+
+    #[test]
+    fn think_values_follow_ollama() {
+        assert!(!validate_think(None).unwrap());
+        assert!(validate_think(Some(&json!("high"))).unwrap());
+        assert_eq!(
+            validate_think(Some(&json!("extreme"))).unwrap_err().message(),
+            "invalid think value: \"extreme\" (must be \"high\", \"medium\", \"low\", \"max\", true, or false)"
+        );
+        assert!(validate_think(Some(&json!(3))).is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! `POST /api/generate`: one prompt in, a completion out (NDJSON or one object), with
+//! `context` so the next request can continue where this one ended.
+
+use crate::engine::GenerateRequest;
+use crate::server::error::{parse_json, ApiError};
+use crate::server::inference::{
+    self, find_model, format_schema, keep_alive, load_response, max_tokens, validate_think,
+    Generation, Shape,
+};
+use crate::server::prompt::{self, PromptFormat};
+use crate::server::AppState;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::time::Instant;
+
+#[derive(Deserialize, Default)]
+pub struct GenerateBody {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    prompt: String,
+    #[serde(default)]
+    suffix: String,
+    #[serde(default)]
+    system: String,
+    #[serde(default)]
+    template: String,
+    #[serde(default)]
+    context: Vec<u32>,
+    #[serde(default)]
+    raw: bool,
+    #[serde(default)]
+    format: Option<Value>,
+    #[serde(default)]
+    options: Option<Map<String, Value>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    keep_alive: Option<Value>,
+    #[serde(default)]
+    think: Option<Value>,
+    #[serde(default)]
+    images: Vec<String>,
+    #[serde(default)]
+    top_logprobs: Option<i64>,
+}
+
+pub async fn generate(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let request: GenerateBody = parse_json(&body)?;
+    if request.raw
+        && (!request.template.is_empty()
+            || !request.system.is_empty()
+            || !request.context.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "raw mode does not support template, system, or context",
+        ));
+    }
+    if let Some(n) = request.top_logprobs {
+        if !(0..=20).contains(&n) {
+            return Err(ApiError::bad_request(
+                "top_logprobs must be between 0 and 20",
+            ));
+        }
+    }
+    let think = validate_think(request.think.as_ref())?;
+    let keep_alive = keep_alive(request.keep_alive.as_ref())?;
+    let missing = ApiError::not_found(format!("model '{}' not found", request.model));
+    let target = find_model(&state, &request.model, missing).await?;
+    if target.has_capability("embedding") {
+        return Err(ApiError::bad_request(format!(
+            "\"{}\" does not support generate",
+            target.requested
+        )));
+    }
+    if think {
+        target.require("thinking")?;
+    }
+    if !request.images.is_empty() {
+        target.require("vision")?;
+    }
+    if !request.suffix.is_empty() {
+        target.require("insert")?;
+    }
+    let options = target.options(request.options.as_ref())?;
+    let format = format_schema(request.format.as_ref())?;
+    let load = target
+        .load_request(&state.store, options.num_ctx, keep_alive)
+        .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
+
+    if request.prompt.is_empty() && request.context.is_empty() {
+        if keep_alive.is_zero() {
+            state.scheduler.unload(&load.blob_digest);
+            return Ok(load_response(Shape::Generate, &target.requested, "unload"));
+        }
+        let (lease, _) = state.scheduler.acquire(load).await?;
+        drop(lease);
+        return Ok(load_response(Shape::Generate, &target.requested, "load"));
+    }
+
+    let (lease, load_duration) = state.scheduler.acquire(load).await?;
+    let engine = &lease.runner.engine;
+    let mut prompt_ids = if request.raw {
+        engine
+            .tokenize_text(&request.prompt, true)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+    } else {
+        let template = if request.template.is_empty() {
+            target.view.template.as_deref()
+        } else {
+            Some(request.template.as_str())
+        };
+        let format = PromptFormat::choose(template, engine.facts.has_chat_template)?;
+        let system = if request.system.is_empty() {
+            target.view.system.as_str()
+        } else {
+            request.system.as_str()
+        };
+        let mut ids = request.context.clone();
+        ids.extend(
+            prompt::generate_tokens(engine, &format, system, &request.prompt, &request.suffix)
+                .await?,
+        );
+        ids
+    };
+    prompt_ids = inference::fit_prompt(prompt_ids, options.num_ctx, options.num_keep);
+    let generation = GenerateRequest {
+        max_tokens: max_tokens(&options, prompt_ids.len()),
+        prompt: prompt_ids.clone(),
+        sampling: options.sampling.clone(),
+        stop: options.stop.clone(),
+        format,
+    };
+    Generation {
+        shape: Shape::Generate,
+        model: target.requested,
+        lease,
+        started,
+        load_duration,
+        prompt: prompt_ids,
+        return_context: !request.raw,
+    }
+    .respond(generation, request.stream.unwrap_or(true))
+    .await
+}

@@ -1,0 +1,332 @@
+//! The scheduler: which models are loaded, who may use them, and when they go.
+//!
+//! A model is loaded once however many requests ask for it (loads are serialised), each
+//! loaded model serves `OLLAMA_NUM_PARALLEL` requests at a time with the rest queued (at most
+//! `OLLAMA_MAX_QUEUE`, then 503), at most `OLLAMA_MAX_LOADED_MODELS` stay loaded (the least
+//! recently used idle one is evicted), and an idle model is unloaded when its keep-alive runs
+//! out. A request holds a [`Lease`]; dropping it (the response finished or the client left)
+//! starts the keep-alive clock.
+
+use super::error::ApiError;
+use super::keep_alive::KeepAlive;
+use crate::engine::{Engine, EngineError};
+use crate::gguf::Gguf;
+use crate::store::Digest;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Ollama's message when the queue is full (two spaces, as Ollama writes it).
+const BUSY: &str = "server busy, please try again.  maximum pending requests exceeded";
+
+/// What a request needs loaded.
+#[derive(Debug, Clone)]
+pub struct LoadRequest {
+    /// Display name (`smollm2:latest`).
+    pub name: String,
+    /// The manifest digest: the model's ID in `ps`.
+    pub digest: Digest,
+    /// The GGUF blob.
+    pub blob: PathBuf,
+    pub blob_digest: Digest,
+    pub details: Value,
+    pub num_ctx: usize,
+    pub keep_alive: KeepAlive,
+}
+
+/// A loaded model.
+pub struct Runner {
+    pub name: String,
+    pub digest: Digest,
+    pub details: Value,
+    pub size: u64,
+    pub num_ctx: usize,
+    pub engine: Engine,
+    blob_digest: Digest,
+    permits: Arc<Semaphore>,
+    active: AtomicUsize,
+    state: Mutex<RunnerState>,
+}
+
+struct RunnerState {
+    keep_alive: KeepAlive,
+    /// When the runner became idle (None while in use).
+    idle_since: Option<Instant>,
+    last_used: Instant,
+}
+
+impl Runner {
+    /// When the runner will be unloaded: far future for "forever", None while in use
+    /// (reported as now + keep-alive, as Ollama does).
+    pub fn expires_at(&self) -> SystemTime {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match state.keep_alive {
+            KeepAlive::Forever => SystemTime::now() + Duration::from_secs(100 * 365 * 24 * 3600),
+            KeepAlive::For(d) => {
+                let elapsed = state.idle_since.map(|t| t.elapsed()).unwrap_or_default();
+                SystemTime::now() + d.saturating_sub(elapsed)
+            }
+        }
+    }
+
+    fn expired(&self) -> bool {
+        if self.active.load(Ordering::SeqCst) > 0 {
+            return false;
+        }
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match (state.keep_alive, state.idle_since) {
+            (KeepAlive::For(d), Some(since)) => since.elapsed() >= d,
+            _ => false,
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.active.load(Ordering::SeqCst) == 0
+    }
+}
+
+/// Permission to use a loaded model; the keep-alive clock starts when it is dropped.
+pub struct Lease {
+    pub runner: Arc<Runner>,
+    scheduler: Arc<Inner>,
+    keep_alive: KeepAlive,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let remaining = self.runner.active.fetch_sub(1, Ordering::SeqCst) - 1;
+        {
+            let mut state = self.runner.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.keep_alive = self.keep_alive;
+            state.last_used = Instant::now();
+            if remaining == 0 {
+                state.idle_since = Some(Instant::now());
+            }
+        }
+        if remaining == 0 && self.keep_alive.is_zero() {
+            self.scheduler.unload_if_idle(&self.runner);
+        }
+    }
+}
+
+struct Inner {
+    runners: Mutex<HashMap<Digest, Arc<Runner>>>,
+    /// Serialises loads so that concurrent first requests load a model once.
+    loading: tokio::sync::Mutex<()>,
+    queued: AtomicUsize,
+    num_parallel: usize,
+    max_loaded: usize,
+    max_queue: usize,
+}
+
+impl Inner {
+    fn unload_if_idle(&self, runner: &Arc<Runner>) {
+        let mut runners = self.runners.lock().unwrap_or_else(|e| e.into_inner());
+        if runner.is_idle() {
+            if let Some(current) = runners.get(&runner.blob_digest) {
+                if Arc::ptr_eq(current, runner) {
+                    runners.remove(&runner.blob_digest);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+fn env_usize(key: &str, default: usize) -> usize {
+    crate::env::var(key)
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Scheduler::from_env()
+    }
+}
+
+impl Scheduler {
+    pub fn from_env() -> Scheduler {
+        Scheduler {
+            inner: Arc::new(Inner {
+                runners: Mutex::new(HashMap::new()),
+                loading: tokio::sync::Mutex::new(()),
+                queued: AtomicUsize::new(0),
+                num_parallel: env_usize("OLLAMA_NUM_PARALLEL", 1),
+                max_loaded: env_usize("OLLAMA_MAX_LOADED_MODELS", 3),
+                max_queue: env_usize("OLLAMA_MAX_QUEUE", 512),
+            }),
+        }
+    }
+
+    /// Loaded models, most recently expiring first.
+    pub fn loaded(&self) -> Vec<Arc<Runner>> {
+        let runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<Arc<Runner>> = runners.values().cloned().collect();
+        list.sort_by_key(|r| std::cmp::Reverse(r.expires_at()));
+        list
+    }
+
+    /// The loaded runner for a model blob, if any.
+    pub fn find(&self, blob_digest: &Digest) -> Option<Arc<Runner>> {
+        let runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
+        runners.get(blob_digest).cloned()
+    }
+
+    /// Unloads a model now if no request is using it; returns whether it was loaded.
+    pub fn unload(&self, blob_digest: &Digest) -> bool {
+        match self.find(blob_digest) {
+            Some(runner) => {
+                {
+                    let mut state = runner.state.lock().unwrap_or_else(|e| e.into_inner());
+                    state.keep_alive = KeepAlive::For(Duration::ZERO);
+                    state.idle_since.get_or_insert_with(Instant::now);
+                }
+                self.inner.unload_if_idle(&runner);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Unloads idle models whose keep-alive ran out. Called periodically.
+    pub fn reap(&self) {
+        let mut runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
+        runners.retain(|_, runner| !runner.expired());
+    }
+
+    /// Loads (if needed) and leases the model; returns the lease and how long loading took.
+    pub async fn acquire(&self, request: LoadRequest) -> Result<(Lease, Duration), ApiError> {
+        let started = Instant::now();
+        let queued = self.inner.queued.fetch_add(1, Ordering::SeqCst) + 1;
+        let _queued = QueueSlot(&self.inner.queued);
+        if queued > self.inner.max_queue {
+            return Err(ApiError::ServiceUnavailable(BUSY.to_string()));
+        }
+        let runner = self.runner_for(&request).await?;
+        let permit = runner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("the model was unloaded"))?;
+        runner.active.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut state = runner.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.idle_since = None;
+            state.keep_alive = request.keep_alive;
+            state.last_used = Instant::now();
+        }
+        let lease = Lease {
+            runner,
+            scheduler: self.inner.clone(),
+            keep_alive: request.keep_alive,
+            _permit: permit,
+        };
+        Ok((lease, started.elapsed()))
+    }
+
+    async fn runner_for(&self, request: &LoadRequest) -> Result<Arc<Runner>, ApiError> {
+        let _loading = self.inner.loading.lock().await;
+        if let Some(runner) = self.find(&request.blob_digest) {
+            if runner.num_ctx == request.num_ctx {
+                return Ok(runner);
+            }
+            // A changed load-time option reloads the model once it is idle (as Ollama does).
+            self.wait_idle(&runner).await;
+            self.remove(&runner);
+        }
+        self.make_room().await;
+        let blob = request.blob.clone();
+        let loaded = tokio::task::spawn_blocking(move || -> Result<(Engine, u64), EngineError> {
+            let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
+            let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
+            Ok((Engine::load(&blob, &gguf)?, size))
+        })
+        .await
+        .map_err(|_| ApiError::internal("model load crashed"))?;
+        let (engine, size) = loaded.map_err(|e| match e {
+            EngineError::Unsupported(m) => ApiError::BadRequest(m),
+            EngineError::Failed(m) => ApiError::Internal(m),
+        })?;
+        let runner = Arc::new(Runner {
+            name: request.name.clone(),
+            digest: request.digest,
+            details: request.details.clone(),
+            size,
+            num_ctx: request.num_ctx,
+            engine,
+            blob_digest: request.blob_digest,
+            permits: Arc::new(Semaphore::new(self.inner.num_parallel)),
+            active: AtomicUsize::new(0),
+            state: Mutex::new(RunnerState {
+                keep_alive: request.keep_alive,
+                idle_since: Some(Instant::now()),
+                last_used: Instant::now(),
+            }),
+        });
+        self.inner
+            .runners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(request.blob_digest, runner.clone());
+        Ok(runner)
+    }
+
+    fn remove(&self, runner: &Arc<Runner>) {
+        let mut runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
+        runners.remove(&runner.blob_digest);
+    }
+
+    async fn wait_idle(&self, runner: &Arc<Runner>) {
+        while !runner.is_idle() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Evicts the least recently used idle model while at the limit, waiting for one to
+    /// become idle if all are busy.
+    async fn make_room(&self) {
+        loop {
+            let victim = {
+                let runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
+                if runners.len() < self.inner.max_loaded {
+                    return;
+                }
+                runners
+                    .values()
+                    .filter(|r| r.is_idle())
+                    .min_by_key(|r| {
+                        r.state
+                            .lock()
+                            .map(|s| s.last_used)
+                            .unwrap_or_else(|_| Instant::now())
+                    })
+                    .cloned()
+            };
+            match victim {
+                Some(runner) => self.remove(&runner),
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}

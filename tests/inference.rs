@@ -1,0 +1,529 @@
+//! Generation with the real SmolLM2 model through the real server: generate and chat,
+//! streaming and not, options, determinism, stop sequences, context, load/unload, ps/stop,
+//! concurrency, cancellation on disconnect, and the errors clients see.
+
+mod common;
+
+use common::{create_model, stderr, stdout, Server};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const MODEL: &str = "FROM ./model.gguf\nPARAMETER stop <|im_end|>\n";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
+    let response = client()
+        .post(server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// NDJSON lines of a streamed response, checked for framing.
+async fn stream_lines(server: &Server, path: &str, body: Value) -> Vec<Value> {
+    let response = client()
+        .post(server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with('\n'), "every line ends with a newline");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let done: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l["done"] == true)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        done,
+        vec![lines.len() - 1],
+        "exactly one final done chunk, last"
+    );
+    lines
+}
+
+fn server_with_model() -> (Server, tempfile::TempDir) {
+    let server = Server::start();
+    let dir = create_model(&server, "smol", MODEL);
+    (server, dir)
+}
+
+fn assert_metrics(done: &Value) {
+    for key in [
+        "total_duration",
+        "load_duration",
+        "prompt_eval_duration",
+        "eval_duration",
+    ] {
+        assert!(done[key].as_u64().is_some(), "{key} in {done}");
+    }
+    assert!(done["prompt_eval_count"].as_u64().unwrap() > 5);
+    assert!(done["eval_count"].as_u64().unwrap() > 0);
+    let total = done["total_duration"].as_u64().unwrap();
+    let parts =
+        done["prompt_eval_duration"].as_u64().unwrap() + done["eval_duration"].as_u64().unwrap();
+    assert!(total >= parts, "total {total} < prompt+eval {parts}");
+    assert!(total < 120_000_000_000, "plausible total: {total}");
+}
+
+#[tokio::test]
+async fn generate_and_chat_answer_with_ollamas_shapes() {
+    let (server, _dir) = server_with_model();
+    let (status, done) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "prompt": "Name a color.", "stream": false, "options": {"num_predict": 12}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["model"], "smol");
+    assert_eq!(done["done"], true);
+    assert!(!done["response"].as_str().unwrap().is_empty());
+    assert!(done["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(done["context"].as_array().unwrap().len() > 10);
+    assert_metrics(&done);
+
+    let lines = stream_lines(
+        &server,
+        "/api/chat",
+        json!({"model": "smol", "messages": [{"role": "user", "content": "Say hi."}], "options": {"num_predict": 12}}),
+    )
+    .await;
+    assert!(lines.len() >= 2);
+    for line in &lines[..lines.len() - 1] {
+        assert_eq!(line["message"]["role"], "assistant");
+        assert_eq!(line["done"], false);
+    }
+    let done = lines.last().unwrap();
+    assert_eq!(done["message"]["content"], "");
+    assert!(done.get("context").is_none());
+    assert_metrics(done);
+    let text: String = lines
+        .iter()
+        .map(|l| l["message"]["content"].as_str().unwrap())
+        .collect();
+    assert!(!text.is_empty());
+}
+
+#[tokio::test]
+async fn num_predict_and_seed_are_honoured() {
+    let (server, _dir) = server_with_model();
+    let ask = |seed: u64| {
+        json!({"model": "smol", "prompt": "Write a short poem about the sea.", "stream": false,
+               "options": {"seed": seed, "temperature": 1.0, "num_predict": 24}})
+    };
+    let (_, a) = post(&server, "/api/generate", ask(42)).await;
+    let (_, b) = post(&server, "/api/generate", ask(42)).await;
+    let (_, c) = post(&server, "/api/generate", ask(7)).await;
+    assert_eq!(a["response"], b["response"], "same seed, same text");
+    assert_ne!(a["response"], c["response"], "another seed, another text");
+    assert_eq!(a["eval_count"], 24);
+    assert_eq!(a["done_reason"], "length");
+}
+
+#[tokio::test]
+async fn stop_sequences_never_reach_the_output() {
+    let (server, _dir) = server_with_model();
+    let body = |stop: Option<&str>, stream: bool| {
+        let mut options = json!({"temperature": 0, "num_predict": 40});
+        if let Some(stop) = stop {
+            options["stop"] = json!([stop]);
+        }
+        json!({"model": "smol", "prompt": "Write two sentences about dogs.", "stream": stream, "options": options})
+    };
+    let (_, free) = post(&server, "/api/generate", body(None, false)).await;
+    let text = free["response"].as_str().unwrap().to_string();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert!(words.len() > 6, "{text}");
+    let stop = words[4];
+    let expected = &text[..text.find(stop).unwrap()];
+
+    let (_, stopped) = post(&server, "/api/generate", body(Some(stop), false)).await;
+    assert_eq!(stopped["response"], expected);
+    assert_eq!(stopped["done_reason"], "stop");
+    let lines = stream_lines(&server, "/api/generate", body(Some(stop), true)).await;
+    let streamed: String = lines
+        .iter()
+        .map(|l| l["response"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, expected);
+    assert!(!streamed.contains(stop));
+}
+
+#[tokio::test]
+async fn json_format_and_schemas_constrain_the_output() {
+    let (server, _dir) = server_with_model();
+    let schema = json!({
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": false
+    });
+    let (status, done) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "prompt": "Describe a cat as JSON.", "stream": false, "format": schema,
+               "options": {"temperature": 0, "num_predict": 200}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    let parsed: Value = serde_json::from_str(done["response"].as_str().unwrap()).unwrap();
+    assert!(
+        parsed["name"].is_string() && parsed["age"].is_i64(),
+        "{parsed}"
+    );
+
+    let (_, done) = post(
+        &server,
+        "/api/chat",
+        json!({"model": "smol", "messages": [{"role": "user", "content": "Reply with an empty JSON object."}],
+               "stream": false, "format": "json", "options": {"temperature": 0, "num_predict": 200}}),
+    )
+    .await;
+    let content = done["message"]["content"].as_str().unwrap();
+    if done["done_reason"] == "stop" {
+        let parsed: Value = serde_json::from_str(content).unwrap();
+        assert!(parsed.is_object(), "{content}");
+    } else {
+        assert!(content.trim_start().starts_with('{'), "{content}");
+    }
+}
+
+#[tokio::test]
+async fn context_carries_a_conversation_forward() {
+    let (server, _dir) = server_with_model();
+    let (_, first) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "prompt": "My name is Ada.", "stream": false, "options": {"num_predict": 8}}),
+    )
+    .await;
+    let context = first["context"].as_array().unwrap().clone();
+    let (status, second) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "prompt": "What is my name?", "context": context, "stream": false, "options": {"num_predict": 8}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(second["prompt_eval_count"].as_u64().unwrap() as usize > context.len());
+    assert!(second["context"].as_array().unwrap().len() > context.len());
+}
+
+#[tokio::test]
+async fn load_unload_keep_alive_ps_and_stop() {
+    let (server, _dir) = server_with_model();
+    let (status, loaded) = post(&server, "/api/generate", json!({"model": "smol"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(loaded["done_reason"], "load");
+    assert_eq!(loaded["response"], "");
+    let ps: Value = client()
+        .get(server.url("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let model = &ps["models"][0];
+    assert_eq!(model["name"], "smol:latest");
+    assert_eq!(model["size_vram"], 0);
+    assert!(model["size"].as_u64().unwrap() > 90_000_000);
+    assert_eq!(model["context_length"], 4096);
+    assert!(model["expires_at"].as_str().is_some());
+    let table = stdout(&server.run(&["ps"]));
+    assert!(
+        table.starts_with("NAME           ID              SIZE     PROCESSOR    CONTEXT    UNTIL"),
+        "{table}"
+    );
+    assert!(
+        table.contains("smol:latest") && table.contains("100% CPU") && table.contains("from now"),
+        "{table}"
+    );
+
+    let (_, unloaded) = post(
+        &server,
+        "/api/chat",
+        json!({"model": "smol", "messages": [], "keep_alive": 0}),
+    )
+    .await;
+    assert_eq!(unloaded["done_reason"], "unload");
+    assert_eq!(
+        unloaded["message"],
+        json!({"role": "assistant", "content": ""})
+    );
+    let ps: Value = client()
+        .get(server.url("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ps["models"], json!([]));
+
+    // A short keep-alive expires on its own.
+    let (_, _) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "keep_alive": "1s"}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ps: Value = client()
+            .get(server.url("/api/ps"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ps["models"] == json!([]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "keep_alive 1s did not unload");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // `rollama stop` unloads; an unknown model is reported.
+    post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "keep_alive": -1}),
+    )
+    .await;
+    let ps: Value = client()
+        .get(server.url("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ps["models"][0]["expires_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("21"),
+        "forever: {ps}"
+    );
+    let output = server.run(&["stop", "smol"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ps: Value = client()
+        .get(server.url("/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ps["models"], json!([]));
+    let output = server.run(&["stop", "nope"]);
+    assert_eq!(
+        stderr(&output),
+        "Error: couldn't find model \"nope\" to stop\n"
+    );
+}
+
+#[tokio::test]
+async fn four_concurrent_chats_all_complete() {
+    let server = Server::start_with_env(&[("OLLAMA_NUM_PARALLEL", "4")]);
+    let _dir = create_model(&server, "smol", MODEL);
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let url = server.url("/api/chat");
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"model": "smol", "stream": false,
+                "messages": [{"role": "user", "content": format!("Give me fact number {i} about cats.")}],
+                "options": {"num_predict": 16, "seed": i}});
+            let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }));
+    }
+    for task in tasks {
+        let done = task.await.unwrap();
+        assert_eq!(done["done"], true, "{done}");
+        assert!(
+            !done["message"]["content"].as_str().unwrap().is_empty(),
+            "{done}"
+        );
+        assert_eq!(done["eval_count"], 16);
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_stops_generation() {
+    let (server, _dir) = server_with_model();
+    post(&server, "/api/generate", json!({"model": "smol"})).await;
+    let response = client()
+        .post(server.url("/api/generate"))
+        .json(&json!({"model": "smol", "prompt": "Tell me a very long story.", "options": {"num_predict": 3000, "temperature": 1.0}}))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = response.bytes_stream();
+    use futures_util::StreamExt;
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = server.cpu_time();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let used = server.cpu_time() - before;
+    assert!(
+        used < Duration::from_millis(300),
+        "server kept computing: {used:?} of CPU in 1s"
+    );
+    // And it still serves.
+    let (status, _) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "prompt": "Hi", "stream": false, "options": {"num_predict": 2}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn bad_requests_get_ollamas_errors() {
+    let (server, _dir) = server_with_model();
+    let cases = [
+        ("/api/generate", json!({"model": "nope", "prompt": "x"}), 404, "model 'nope' not found"),
+        ("/api/generate", json!({"model": "", "prompt": "x"}), 404, "model '' not found"),
+        ("/api/generate", json!({"model": "bad name!"}), 400, "invalid model name"),
+        ("/api/chat", json!({}), 400, "model is required"),
+        ("/api/chat", json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}), 404, "model 'nope' not found"),
+        ("/api/generate", json!({"model": "smol", "prompt": "x", "raw": true, "system": "x"}), 400, "raw mode does not support template, system, or context"),
+        ("/api/generate", json!({"model": "smol", "prompt": "x", "think": "extreme"}), 400, "invalid think value: \"extreme\" (must be \"high\", \"medium\", \"low\", \"max\", true, or false)"),
+        ("/api/generate", json!({"model": "smol", "prompt": "x", "think": true}), 400, "\"smol\" does not support thinking"),
+        ("/api/generate", json!({"model": "smol", "prompt": "x", "keep_alive": "300"}), 400, "time: missing unit in duration \"300\""),
+        ("/api/generate", json!({"model": "smol", "prompt": "x", "top_logprobs": 21}), 400, "top_logprobs must be between 0 and 20"),
+        ("/api/generate", json!({"model": "smol", "prompt": "x", "options": {"num_ctx": "big"}}), 400, "option \"num_ctx\" must be of type integer"),
+        ("/api/generate", json!({"model": "smol", "prompt": "x", "suffix": "y"}), 400, "\"smol\" does not support insert"),
+        ("/api/chat", json!({"model": "smol", "messages": [{"role": "user", "content": "x", "images": ["aGk="]}]}), 400, "\"smol\" does not support vision"),
+    ];
+    for (path, body, status, message) in cases {
+        let (got, value) = post(&server, path, body.clone()).await;
+        assert_eq!(
+            (got, &value),
+            (status, &json!({"error": message})),
+            "{path} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unsupported_architecture_is_refused_and_the_server_keeps_serving() {
+    let (mut server, _dir) = server_with_model();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gemma.gguf");
+    let file = std::fs::File::create(&path).unwrap();
+    rollama::gguf::write_test_gguf(
+        file,
+        &[
+            (
+                "general.architecture",
+                rollama::gguf::Value::String("gemma3".into()),
+            ),
+            ("general.file_type", rollama::gguf::Value::U32(1)),
+        ],
+        &[("token_embd.weight", 1, vec![4, 4])],
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("Modelfile"), "FROM ./gemma.gguf\n").unwrap();
+    let output = server.run(&[
+        "create",
+        "gemma",
+        "-f",
+        dir.path().join("Modelfile").to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (status, body) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "gemma", "prompt": "hi"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("architecture (gemma3) is not supported"),
+        "{body}"
+    );
+    assert!(server.is_running());
+    let (status, _) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "prompt": "Hi", "stream": false, "options": {"num_predict": 2}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_default_model_serves_requests_without_one() {
+    let server = Server::start_with_env(&[("ROLLAMA_DEFAULT_MODEL", "smol")]);
+    let _dir = create_model(&server, "smol", MODEL);
+    let (status, done) = post(
+        &server,
+        "/api/chat",
+        json!({"messages": [{"role": "user", "content": "Hello"}], "stream": false, "options": {"num_predict": 4}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["model"], "smol");
+}
+
+#[test]
+fn run_prints_a_one_shot_answer_and_piped_stdin_is_plain_text() {
+    let (server, _dir) = server_with_model();
+    let output = server.run(&["run", "smol", "Say hello."]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.ends_with("\n\n"), "{text:?}");
+    assert!(text.trim().len() > 1);
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape codes when piped: {text:?}"
+    );
+
+    let mut child = server
+        .rollama()
+        .args(["run", "smol", "--verbose"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).contains('\u{1b}'));
+    let err = stderr(&output);
+    assert!(
+        err.contains("total duration:") && err.contains("eval rate:"),
+        "{err}"
+    );
+}
