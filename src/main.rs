@@ -4,6 +4,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if let Err(message) = check_cpu() {
+        eprintln!("Error: {message}");
+        return ExitCode::FAILURE;
+    }
     let cli = match rollama::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),
@@ -42,4 +46,30 @@ fn usage_error(error: clap::Error) -> ExitCode {
     let message = rendered.strip_prefix("error: ").unwrap_or(&rendered);
     eprint!("Error: {message}");
     ExitCode::FAILURE
+}
+
+/// The binary is compiled for x86-64-v3 (`.cargo/config.toml`): candle's quantized kernels
+/// only use AVX2 when compiled with it. On an older CPU, say so instead of dying with SIGILL
+/// somewhere inside a matrix multiplication.
+fn check_cpu() -> Result<(), String> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let missing: Vec<&str> = [
+            ("avx2", std::is_x86_feature_detected!("avx2")),
+            ("fma", std::is_x86_feature_detected!("fma")),
+            ("f16c", std::is_x86_feature_detected!("f16c")),
+        ]
+        .iter()
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| *name)
+        .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "this rollama build needs an x86-64-v3 CPU; this one lacks {}. \
+                 Rebuild without .cargo/config.toml's target features to run it here (slower)",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }

@@ -286,6 +286,7 @@ fn clients_without_a_server_tell_the_user_to_start_one() {
         let output = std::process::Command::new(common::BIN)
             .args(args)
             .env("OLLAMA_HOST", "127.0.0.1:1")
+            .env("ROLLAMA_NO_AUTOSTART", "1")
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(1));
@@ -466,4 +467,37 @@ fn usage_mistakes_are_errors_with_exit_code_one() {
     );
     let output = std::process::Command::new(common::BIN).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn client_commands_start_a_server_when_none_answers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let home = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(common::BIN)
+        .arg("list")
+        .env("OLLAMA_HOST", format!("127.0.0.1:{port}"))
+        .env("HOME", home.path())
+        .env("OLLAMA_MODELS", home.path().join("models"))
+        .env_remove("ROLLAMA_NO_AUTOSTART")
+        .output()
+        .unwrap();
+    let state = home.path().join(".local/share/rollama");
+    let pid = std::fs::read_to_string(state.join("server.pid")).unwrap_or_default();
+    let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "NAME    ID    SIZE    MODIFIED     \n");
+    assert!(
+        stderr(&output).contains("Started rollama serve in the background"),
+        "{}",
+        stderr(&output)
+    );
+    let log = std::fs::read_to_string(state.join("server.log")).unwrap();
+    assert!(
+        log.contains(&format!("Listening on 127.0.0.1:{port}")),
+        "{log}"
+    );
 }

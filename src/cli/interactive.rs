@@ -13,11 +13,28 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
 
-struct ClientBackend {
+/// The REPL's [`Backend`] over HTTP. Its calls block: use it from a blocking thread.
+pub struct ClientBackend {
     client: Client,
     runtime: Handle,
     keep_alive: Option<String>,
     think: Option<Value>,
+}
+
+impl ClientBackend {
+    pub fn new(
+        client: Client,
+        runtime: Handle,
+        keep_alive: Option<String>,
+        think: Option<Value>,
+    ) -> ClientBackend {
+        ClientBackend {
+            client,
+            runtime,
+            keep_alive,
+            think,
+        }
+    }
 }
 
 impl Backend for ClientBackend {
@@ -108,12 +125,12 @@ pub async fn run(_client: &Client, args: &RunArgs, think: Option<Value>) -> Resu
             on_interrupt.store(true, Ordering::SeqCst);
         }
     });
-    let backend = ClientBackend {
-        client: Client::from_env(),
-        runtime: Handle::current(),
-        keep_alive: args.keepalive.clone(),
+    let backend = ClientBackend::new(
+        Client::from_env(),
+        Handle::current(),
+        args.keepalive.clone(),
         think,
-    };
+    );
     let history = if crate::env::bool_var(crate::env::OLLAMA_NOHISTORY, false) {
         None
     } else {

@@ -1,9 +1,10 @@
 //! The command line: clap definitions mirroring `ollama`'s command tree and help, and the
 //! dispatch to one file per command. Every command except `serve` is an HTTP client.
 
+mod autostart;
 mod create;
 pub mod docs;
-mod interactive;
+pub mod interactive;
 pub mod list;
 mod manage;
 mod progress;
@@ -191,7 +192,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         return serve::serve().await;
     }
     let client = Client::from_env();
-    client.heartbeat().await?;
+    autostart::ensure_server(&client).await?;
     match command {
         Command::Serve => unreachable!("handled above"),
         Command::Create(args) => create::create(&client, args).await,

@@ -379,6 +379,17 @@ impl Engine {
     }
 }
 
+impl Drop for Engine {
+    /// Stops the engine thread explicitly: mistralrs's own drop only runs when the last
+    /// reference to its runner goes, and the engine thread keeps the weights alive until
+    /// it has stopped.
+    fn drop(&mut self) {
+        if let Ok(sender) = self.model.inner().get_sender(None) {
+            let _ = sender.try_send(Request::Terminate);
+        }
+    }
+}
+
 /// The engine's name, for logs.
 pub fn engine_name() -> &'static str {
     "mistralrs 0.8.1"

@@ -1,0 +1,592 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: `rollama serve` against llama.cpp's `llama-server`.
+
+Both servers run the same GGUF with the same thread count, side by side, and every measurement
+alternates between them (A/B, then B/A, ...) so that drift in machine load hits both alike.
+Results are medians over a few repetitions; the whole run takes a few minutes. It prints a
+Markdown report and writes it into BENCHMARKS.md between the `<!-- bench:begin -->` and
+`<!-- bench:end -->` markers (or replaces the file's results section if the markers are absent).
+
+Measured for each server:
+  - decode tok/s: 128 greedy tokens after a short prompt, (tokens - 1) / (last chunk - first
+    chunk) as the client sees the stream; the server's own figure is shown beside it;
+  - prefill tok/s and time to first token: a ~500-token prompt, 1 output token, timed from
+    sending the request to the first streamed chunk. "Uncached" prompts start with a unique
+    line; "cached" sends the previous prompt again (llama-server with `cache_prompt:true`;
+    rollama has no prompt cache, so its "cached" case is the same work as uncached);
+  - aggregate tok/s with 4 and 8 concurrent streams (64 tokens each, distinct prompts);
+  - start-to-ready: process start until the health endpoint answers 200 with the model loaded
+    (llama-server: `GET /health`; rollama: `GET /`, then a load-only `POST /api/generate`,
+    since rollama loads models on first use as Ollama does; both figures are shown);
+  - idle RSS (VmRSS) and idle CPU after the measurements;
+  - rollama's HTTP overhead: `examples/engine_latency.rs` runs the same 1-token generation
+    in-process and through `POST /api/generate`, alternately, 60 times (if that example is
+    built: `cargo build --release --example engine_latency`).
+
+Python 3.11 standard library only. Usage:
+  scripts/bench/build-llama-server.sh && python3 scripts/bench/bench.py [--no-write]
+Env: LLAMA_SERVER, ROLLAMA (binaries), BENCH_GGUF (model; default: the test model from
+scripts/fetch-test-models.sh), BENCH_THREADS (2), BENCH_REPS (3).
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("ROLLAMA_BENCH_CACHE", Path.home() / ".cache" / "rollama"))
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+REPS = int(os.environ.get("BENCH_REPS", "3"))
+CONTEXT = 4096
+PARALLEL = 8
+DECODE_TOKENS = 128
+CONCURRENT_TOKENS = 64
+MODEL_NAME = "smollm2"
+
+DECODE_PROMPT = "Once upon a time, in a small village by the sea, there lived an old fisherman who"
+
+# ~500 tokens of ordinary English prose (SmolLM2's tokenizer: about 4.3 characters a token).
+PREFILL_TEXT = " ".join(
+    f"Paragraph {i}: The committee met on a rainy Tuesday to review the quarterly report on "
+    f"the harbour, the new ferry timetable, the repairs to the lighthouse and the budget for "
+    f"the school library, and after a long discussion it agreed to meet again next month."
+    for i in range(10)
+)
+
+
+# ---------------------------------------------------------------- processes and HTTP
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(port: int, method: str, path: str, body: dict | None = None, timeout=5.0):
+    """Status code of one request, or None if the server does not answer."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload else {}
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        return response.status
+    except OSError:
+        return None
+
+
+def wait_until(port: int, path: str, process: subprocess.Popen, timeout=120.0) -> float:
+    """Polls `GET path` until it answers 200; returns the monotonic time it first did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before it was ready")
+        if http_status(port, "GET", path, timeout=2.0) == 200:
+            return time.monotonic()
+        time.sleep(0.01)
+    raise RuntimeError(f"server on port {port} not ready after {timeout}s")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Stream:
+    """What the client saw of one streamed generation."""
+
+    sent: float
+    first: float | None = None  # first chunk carrying text
+    last: float | None = None  # last chunk carrying text
+    done: float | None = None
+    prompt_tokens: int = 0
+    tokens: int = 0
+    server_decode_tps: float | None = None
+    server_prefill_tps: float | None = None
+
+    @property
+    def ttft(self) -> float:
+        return (self.first or self.done) - self.sent
+
+    @property
+    def client_decode_tps(self) -> float:
+        span = (self.last or 0) - (self.first or 0)
+        return (self.tokens - 1) / span if self.tokens > 1 and span > 0 else float("nan")
+
+
+def stream_lines(port: int, path: str, body: dict):
+    """Yields (monotonic time, line) for each line of a streamed response."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("POST", path, body=json.dumps(body).encode(),
+                 headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"POST {path}: {response.status} {response.read()[:300]!r}")
+    for line in response:
+        yield time.monotonic(), line.strip()
+    conn.close()
+
+
+# ---------------------------------------------------------------- the two servers
+
+
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen
+
+    def generate(self, prompt: str, tokens: int, cache: bool = False) -> Stream:
+        raise NotImplementedError
+
+    def start(self) -> dict:
+        """Starts the server; returns its start-to-ready times in seconds."""
+        raise NotImplementedError
+
+
+class LlamaServer(Server):
+    name = "llama-server"
+
+    def __init__(self, binary: Path, gguf: Path):
+        self.binary, self.gguf = binary, gguf
+        self.log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
+
+    def command(self) -> list[str]:
+        return [str(self.binary), "-m", str(self.gguf), "--host", "127.0.0.1",
+                "--port", str(self.port), "-t", str(THREADS), "-c", str(CONTEXT * PARALLEL),
+                "-np", str(PARALLEL), "--no-webui"]
+
+    def start(self) -> dict:
+        self.port = free_port()
+        started = time.monotonic()
+        self.process = subprocess.Popen(self.command(), stdout=self.log, stderr=self.log)
+        ready = wait_until(self.port, "/health", self.process)
+        return {"ready": ready - started, "loaded": ready - started}
+
+    def generate(self, prompt: str, tokens: int, cache: bool = False) -> Stream:
+        body = {"prompt": prompt, "n_predict": tokens, "stream": True, "temperature": 0,
+                "seed": 1, "cache_prompt": cache}
+        result = Stream(sent=time.monotonic())
+        for at, line in stream_lines(self.port, "/completion", body):
+            if not line.startswith(b"data: "):
+                continue
+            event = json.loads(line[6:])
+            if event.get("content"):
+                result.first = result.first or at
+                result.last = at
+            if event.get("stop"):
+                timings = event["timings"]
+                result.done = at
+                result.tokens = timings["predicted_n"]
+                result.prompt_tokens = event.get("tokens_evaluated", timings["prompt_n"])
+                result.server_decode_tps = timings.get("predicted_per_second")
+                result.server_prefill_tps = timings.get("prompt_per_second")
+        return result
+
+
+class Rollama(Server):
+    name = "rollama"
+
+    def __init__(self, binary: Path, gguf: Path):
+        self.binary, self.gguf = binary, gguf
+        self.models = tempfile.mkdtemp(prefix="rollama-bench-models-")
+        self.home = tempfile.mkdtemp(prefix="rollama-bench-home-")
+        self.log = tempfile.NamedTemporaryFile(prefix="rollama-", suffix=".log", delete=False)
+        self.created = False
+
+    def env(self) -> dict:
+        return {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{self.port}",
+                "OLLAMA_MODELS": self.models, "HOME": self.home,
+                "OLLAMA_NUM_PARALLEL": str(PARALLEL), "OLLAMA_CONTEXT_LENGTH": str(CONTEXT),
+                "RAYON_NUM_THREADS": str(THREADS)}
+
+    def command(self) -> list[str]:
+        return [str(self.binary), "serve"]
+
+    def start(self) -> dict:
+        self.port = free_port()
+        started = time.monotonic()
+        self.process = subprocess.Popen(self.command(), env=self.env(),
+                                        stdout=self.log, stderr=self.log)
+        ready = wait_until(self.port, "/", self.process)
+        if not self.created:
+            # One-time setup, not part of the timings: the first start only creates the model.
+            modelfile = Path(self.home) / "Modelfile"
+            modelfile.write_text(f"FROM {self.gguf}\n")
+            subprocess.run([str(self.binary), "create", MODEL_NAME, "-f", str(modelfile)],
+                           env=self.env(), check=True, capture_output=True)
+            self.created = True
+        # An empty prompt only loads the model (Ollama's preload request).
+        status = http_status(self.port, "POST", "/api/generate", {"model": MODEL_NAME},
+                             timeout=300)
+        if status != 200:
+            raise RuntimeError(f"rollama did not load the model: {status}")
+        loaded = time.monotonic()
+        return {"ready": ready - started, "loaded": loaded - started}
+
+    def generate(self, prompt: str, tokens: int, cache: bool = False) -> Stream:
+        # `raw` sends the prompt as is, like llama-server's /completion (no chat template).
+        body = {"model": MODEL_NAME, "prompt": prompt, "raw": True, "stream": True,
+                "options": {"num_predict": tokens, "temperature": 0, "seed": 1}}
+        result = Stream(sent=time.monotonic())
+        for at, line in stream_lines(self.port, "/api/generate", body):
+            if not line:
+                continue
+            chunk = json.loads(line)
+            if "error" in chunk:
+                raise RuntimeError(f"rollama: {chunk['error']}")
+            if chunk.get("response"):
+                result.first = result.first or at
+                result.last = at
+            if chunk.get("done"):
+                result.done = at
+                result.tokens = chunk["eval_count"]
+                result.prompt_tokens = chunk["prompt_eval_count"]
+                if chunk.get("eval_duration"):
+                    result.server_decode_tps = chunk["eval_count"] / chunk["eval_duration"] * 1e9
+                if chunk.get("prompt_eval_duration"):
+                    result.server_prefill_tps = (chunk["prompt_eval_count"]
+                                                 / chunk["prompt_eval_duration"] * 1e9)
+        return result
+
+
+# ---------------------------------------------------------------- measurements
+
+
+@dataclass
+class Results:
+    samples: dict = field(default_factory=dict)  # (server, metric) -> [values]
+
+    def add(self, server: str, metric: str, value: float) -> None:
+        self.samples.setdefault((server, metric), []).append(value)
+
+    def median(self, server: str, metric: str) -> float | None:
+        values = self.samples.get((server, metric))
+        return statistics.median(values) if values else None
+
+
+def alternate(servers: list[Server], reps: int):
+    """(rep, server) pairs in A/B, B/A, ... order."""
+    for rep in range(reps):
+        for server in (servers if rep % 2 == 0 else servers[::-1]):
+            yield rep, server
+
+
+def concurrent(server: Server, streams: int, rep: int) -> float:
+    """Aggregate generated tokens per second of `streams` simultaneous generations."""
+    outcomes: list[Stream | Exception] = [None] * streams
+    barrier = threading.Barrier(streams)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            prompt = f"Story {rep}-{i}. {DECODE_PROMPT}"
+            outcomes[i] = server.generate(prompt, CONCURRENT_TOKENS)
+        except Exception as e:  # reported below
+            outcomes[i] = e
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - started
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    if errors:
+        raise RuntimeError(f"{server.name}: {errors[0]}")
+    return sum(o.tokens for o in outcomes) / wall
+
+
+def measure(servers: list[Server], results: Results, log) -> None:
+    for server in servers:  # warm-up: first-request allocations, caches
+        server.generate(DECODE_PROMPT, 8)
+        server.generate(PREFILL_TEXT, 1)
+
+    log("decode")
+    for rep, server in alternate(servers, REPS):
+        s = server.generate(DECODE_PROMPT, DECODE_TOKENS)
+        results.add(server.name, "decode_tps", s.client_decode_tps)
+        results.add(server.name, "decode_tps_server", s.server_decode_tps)
+        results.add(server.name, "decode_tokens", s.tokens)
+
+    log("prefill / time to first token")
+    for rep, server in alternate(servers, REPS):
+        prompt = f"Request {rep}. {PREFILL_TEXT}"  # a fresh first line defeats any prefix cache
+        s = server.generate(prompt, 1, cache=True)
+        results.add(server.name, "ttft_uncached_ms", s.ttft * 1000)
+        results.add(server.name, "prefill_tps", s.prompt_tokens / s.ttft)
+        results.add(server.name, "prefill_tps_server", s.server_prefill_tps)
+        results.add(server.name, "prompt_tokens", s.prompt_tokens)
+        s = server.generate(prompt, 1, cache=True)  # the same prompt again
+        results.add(server.name, "ttft_cached_ms", s.ttft * 1000)
+
+    for streams in (4, 8):
+        log(f"{streams} concurrent streams")
+        for rep, server in alternate(servers, max(2, REPS - 1)):
+            results.add(server.name, f"concurrent_{streams}_tps", concurrent(server, streams, rep))
+
+    log("idle RSS / CPU")
+    time.sleep(2)
+    for server in servers:
+        results.add(server.name, "rss_mib", rss_mib(server.process.pid))
+    before = {s.name: cpu_seconds(s.process.pid) for s in servers}
+    time.sleep(3)
+    for server in servers:
+        used = cpu_seconds(server.process.pid) - before[server.name]
+        results.add(server.name, "idle_cpu_pct", used / 3 * 100)
+
+
+def measure_startup(servers: list[Server], results: Results, log) -> None:
+    log("start-to-ready")
+    for rep, server in alternate(servers, REPS):
+        stop(server.process)
+        times = server.start()
+        results.add(server.name, "ready_s", times["ready"])
+        results.add(server.name, "loaded_s", times["loaded"])
+
+
+def http_overhead(rollama: Rollama, gguf: Path, log) -> dict | None:
+    example = TARGET / "release" / "examples" / "engine_latency"
+    if not example.exists():
+        log(f"skipping the HTTP-overhead measurement: {example} is not built")
+        return None
+    log("HTTP overhead (in-process vs POST /api/generate)")
+    out = subprocess.run(
+        [str(example), str(gguf), "--url", f"http://127.0.0.1:{rollama.port}",
+         "--model", MODEL_NAME, "--requests", "60", "--tokens", "1"],
+        env={**os.environ, "RAYON_NUM_THREADS": str(THREADS)},
+        check=True, capture_output=True, text=True, timeout=600)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    local, remote = report["in_process_ms"], report["http_ms"]
+    diffs = [r - l for l, r in zip(local, remote)]
+    transport = [r - h for r, h in zip(remote, report["http_handler_ms"])]
+    return {"requests": len(local), "tokens": report["tokens"],
+            "transport_mean": statistics.mean(transport),
+            "transport_median": statistics.median(transport),
+            "diff_stderr": statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0,
+            "in_process_mean": statistics.mean(local), "http_mean": statistics.mean(remote),
+            "in_process_median": statistics.median(local),
+            "http_median": statistics.median(remote),
+            "diff_mean": statistics.mean(diffs), "diff_median": statistics.median(diffs),
+            "diff_stdev": statistics.stdev(diffs) if len(diffs) > 1 else 0.0}
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def table(results: Results) -> str:
+    rows = [
+        ("Decode, 128 tokens (tok/s, client-side)", "decode_tps", 1, True),
+        ("Decode, server's own figure (tok/s)", "decode_tps_server", 1, True),
+        ("Prefill, ~500-token prompt (tok/s, prompt tokens / TTFT)", "prefill_tps", 0, True),
+        ("Prefill, server's own figure (tok/s)", "prefill_tps_server", 0, True),
+        ("Time to first token, uncached prompt (ms)", "ttft_uncached_ms", 0, False),
+        ("Time to first token, same prompt again (ms) ¹", "ttft_cached_ms", 0, False),
+        ("Aggregate, 4 concurrent streams (tok/s)", "concurrent_4_tps", 1, True),
+        ("Aggregate, 8 concurrent streams (tok/s)", "concurrent_8_tps", 1, True),
+        ("Start to HTTP ready (s) ²", "ready_s", 2, False),
+        ("Start to ready with model loaded (s) ²", "loaded_s", 2, False),
+        ("Idle RSS after requests (MiB)", "rss_mib", 0, False),
+        ("Idle CPU after requests (% of one core)", "idle_cpu_pct", 1, False),
+    ]
+    lines = ["| Metric | llama-server | rollama | rollama / llama-server |",
+             "|---|---:|---:|---:|"]
+    for label, metric, digits, _higher_is_better in rows:
+        a = results.median("llama-server", metric)
+        b = results.median("rollama", metric)
+        ratio = f"{b / a:.2f}×" if a and b is not None else "n/a"
+        lines.append(f"| {label} | {fmt(a, digits)} | {fmt(b, digits)} | {ratio} |")
+    return "\n".join(lines)
+
+
+def raw_samples(results: Results) -> str:
+    lines = []
+    for (server, metric), values in sorted(results.samples.items()):
+        shown = ", ".join(f"{v:.3g}" if v is not None else "n/a" for v in values)
+        lines.append(f"- `{server}` {metric}: {shown}")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    model = "unknown"
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("Model name:"):
+            model = line.split(":", 1)[1].strip()
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return {"nproc": os.cpu_count(), "cpu": model, "commit": commit + (" (+ uncommitted changes)" if dirty else ""),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "load": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+
+
+def report(results: Results, overhead: dict | None, info: dict, servers: list[Server],
+           load_after: str, llama_version: str) -> str:
+    out = [
+        f"Run {info['date']} on {info['nproc']} cores of an {info['cpu']}; "
+        f"rollama commit `{info['commit']}`, llama.cpp {llama_version}. "
+        f"Load average {info['load']} before, {load_after} after (the machine is shared).",
+        "",
+        f"Model: `{Path(servers[0].gguf).name}`, {THREADS} threads for both, greedy, "
+        f"medians of {REPS} runs (concurrency: {max(2, REPS - 1)}), A/B order alternating.",
+        "",
+        table(results),
+        "",
+        "¹ llama-server with `cache_prompt:true` reuses the KV cache of the identical prompt. "
+        "rollama has no prompt cache (the engine runs with mistralrs's prefix cache off), so "
+        "its repeated prompt is the same work as an uncached one.",
+        "",
+        "² llama-server answers `GET /health` with 200 only once the model is loaded. "
+        "`rollama serve` answers `GET /` at once and loads a model on its first request, as "
+        "Ollama does: the second row adds a load-only `POST /api/generate {\"model\":…}`.",
+        "",
+    ]
+    if overhead:
+        out += [
+            "HTTP overhead (`examples/engine_latency.rs`): the same "
+            f"{overhead['tokens']}-token greedy generation, {overhead['requests']} times each, "
+            "alternating between the engine in-process and `POST /api/generate` "
+            "(`stream:false`, `raw:true`) on the running `rollama serve`:",
+            "",
+            "| | in-process | HTTP | HTTP − in-process (paired) | HTTP − handler's `total_duration` |",
+            "|---|---:|---:|---:|---:|",
+            f"| mean (ms) | {overhead['in_process_mean']:.2f} | {overhead['http_mean']:.2f} "
+            f"| {overhead['diff_mean']:+.2f} ± {overhead['diff_stderr']:.2f} (std. error) "
+            f"| {overhead['transport_mean']:.2f} |",
+            f"| median (ms) | {overhead['in_process_median']:.2f} | {overhead['http_median']:.2f} "
+            f"| {overhead['diff_median']:+.2f} | {overhead['transport_median']:.2f} |",
+            "",
+            "The last column is the transport alone (connection, actix, JSON encoding, the "
+            "client), timed against the handler's own clock in the same request; the paired "
+            "difference also includes the handler's work (model lookup, scheduler lease) but "
+            "carries the engine's run-to-run jitter.",
+            "",
+        ]
+    out += [
+        "Commands the script ran:",
+        "",
+        "```",
+        " ".join(servers[0].command()).replace(str(Path.home()), "~"),
+        f"OLLAMA_HOST=127.0.0.1:PORT OLLAMA_MODELS=TMP OLLAMA_NUM_PARALLEL={PARALLEL} "
+        f"OLLAMA_CONTEXT_LENGTH={CONTEXT} RAYON_NUM_THREADS={THREADS} "
+        + " ".join(servers[1].command()).replace(str(Path.home()), "~"),
+        f"rollama create {MODEL_NAME} -f Modelfile   # FROM <the same GGUF>",
+        "```",
+        "",
+        "<details><summary>All samples</summary>",
+        "",
+        raw_samples(results),
+        "",
+        "</details>",
+    ]
+    return "\n".join(out)
+
+
+def write_benchmarks(section: str) -> None:
+    path = REPO / "BENCHMARKS.md"
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    text = path.read_text() if path.exists() else ""
+    block = f"{begin}\n{section}\n{end}"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = (text.rstrip() + "\n\n" if text else "# Benchmarks\n\n") + "## Results\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main() -> int:
+    write = "--no-write" not in sys.argv[1:]
+
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    llama_binary = Path(os.environ.get("LLAMA_SERVER", CACHE / "llama.cpp-build" / "bin" / "llama-server"))
+    rollama_binary = Path(os.environ.get("ROLLAMA", TARGET / "release" / "rollama"))
+    for binary, hint in ((llama_binary, "scripts/bench/build-llama-server.sh"),
+                         (rollama_binary, "cargo build --release")):
+        if not binary.exists():
+            print(f"{binary} not found; build it with {hint}", file=sys.stderr)
+            return 1
+    gguf = Path(os.environ.get("BENCH_GGUF") or subprocess.run(
+        [str(REPO / "scripts" / "fetch-test-models.sh")], check=True, capture_output=True,
+        text=True).stdout.strip())
+    # Run a private copy so a concurrent `cargo build` cannot swap the binary mid-run.
+    workdir = Path(tempfile.mkdtemp(prefix="rollama-bench-"))
+    shutil.copy2(rollama_binary, workdir / "rollama")
+    llama_version = subprocess.run([str(llama_binary), "--version"], capture_output=True,
+                                   text=True)
+    llama_version = next((l.split(":", 1)[1].strip() for l in
+                          (llama_version.stdout + llama_version.stderr).splitlines()
+                          if l.startswith("version:")), "unknown version")
+
+    info = machine()
+    llama = LlamaServer(llama_binary, gguf)
+    rollama = Rollama(workdir / "rollama", gguf)
+    servers: list[Server] = [llama, rollama]
+    results = Results()
+    overhead = None
+    try:
+        log("starting both servers")
+        for server in servers:
+            server.start()
+        measure(servers, results, log)
+        overhead = http_overhead(rollama, gguf, log)
+        measure_startup(servers, results, log)
+    finally:
+        for server in servers:
+            if getattr(server, "process", None):
+                stop(server.process)
+    load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    section = report(results, overhead, info, servers, load_after, llama_version)
+    print(section)
+    if write:
+        write_benchmarks(section)
+        log("wrote BENCHMARKS.md")
+    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(rollama.models, ignore_errors=True)
+    shutil.rmtree(rollama.home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

