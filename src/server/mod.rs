@@ -9,6 +9,7 @@ pub mod progress;
 pub mod prompt;
 pub mod routes;
 pub mod scheduler;
+pub mod tools;
 
 use crate::store::Store;
 use actix_web::{dev::Server, http::Method, web, App, HttpResponse, HttpServer};

@@ -99,12 +99,13 @@ pub async fn generate_tokens(
 pub async fn chat_tokens(
     engine: &Engine,
     format: &PromptFormat,
+    tools: &[serde_json::Value],
     mut messages: Vec<ChatMessage>,
     num_ctx: usize,
     num_keep: usize,
 ) -> Result<Vec<u32>, ApiError> {
     loop {
-        let ids = render_chat(engine, format, &messages).await?;
+        let ids = render_chat(engine, format, tools, &messages).await?;
         if ids.len() < num_ctx {
             return Ok(ids);
         }
@@ -126,12 +127,14 @@ pub async fn chat_tokens(
 async fn render_chat(
     engine: &Engine,
     format: &PromptFormat,
+    tools: &[serde_json::Value],
     messages: &[ChatMessage],
 ) -> Result<Vec<u32>, ApiError> {
     match format {
         PromptFormat::Go(template) => {
             let values = Values {
                 messages: template_messages(messages),
+                tools: tools.to_vec(),
                 ..Values::default()
             };
             let text = template

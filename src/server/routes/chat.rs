@@ -117,6 +117,7 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
     let prompt_ids = prompt::chat_tokens(
         engine,
         &prompt_format,
+        request.tools.as_deref().unwrap_or_default(),
         messages,
         options.num_ctx,
         options.num_keep,
@@ -137,6 +138,7 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
         load_duration,
         prompt: prompt_ids,
         return_context: false,
+        tools: crate::server::tools::tool_names(request.tools.as_deref().unwrap_or_default()),
     }
     .respond(generation, request.stream.unwrap_or(true))
     .await

@@ -145,6 +145,7 @@ pub async fn generate(
         load_duration,
         prompt: prompt_ids,
         return_context: !request.raw,
+        tools: Vec::new(),
     }
     .respond(generation, request.stream.unwrap_or(true))
     .await
