@@ -44,6 +44,21 @@ fn template_messages(messages: &[ChatMessage]) -> Vec<TemplateMessage> {
         .collect()
 }
 
+/// Renders a Go template and tokenizes the text (with BOS when the model wants one).
+async fn tokenize_go(
+    engine: &Engine,
+    template: &Template,
+    values: &Values,
+) -> Result<Vec<u32>, ApiError> {
+    let text = template
+        .execute(values)
+        .map_err(|e| ApiError::internal(format!("template error: {e}")))?;
+    engine
+        .tokenize_text(&text, true)
+        .await
+        .map_err(engine_error)
+}
+
 fn engine_error(e: crate::engine::EngineError) -> ApiError {
     ApiError::internal(e.to_string())
 }
@@ -66,13 +81,7 @@ pub async fn generate_tokens(
                 suffix: suffix.to_string(),
                 ..Values::default()
             };
-            let text = template
-                .execute(&values)
-                .map_err(|e| ApiError::internal(format!("template error: {e}")))?;
-            engine
-                .tokenize_text(&text, true)
-                .await
-                .map_err(engine_error)
+            tokenize_go(engine, template, &values).await
         }
         PromptFormat::ModelChatTemplate => {
             let mut messages = Vec::new();
@@ -137,13 +146,7 @@ async fn render_chat(
                 tools: tools.to_vec(),
                 ..Values::default()
             };
-            let text = template
-                .execute(&values)
-                .map_err(|e| ApiError::internal(format!("template error: {e}")))?;
-            engine
-                .tokenize_text(&text, true)
-                .await
-                .map_err(engine_error)
+            tokenize_go(engine, template, &values).await
         }
         PromptFormat::ModelChatTemplate => {
             engine.tokenize_chat(messages).await.map_err(engine_error)
