@@ -588,3 +588,39 @@ You can call these tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}<|im_e
         .collect();
     assert_eq!(text, "", "no raw call text leaks into content");
 }
+
+#[tokio::test]
+async fn the_first_chunk_arrives_before_generation_ends() {
+    use futures_util::StreamExt;
+    let (server, _dir) = server_with_model();
+    post(&server, "/api/generate", json!({"model": "smol"})).await;
+    let response = client()
+        .post(server.url("/api/generate"))
+        .json(&json!({"model": "smol", "prompt": "Tell me about rivers.", "options": {"num_predict": 40, "temperature": 0}}))
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut stream = response.bytes_stream();
+    let mut first = None;
+    let mut buffer = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        first.get_or_insert_with(|| started.elapsed());
+        buffer.extend_from_slice(&chunk.unwrap());
+    }
+    let total = started.elapsed();
+    let first = first.unwrap();
+    assert!(
+        first + Duration::from_millis(300) < total,
+        "first chunk at {first:?}, end at {total:?}"
+    );
+    let last: Value = serde_json::from_slice(
+        buffer
+            .trim_ascii_end()
+            .rsplit(|b| *b == b'\n')
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["done"], true);
+}
