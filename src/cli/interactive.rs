@@ -37,6 +37,35 @@ impl ClientBackend {
     }
 }
 
+/// Watches the terminal for Ctrl-C while an answer streams. rustyline keeps the terminal in
+/// raw mode (no ISIG), so Ctrl-C arrives as the byte 0x03 on stdin rather than as SIGINT.
+/// Other keys typed meanwhile are dropped.
+fn watch_for_ctrl_c(cancel: &AtomicBool, done: &AtomicBool) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    if !std::io::IsTerminal::is_terminal(&stdin) {
+        return;
+    }
+    while !done.load(Ordering::SeqCst) {
+        let ready = {
+            let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::from(50u8)).unwrap_or(0)
+        };
+        if ready > 0 {
+            let mut buffer = [0u8; 64];
+            let n = stdin.lock().read(&mut buffer).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            if buffer[..n].contains(&0x03) {
+                cancel.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
 impl Backend for ClientBackend {
     fn chat(
         &mut self,
@@ -46,22 +75,28 @@ impl Backend for ClientBackend {
     ) -> Result<Value, String> {
         let mut last = Value::Null;
         let client = &self.client;
-        let result = self.runtime.block_on(async {
-            let streaming = client.stream("/api/chat", request, |chunk| {
-                if chunk["done"].as_bool() == Some(true) {
-                    last = chunk.clone();
+        let done = AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
+            scope.spawn(|| watch_for_ctrl_c(cancel, &done));
+            let result = self.runtime.block_on(async {
+                let streaming = client.stream("/api/chat", request, |chunk| {
+                    if chunk["done"].as_bool() == Some(true) {
+                        last = chunk.clone();
+                    }
+                    on_chunk(chunk);
+                });
+                let cancelled = async {
+                    while !cancel.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    }
+                };
+                tokio::select! {
+                    result = streaming => result.map_err(|e| e.to_string()),
+                    _ = cancelled => Err("canceled".to_string()),
                 }
-                on_chunk(chunk);
             });
-            let cancelled = async {
-                while !cancel.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(30)).await;
-                }
-            };
-            tokio::select! {
-                result = streaming => result.map_err(|e| e.to_string()),
-                _ = cancelled => Err("canceled".to_string()),
-            }
+            done.store(true, Ordering::SeqCst);
+            result
         });
         result.map(|_| last)
     }
@@ -118,16 +153,28 @@ pub async fn run(_client: &Client, args: &RunArgs, think: Option<Value>) -> Resu
     options.loaded_messages = show["messages"].as_array().cloned().unwrap_or_default();
     options.show_info = Some(|v| super::show::render(v, false));
 
+    // The session gets a runtime of its own: actix's single-threaded runtime cannot run the
+    // SIGINT watcher while this thread blocks on HTTP calls.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let cancel = Arc::new(AtomicBool::new(false));
     let on_interrupt = cancel.clone();
-    let watcher = tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
+    // rustyline is built with `signal-hook`, so it leaves SIGINT to this handler (without
+    // it, rustyline's own handler swallows Ctrl-C for the whole session).
+    let mut interrupts = {
+        let _context = runtime.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?
+    };
+    runtime.spawn(async move {
+        while interrupts.recv().await.is_some() {
             on_interrupt.store(true, Ordering::SeqCst);
         }
     });
     let backend = ClientBackend::new(
         Client::from_env(),
-        Handle::current(),
+        runtime.handle().clone(),
         args.keepalive.clone(),
         think,
     );
@@ -141,17 +188,19 @@ pub async fn run(_client: &Client, args: &RunArgs, think: Option<Value>) -> Resu
         let mut lines = chat::Readline::new(history)?;
         let mut out = std::io::stdout();
         let mut err = std::io::stderr();
-        chat::run(
+        let result = chat::run(
             options,
             &mut lines,
             &mut backend,
             &mut out,
             &mut err,
             &cancel,
-        )
+        );
+        drop(backend);
+        runtime.shutdown_background();
+        result
     })
     .await;
-    watcher.abort();
     result??;
     Ok(())
 }
