@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 pub struct Target {
     pub requested: String,
     pub view: ModelView,
-    pub gguf: Gguf,
+    pub gguf: std::sync::Arc<Gguf>,
 }
 
 /// Environment variable naming the model used when a request has none.
@@ -47,6 +47,7 @@ pub async fn find_model(
     let name = parse_name(&requested)?;
     let store = state.store.clone();
     let shown = requested.clone();
+    let state = state.clone();
     web::block(move || -> Result<Target, ApiError> {
         let stored = store
             .find(&name)?
@@ -58,7 +59,8 @@ pub async fn find_model(
             .layers_of(MEDIA_MODEL)
             .next()
             .ok_or_else(|| ApiError::bad_request(format!("\"{shown}\" has no model weights")))?;
-        let gguf = Gguf::open(&store.blob_path(&layer.digest))
+        let gguf = state
+            .gguf(&layer.digest)
             .map_err(|e| ApiError::internal(format!("reading model: {e}")))?;
         Ok(Target {
             requested: shown,

@@ -19,6 +19,11 @@ use std::net::TcpListener;
 pub struct AppState {
     pub store: Store,
     pub scheduler: scheduler::Scheduler,
+    /// Parsed GGUF headers by blob digest: reading one (vocabularies included) costs
+    /// milliseconds, and blobs never change.
+    gguf_headers: std::sync::Mutex<
+        std::collections::HashMap<crate::store::Digest, std::sync::Arc<crate::gguf::Gguf>>,
+    >,
 }
 
 impl AppState {
@@ -26,7 +31,31 @@ impl AppState {
         AppState {
             store,
             scheduler: scheduler::Scheduler::from_env(),
+            gguf_headers: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// The GGUF header of a blob, read once.
+    pub fn gguf(
+        &self,
+        digest: &crate::store::Digest,
+    ) -> Result<std::sync::Arc<crate::gguf::Gguf>, crate::gguf::GgufError> {
+        if let Some(cached) = self
+            .gguf_headers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest)
+        {
+            return Ok(cached.clone());
+        }
+        let parsed = std::sync::Arc::new(crate::gguf::Gguf::open(&self.store.blob_path(digest))?);
+        let mut cache = self.gguf_headers.lock().unwrap_or_else(|e| e.into_inner());
+        // A store holds few models; a bound keeps a long-running server from growing anyway.
+        if cache.len() >= 64 {
+            cache.clear();
+        }
+        cache.insert(*digest, parsed.clone());
+        Ok(parsed)
     }
 }
 
