@@ -624,3 +624,25 @@ async fn the_first_chunk_arrives_before_generation_ends() {
     .unwrap();
     assert_eq!(last["done"], true);
 }
+
+#[tokio::test]
+async fn memory_does_not_grow_with_requests() {
+    let (server, _dir) = server_with_model();
+    let ask = |i: usize| {
+        json!({"model": "smol", "stream": false, "options": {"num_predict": 12},
+               "messages": [{"role": "user", "content": format!("Tell me fact {i} about space.")}]})
+    };
+    for i in 0..4 {
+        post(&server, "/api/chat", ask(i)).await;
+    }
+    let warm = server.rss_bytes();
+    for i in 4..16 {
+        let (status, _) = post(&server, "/api/chat", ask(i)).await;
+        assert_eq!(status, 200);
+    }
+    let after = server.rss_bytes();
+    assert!(
+        after < warm + 20_000_000,
+        "RSS grew from {warm} to {after} over 12 requests (is the prefix cache on?)"
+    );
+}
