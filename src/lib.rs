@@ -8,6 +8,7 @@ pub mod engine;
 pub mod env;
 pub mod format;
 pub mod gguf;
+pub mod memory;
 pub mod modelfile;
 pub mod server;
 pub mod store;

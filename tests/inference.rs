@@ -646,3 +646,43 @@ async fn memory_does_not_grow_with_requests() {
         "RSS grew from {warm} to {after} over 12 requests (is the prefix cache on?)"
     );
 }
+
+#[tokio::test]
+async fn unloading_returns_memory_and_reloads_do_not_accumulate() {
+    let (server, _dir) = server_with_model();
+    let mut unloaded = Vec::new();
+    for _ in 0..3 {
+        let (status, _) = post(
+            &server,
+            "/api/generate",
+            json!({"model": "smol", "prompt": "Hi", "stream": false, "options": {"num_predict": 2}}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let loaded = server.rss_bytes();
+        post(
+            &server,
+            "/api/generate",
+            json!({"model": "smol", "keep_alive": 0}),
+        )
+        .await;
+        // The engine winds down and the server trims the heap within about a second.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let after = loop {
+            let now = server.rss_bytes();
+            if now + 150_000_000 < loaded || Instant::now() > deadline {
+                break now;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            after + 150_000_000 < loaded,
+            "unload kept memory: loaded {loaded}, after {after}"
+        );
+        unloaded.push(after);
+    }
+    assert!(
+        unloaded[2] < unloaded[0] + 40_000_000,
+        "memory accumulates across load/unload cycles: {unloaded:?}"
+    );
+}

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
 pub async fn serve() -> Result<()> {
+    crate::memory::limit_arenas();
     let root = env::models_dir();
     let store = Store::open(&root)
         .with_context(|| format!("{}: ensure path elements are traversable", root.display()))?;

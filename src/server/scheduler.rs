@@ -116,6 +116,8 @@ impl Drop for Lease {
 
 struct Inner {
     runners: Mutex<HashMap<Digest, Arc<Runner>>>,
+    /// When a model was last unloaded; memory is trimmed once its engine has wound down.
+    unloaded_at: Mutex<Option<Instant>>,
     /// Serialises loads so that concurrent first requests load a model once.
     loading: tokio::sync::Mutex<()>,
     queued: AtomicUsize,
@@ -131,9 +133,14 @@ impl Inner {
             if let Some(current) = runners.get(&runner.blob_digest) {
                 if Arc::ptr_eq(current, runner) {
                     runners.remove(&runner.blob_digest);
+                    self.note_unload();
                 }
             }
         }
+    }
+
+    fn note_unload(&self) {
+        *self.unloaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 }
 
@@ -161,6 +168,7 @@ impl Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
                 runners: Mutex::new(HashMap::new()),
+                unloaded_at: Mutex::new(None),
                 loading: tokio::sync::Mutex::new(()),
                 queued: AtomicUsize::new(0),
                 num_parallel: env_usize("OLLAMA_NUM_PARALLEL", 1),
@@ -202,8 +210,24 @@ impl Scheduler {
 
     /// Unloads idle models whose keep-alive ran out. Called periodically.
     pub fn reap(&self) {
-        let mut runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
-        runners.retain(|_, runner| !runner.expired());
+        {
+            let mut runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
+            let before = runners.len();
+            runners.retain(|_, runner| !runner.expired());
+            if runners.len() < before {
+                self.inner.note_unload();
+            }
+        }
+        // The engine thread frees the weights shortly after it is told to stop.
+        let mut unloaded_at = self
+            .inner
+            .unloaded_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if unloaded_at.is_some_and(|t| t.elapsed() > Duration::from_millis(750)) {
+            *unloaded_at = None;
+            crate::memory::trim();
+        }
     }
 
     /// Loads (if needed) and leases the model; returns the lease and how long loading took.
@@ -287,6 +311,7 @@ impl Scheduler {
     fn remove(&self, runner: &Arc<Runner>) {
         let mut runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
         runners.remove(&runner.blob_digest);
+        self.inner.note_unload();
     }
 
     async fn wait_idle(&self, runner: &Arc<Runner>) {
