@@ -181,7 +181,7 @@ pub async fn run(_client: &Client, args: &RunArgs, think: Option<Value>) -> Resu
     let history = if crate::env::bool_var(crate::env::OLLAMA_NOHISTORY, false) {
         None
     } else {
-        Some(crate::env::ollama_home().join("history"))
+        Some(super::autostart::state_dir().join("history"))
     };
     let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let mut backend = backend;

@@ -1,7 +1,7 @@
 //! The command line: clap definitions mirroring `ollama`'s command tree and help, and the
 //! dispatch to one file per command. Every command except `serve` is an HTTP client.
 
-mod autostart;
+pub(crate) mod autostart;
 mod create;
 pub mod docs;
 pub mod interactive;
