@@ -369,8 +369,22 @@ impl Generation {
     }
 }
 
-/// The answer to a request with nothing to generate: the model loaded (or unloaded).
-pub fn load_response(shape: Shape, model: &str, reason: &str) -> HttpResponse {
+/// A request with nothing to generate loads the model, or with `keep_alive: 0` unloads it
+/// (without loading it first), and answers with `done_reason` `load` or `unload`.
+pub async fn load_only(
+    state: &web::Data<AppState>,
+    shape: Shape,
+    model: &str,
+    load: LoadRequest,
+) -> Result<HttpResponse, ApiError> {
+    let reason = if load.keep_alive.is_zero() {
+        state.scheduler.unload(&load.blob_digest);
+        "unload"
+    } else {
+        let (lease, _) = state.scheduler.acquire(load).await?;
+        drop(lease);
+        "load"
+    };
     let mut body = json!({"model": model, "created_at": go_time_utc_now()});
     match shape {
         Shape::Generate => body["response"] = json!(""),
@@ -378,7 +392,7 @@ pub fn load_response(shape: Shape, model: &str, reason: &str) -> HttpResponse {
     }
     body["done"] = json!(true);
     body["done_reason"] = json!(reason);
-    HttpResponse::Ok().json(body)
+    Ok(HttpResponse::Ok().json(body))
 }
 
 #[cfg(test)]

@@ -3,8 +3,7 @@
 use crate::engine::{ChatMessage, GenerateRequest};
 use crate::server::error::{parse_json, ApiError};
 use crate::server::inference::{
-    find_model, format_schema, keep_alive, load_response, max_tokens, validate_think, Generation,
-    Shape,
+    find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation, Shape,
 };
 use crate::server::prompt::{self, PromptFormat};
 use crate::server::AppState;
@@ -76,13 +75,7 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
         .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
 
     if request.messages.is_empty() {
-        if keep_alive.is_zero() {
-            state.scheduler.unload(&load.blob_digest);
-            return Ok(load_response(Shape::Chat, &target.requested, "unload"));
-        }
-        let (lease, _) = state.scheduler.acquire(load).await?;
-        drop(lease);
-        return Ok(load_response(Shape::Chat, &target.requested, "load"));
+        return load_only(&state, Shape::Chat, &target.requested, load).await;
     }
 
     // The model's MESSAGE layers come first, and its SYSTEM unless the chat brings its own.

@@ -4,8 +4,8 @@
 use crate::engine::GenerateRequest;
 use crate::server::error::{parse_json, ApiError};
 use crate::server::inference::{
-    self, find_model, format_schema, keep_alive, load_response, max_tokens, validate_think,
-    Generation, Shape,
+    self, find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation,
+    Shape,
 };
 use crate::server::prompt::{self, PromptFormat};
 use crate::server::AppState;
@@ -94,13 +94,7 @@ pub async fn generate(
         .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
 
     if request.prompt.is_empty() && request.context.is_empty() {
-        if keep_alive.is_zero() {
-            state.scheduler.unload(&load.blob_digest);
-            return Ok(load_response(Shape::Generate, &target.requested, "unload"));
-        }
-        let (lease, _) = state.scheduler.acquire(load).await?;
-        drop(lease);
-        return Ok(load_response(Shape::Generate, &target.requested, "load"));
+        return load_only(&state, Shape::Generate, &target.requested, load).await;
     }
 
     let (lease, load_duration) = state.scheduler.acquire(load).await?;
