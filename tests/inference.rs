@@ -686,3 +686,45 @@ async fn unloading_returns_memory_and_reloads_do_not_accumulate() {
         "memory accumulates across load/unload cycles: {unloaded:?}"
     );
 }
+
+#[tokio::test]
+async fn a_full_queue_answers_503() {
+    let server = Server::start_with_env(&[("OLLAMA_MAX_QUEUE", "1"), ("OLLAMA_NUM_PARALLEL", "1")]);
+    let _dir = create_model(&server, "smol", MODEL);
+    post(&server, "/api/generate", json!({"model": "smol"})).await;
+    let long = json!({"model": "smol", "prompt": "Tell me a long story.", "stream": false,
+                      "options": {"num_predict": 60}});
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let url = server.url("/api/generate");
+        let body = long.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        if status == 503 {
+            assert_eq!(
+                body,
+                json!({"error": "server busy, please try again.  maximum pending requests exceeded"})
+            );
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![200, 200, 503],
+        "one running, one queued, one refused"
+    );
+}
