@@ -86,6 +86,8 @@ pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
             }))
     })
     .shutdown_timeout(5)
+    // Streamed tokens must leave as soon as they are written, not wait for Nagle's algorithm.
+    .tcp_nodelay(true)
     // Signals are handled by the caller (`cli/serve.rs`), installed before the address is
     // printed so that a signal sent right after start-up is never missed.
     .disable_signals()
