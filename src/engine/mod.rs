@@ -40,6 +40,10 @@ pub fn supports_architecture(architecture: &str) -> bool {
     SUPPORTED_ARCHITECTURES.contains(&architecture)
 }
 
+/// The error of a generation whose engine went away before finishing it (mistralrs
+/// restarts a dead engine on the next request, so one retry is worthwhile).
+pub const RUNNER_STOPPED: &str = "the model runner stopped unexpectedly";
+
 /// How many sequences one loaded model runs at once.
 const MAX_SEQUENCES: usize = 8;
 
@@ -369,11 +373,8 @@ impl Engine {
                     return;
                 }
             }
-            let _ = events
-                .send(Event::Failed(
-                    "the model runner stopped unexpectedly".to_string(),
-                ))
-                .await;
+            eprintln!("engine: a sequence ended without its final chunk; mistralrs restarts its engine on the next request");
+            let _ = events.send(Event::Failed(RUNNER_STOPPED.to_string())).await;
         });
         Ok(receiver)
     }

@@ -8,7 +8,7 @@ use super::options::Options;
 use super::routes::models::{parse_name, ModelView};
 use super::scheduler::{Lease, LoadRequest};
 use super::AppState;
-use crate::engine::{ChatMessage, Event, GenerateRequest};
+use crate::engine::{ChatMessage, Event, GenerateRequest, RUNNER_STOPPED};
 use crate::format::go_time_utc_now;
 use crate::gguf::Gguf;
 use crate::store::manifest::MEDIA_MODEL;
@@ -300,39 +300,64 @@ impl Generation {
         request: GenerateRequest,
         stream: bool,
     ) -> Result<HttpResponse, ApiError> {
-        let events = self
-            .lease
-            .runner
-            .engine
-            .generate(request)
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let mut events = adapt_tool_calls(events, self.tools.clone());
-        if !stream {
-            let mut text = String::new();
-            let mut tool_calls = Vec::new();
-            while let Some(out) = events.recv().await {
-                match out {
-                    Out::Text(piece) => text.push_str(&piece),
-                    Out::Calls(calls) => tool_calls = calls,
-                    Out::Done(summary) => {
-                        let mut body = self.done(&text, &summary);
-                        if !tool_calls.is_empty() {
-                            body["message"]["tool_calls"] = json!(tool_calls);
+        // A generation that dies before anything reached the client is retried once: mistralrs
+        // reboots an engine whose thread stopped, and the client need not see that.
+        let mut retried = false;
+        loop {
+            let events = self
+                .lease
+                .runner
+                .engine
+                .generate(request.clone())
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut events = adapt_tool_calls(events, self.tools.clone());
+            if !stream {
+                let mut text = String::new();
+                let mut tool_calls = Vec::new();
+                let mut failure = RUNNER_STOPPED.to_string();
+                while let Some(out) = events.recv().await {
+                    match out {
+                        Out::Text(piece) => text.push_str(&piece),
+                        Out::Calls(calls) => tool_calls = calls,
+                        Out::Done(summary) => {
+                            let mut body = self.done(&text, &summary);
+                            if !tool_calls.is_empty() {
+                                body["message"]["tool_calls"] = json!(tool_calls);
+                            }
+                            return Ok(HttpResponse::Ok().json(body));
                         }
-                        return Ok(HttpResponse::Ok().json(body));
+                        Out::Failed(message) => {
+                            failure = message;
+                            break;
+                        }
                     }
-                    Out::Failed(message) => return Err(ApiError::Internal(message)),
                 }
+                if failure == RUNNER_STOPPED && !retried {
+                    retried = true;
+                    continue;
+                }
+                return Err(ApiError::Internal(failure));
             }
-            return Err(ApiError::internal("the model runner stopped unexpectedly"));
+            // Errors before the first chunk keep their status.
+            let first = match events.recv().await {
+                Some(Out::Failed(message)) if message == RUNNER_STOPPED && !retried => {
+                    retried = true;
+                    continue;
+                }
+                Some(Out::Failed(message)) => return Err(ApiError::Internal(message)),
+                Some(out) => out,
+                None if !retried => {
+                    retried = true;
+                    continue;
+                }
+                None => return Err(ApiError::internal(RUNNER_STOPPED)),
+            };
+            return Ok(self.stream_body(first, events));
         }
-        // Errors before the first chunk keep their status.
-        let first = match events.recv().await {
-            Some(Out::Failed(message)) => return Err(ApiError::Internal(message)),
-            Some(out) => out,
-            None => return Err(ApiError::internal("the model runner stopped unexpectedly")),
-        };
+    }
+
+    fn stream_body(self, first: Out, events: mpsc::Receiver<Out>) -> HttpResponse {
         let body = futures_util::stream::unfold(
             (Some(first), events, Some(self)),
             |(pending, mut events, generation): (
@@ -343,9 +368,10 @@ impl Generation {
                 let generation = generation?;
                 let out = match pending {
                     Some(out) => out,
-                    None => events.recv().await.unwrap_or_else(|| {
-                        Out::Failed("the model runner stopped unexpectedly".to_string())
-                    }),
+                    None => events
+                        .recv()
+                        .await
+                        .unwrap_or_else(|| Out::Failed(RUNNER_STOPPED.to_string())),
                 };
                 let (value, more) = match out {
                     Out::Text(text) => (generation.chunk(&text), true),
@@ -363,9 +389,9 @@ impl Generation {
                 ))
             },
         );
-        Ok(HttpResponse::Ok()
+        HttpResponse::Ok()
             .content_type("application/x-ndjson")
-            .streaming(body))
+            .streaming(body)
     }
 }
 
