@@ -32,14 +32,7 @@ impl From<reqwest::Error> for ClientError {
     }
 }
 
-impl ClientError {
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ClientError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-}
+impl ClientError {}
 
 pub struct Client {
     base: String,

@@ -391,11 +391,6 @@ impl Drop for Engine {
     }
 }
 
-/// The engine's name, for logs.
-pub fn engine_name() -> &'static str {
-    "mistralrs 0.8.1"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

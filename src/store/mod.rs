@@ -15,7 +15,7 @@ pub use name::{ModelName, NameError};
 
 use sha2::{Digest as _, Sha256};
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -61,10 +61,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     pub fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs")
     }
@@ -92,7 +88,6 @@ impl Store {
             file,
             hasher: Sha256::new(),
             expected,
-            size: 0,
         })
     }
 
@@ -107,15 +102,6 @@ impl Store {
         writer.write_all(data)?;
         writer.commit()?;
         Ok((digest, true))
-    }
-
-    /// Copies a whole stream into the store as a blob, hashing it on the way.
-    pub fn import_blob(&self, reader: &mut dyn Read) -> Result<(Digest, u64), StoreError> {
-        let mut writer = self.blob_writer(None)?;
-        std::io::copy(reader, &mut writer)?;
-        let size = writer.size;
-        let digest = writer.commit()?;
-        Ok((digest, size))
     }
 
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
@@ -367,14 +353,9 @@ pub struct BlobWriter {
     file: tempfile::NamedTempFile,
     hasher: Sha256,
     expected: Option<Digest>,
-    size: u64,
 }
 
 impl BlobWriter {
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// Verifies the digest, fsyncs and renames the blob into place.
     pub fn commit(self) -> Result<Digest, StoreError> {
         let actual = Digest::from_hasher(self.hasher);
@@ -396,7 +377,6 @@ impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
-        self.size += n as u64;
         Ok(n)
     }
 
