@@ -125,17 +125,21 @@ impl ModelView {
 
     /// The `parameters` text: one `key<pad to 30> value` line per value, Go `%#v` quoting.
     pub fn parameters_text(&self) -> String {
-        let mut lines = Vec::new();
-        for (key, value) in &self.parameters {
-            let values = match value {
-                Value::Array(items) => items.clone(),
-                other => vec![other.clone()],
+        self.parameter_values()
+            .map(|(key, v)| format!("{key:<30} {}", go_value(v)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Each parameter value, arrays (`stop`) flattened to one entry per element.
+    fn parameter_values(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.parameters.iter().flat_map(|(key, value)| {
+            let values: Vec<&Value> = match value {
+                Value::Array(items) => items.iter().collect(),
+                other => vec![other],
             };
-            for v in values {
-                lines.push(format!("{key:<30} {}", go_value(&v)));
-            }
-        }
-        lines.join("\n")
+            values.into_iter().map(move |v| (key, v))
+        })
     }
 
     /// The Modelfile `show --modelfile` prints (Ollama's `Model.String()` plus header).
@@ -175,18 +179,12 @@ impl ModelView {
         if !self.config.parser.is_empty() {
             commands.push(command("parser", self.config.parser.clone()));
         }
-        for (key, value) in &self.parameters {
-            let values = match value {
-                Value::Array(items) => items.clone(),
-                other => vec![other.clone()],
+        for (key, v) in self.parameter_values() {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
             };
-            for v in values {
-                let text = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                commands.push(command(key, text));
-            }
+            commands.push(command(key, text));
         }
         for license in &self.licenses {
             commands.push(command("license", license.clone()));
