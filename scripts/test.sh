@@ -10,4 +10,6 @@ export ROLLAMA_TEST_GGUF
 
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
-cargo test --release
+# One test at a time: the inference tests measure CPU and memory of their own server, and
+# two model-running servers at once on two cores make those measurements noisy.
+cargo test --release -- --test-threads=1

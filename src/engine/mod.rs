@@ -188,10 +188,49 @@ impl Engine {
             }
             Err(e) => return Err(EngineError::Failed(format!("failed to load model: {e}"))),
         };
-        Ok(Engine {
+        let engine = Engine {
             model: Arc::new(model),
             facts,
-        })
+        };
+        // A first generation right after load occasionally lost its sequence (the engine
+        // thread went away and mistralrs rebooted it on the next request). Run one tiny
+        // generation here, twice if the first is lost, so that happens before serving.
+        runtime().block_on(async {
+            for _ in 0..2 {
+                if engine.warm_up().await {
+                    break;
+                }
+            }
+        });
+        Ok(engine)
+    }
+
+    /// One token from a one-token prompt; true when it completed.
+    async fn warm_up(&self) -> bool {
+        let Ok(prompt) = self.tokenize_text("hi", true).await else {
+            return false;
+        };
+        let request = GenerateRequest {
+            prompt,
+            sampling: SamplingOptions {
+                temperature: 0.0,
+                ..SamplingOptions::default()
+            },
+            max_tokens: 1,
+            stop: Vec::new(),
+            format: None,
+        };
+        let Ok(mut events) = self.generate(request).await else {
+            return false;
+        };
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Text(_) => {}
+                Event::Done(_) => return true,
+                Event::Failed(_) => return false,
+            }
+        }
+        false
     }
 
     /// Token ids of `text`, with the model's BOS in front when it wants one.
