@@ -69,7 +69,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// One in-process generation, timed from tokenizing to the final event.
-async fn in_process(engine: &Engine, tokens: usize) -> Result<(Duration, usize), String> {
+async fn in_process(engine: &Engine, tokens: usize) -> Result<Timing, String> {
     let started = Instant::now();
     let prompt = engine
         .tokenize_text(PROMPT, true)
@@ -91,8 +91,14 @@ async fn in_process(engine: &Engine, tokens: usize) -> Result<(Duration, usize),
         .map_err(|e| e.to_string())?;
     while let Some(event) = events.recv().await {
         match event {
-            Event::Text(_) => {}
-            Event::Done(summary) => return Ok((started.elapsed(), summary.tokens.len())),
+            Event::Text(_) | Event::Logprobs(_) => {}
+            Event::Done(summary) => {
+                return Ok(Timing {
+                    elapsed: started.elapsed(),
+                    engine: summary.prompt_duration + summary.eval_duration,
+                    tokens: summary.tokens.len(),
+                })
+            }
             Event::Failed(message) => return Err(message),
         }
     }
@@ -100,7 +106,7 @@ async fn in_process(engine: &Engine, tokens: usize) -> Result<(Duration, usize),
 }
 
 /// The same generation through the server, timed from sending to the whole body read.
-async fn over_http(client: &reqwest::Client, args: &Args) -> Result<HttpTiming, String> {
+async fn over_http(client: &reqwest::Client, args: &Args) -> Result<(Timing, Duration), String> {
     let body = serde_json::json!({
         "model": args.model,
         "prompt": PROMPT,
@@ -123,16 +129,21 @@ async fn over_http(client: &reqwest::Client, args: &Args) -> Result<HttpTiming, 
     // The handler's own clock, from its first line to the reply it builds: what is left of
     // `elapsed` is the HTTP transport (connection, actix, body encoding, the client).
     let handler = Duration::from_nanos(reply["total_duration"].as_u64().unwrap_or(0));
-    Ok(HttpTiming {
+    let nanos = |key: &str| Duration::from_nanos(reply[key].as_u64().unwrap_or(0));
+    let timing = Timing {
         elapsed,
-        handler,
+        engine: nanos("prompt_eval_duration") + nanos("eval_duration"),
         tokens: count as usize,
-    })
+    };
+    Ok((timing, handler))
 }
 
-struct HttpTiming {
+/// One request's wall time and the engine's share of it: the time from handing the prompt to
+/// the engine to its last sampling step, clocked inside `Engine::generate` on both paths.
+/// `elapsed - engine` is what surrounds the engine, with its run-to-run jitter taken out.
+struct Timing {
     elapsed: Duration,
-    handler: Duration,
+    engine: Duration,
     tokens: usize,
 }
 
@@ -157,17 +168,20 @@ fn main() -> Result<(), String> {
             in_process(&engine, args.tokens).await?;
             over_http(&client, &args).await?;
         }
-        let (mut local, mut remote, mut handler) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut local, mut local_engine) = (Vec::new(), Vec::new());
+        let (mut remote, mut remote_engine, mut handler) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..args.requests {
-            let (elapsed, local_tokens) = in_process(&engine, args.tokens).await?;
-            local.push(elapsed);
-            let http = over_http(&client, &args).await?;
+            let here = in_process(&engine, args.tokens).await?;
+            local.push(here.elapsed);
+            local_engine.push(here.engine);
+            let (http, handler_time) = over_http(&client, &args).await?;
             remote.push(http.elapsed);
-            handler.push(http.handler);
-            if local_tokens != http.tokens {
+            remote_engine.push(http.engine);
+            handler.push(handler_time);
+            if here.tokens != http.tokens {
                 return Err(format!(
-                    "in-process generated {local_tokens} tokens, HTTP {}",
-                    http.tokens
+                    "in-process generated {} tokens, HTTP {}",
+                    here.tokens, http.tokens
                 ));
             }
         }
@@ -176,7 +190,9 @@ fn main() -> Result<(), String> {
             "tokens": args.tokens,
             "requests": args.requests,
             "in_process_ms": millis(&local),
+            "in_process_engine_ms": millis(&local_engine),
             "http_ms": millis(&remote),
+            "http_engine_ms": millis(&remote_engine),
             "http_handler_ms": millis(&handler),
         });
         println!("{report}");

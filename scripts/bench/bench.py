@@ -25,6 +25,9 @@ Measured for each server:
 
 Python 3.11 standard library only. Usage:
   scripts/bench/build-llama-server.sh && python3 scripts/bench/bench.py [--no-write]
+  python3 scripts/bench/bench.py --http-only [--requests N] [--no-write]
+      only rollama's HTTP overhead (no llama-server needed), N pairs (default 300), written
+      between the `<!-- http:begin -->` and `<!-- http:end -->` markers
 Env: LLAMA_SERVER, ROLLAMA (binaries), BENCH_GGUF (model; default: the test model from
 scripts/fetch-test-models.sh), BENCH_THREADS (2), BENCH_REPS (3).
 """
@@ -461,30 +464,82 @@ def measure_startup(servers: list[Server], results: Results, log) -> None:
         results.add(server.name, "loaded_s", times["loaded"])
 
 
-def http_overhead(rollama: Rollama, gguf: Path, log) -> dict | None:
+def http_overhead(rollama: Rollama, gguf: Path, log, requests: int = 60) -> dict | None:
     example = TARGET / "release" / "examples" / "engine_latency"
     if not example.exists():
         log(f"skipping the HTTP-overhead measurement: {example} is not built")
         return None
-    log("HTTP overhead (in-process vs POST /api/generate)")
+    log(f"HTTP overhead (in-process vs POST /api/generate, {requests} pairs)")
     out = subprocess.run(
         [str(example), str(gguf), "--url", f"http://127.0.0.1:{rollama.port}",
-         "--model", MODEL_NAME, "--requests", "60", "--tokens", "1"],
+         "--model", MODEL_NAME, "--requests", str(requests), "--tokens", "1"],
         env={**os.environ, "RAYON_NUM_THREADS": str(THREADS)},
-        check=True, capture_output=True, text=True, timeout=600)
+        check=True, capture_output=True, text=True, timeout=1800)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     local, remote = report["in_process_ms"], report["http_ms"]
     diffs = [r - l for l, r in zip(local, remote)]
     transport = [r - h for r, h in zip(remote, report["http_handler_ms"])]
+    # What surrounds the engine on each path: wall time minus the engine's own time for that
+    # very request (clocked inside Engine::generate on both paths), so the engine's run-to-run
+    # jitter drops out. The HTTP layer's cost is the difference between the two.
+    outside_local = [t - e for t, e in zip(local, report["in_process_engine_ms"])]
+    outside_http = [t - e for t, e in zip(remote, report["http_engine_ms"])]
+    layer = [h - l for l, h in zip(outside_local, outside_http)]
+
+    def stderr(xs: list[float]) -> float:
+        return statistics.stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else 0.0
+
     return {"requests": len(local), "tokens": report["tokens"],
             "transport_mean": statistics.mean(transport),
             "transport_median": statistics.median(transport),
-            "diff_stderr": statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0,
+            "diff_stderr": stderr(diffs),
             "in_process_mean": statistics.mean(local), "http_mean": statistics.mean(remote),
             "in_process_median": statistics.median(local),
             "http_median": statistics.median(remote),
             "diff_mean": statistics.mean(diffs), "diff_median": statistics.median(diffs),
-            "diff_stdev": statistics.stdev(diffs) if len(diffs) > 1 else 0.0}
+            "diff_stdev": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
+            "outside_local_mean": statistics.mean(outside_local),
+            "outside_local_median": statistics.median(outside_local),
+            "outside_http_mean": statistics.mean(outside_http),
+            "outside_http_median": statistics.median(outside_http),
+            "layer_mean": statistics.mean(layer), "layer_median": statistics.median(layer),
+            "layer_stderr": stderr(layer),
+            "layer_p90": sorted(layer)[int(0.9 * (len(layer) - 1))]}
+
+
+def overhead_report(overhead: dict) -> list[str]:
+    return [
+        "HTTP overhead (`examples/engine_latency.rs`): the same "
+        f"{overhead['tokens']}-token greedy generation, {overhead['requests']} times each, "
+        "alternating between the engine in-process and `POST /api/generate` "
+        "(`stream:false`, `raw:true`) on the running `rollama serve`. Each request's own "
+        "engine time (prompt handed to the engine → last sampling step, clocked inside "
+        "`Engine::generate` on both paths and reported as `prompt_eval_duration + "
+        "eval_duration` over HTTP) is subtracted from its wall time, which removes the "
+        "engine's run-to-run jitter:",
+        "",
+        "| | in-process | HTTP | HTTP layer (paired) |",
+        "|---|---:|---:|---:|",
+        f"| wall time, mean (ms) | {overhead['in_process_mean']:.2f} | {overhead['http_mean']:.2f} "
+        f"| {overhead['diff_mean']:+.2f} ± {overhead['diff_stderr']:.2f} (std. error) |",
+        f"| wall time, median (ms) | {overhead['in_process_median']:.2f} "
+        f"| {overhead['http_median']:.2f} | {overhead['diff_median']:+.2f} |",
+        f"| outside the engine, mean (ms) | {overhead['outside_local_mean']:.3f} "
+        f"| {overhead['outside_http_mean']:.3f} "
+        f"| **{overhead['layer_mean']:+.3f} ± {overhead['layer_stderr']:.3f}** |",
+        f"| outside the engine, median (ms) | {overhead['outside_local_median']:.3f} "
+        f"| {overhead['outside_http_median']:.3f} | **{overhead['layer_median']:+.3f}** |",
+        f"| outside the engine, 90th percentile of the paired difference (ms) | | "
+        f"| {overhead['layer_p90']:+.3f} |",
+        "",
+        "\"Outside the engine\" is tokenizing the prompt and waiting for the final event "
+        "in-process; over HTTP it adds connecting, request parsing, routing, model lookup, the "
+        "scheduler lease, JSON encoding and the client reading the reply. The HTTP layer "
+        "column is their paired difference. (For reference: the time between the handler's "
+        f"own `total_duration` and the client having the reply was "
+        f"{overhead['transport_median']:.2f} ms median, {overhead['transport_mean']:.2f} ms mean.)",
+        "",
+    ]
 
 
 # ---------------------------------------------------------------- report
@@ -574,26 +629,7 @@ def report(results: Results, overhead: dict | None, info: dict, servers: list[Se
         "",
     ]
     if overhead:
-        out += [
-            "HTTP overhead (`examples/engine_latency.rs`): the same "
-            f"{overhead['tokens']}-token greedy generation, {overhead['requests']} times each, "
-            "alternating between the engine in-process and `POST /api/generate` "
-            "(`stream:false`, `raw:true`) on the running `rollama serve`:",
-            "",
-            "| | in-process | HTTP | HTTP − in-process (paired) | HTTP − handler's `total_duration` |",
-            "|---|---:|---:|---:|---:|",
-            f"| mean (ms) | {overhead['in_process_mean']:.2f} | {overhead['http_mean']:.2f} "
-            f"| {overhead['diff_mean']:+.2f} ± {overhead['diff_stderr']:.2f} (std. error) "
-            f"| {overhead['transport_mean']:.2f} |",
-            f"| median (ms) | {overhead['in_process_median']:.2f} | {overhead['http_median']:.2f} "
-            f"| {overhead['diff_median']:+.2f} | {overhead['transport_median']:.2f} |",
-            "",
-            "The last column is the transport alone (connection, actix, JSON encoding, the "
-            "client), timed against the handler's own clock in the same request; the paired "
-            "difference also includes the handler's work (model lookup, scheduler lease) but "
-            "carries the engine's run-to-run jitter.",
-            "",
-        ]
+        out += overhead_report(overhead)
     out += [
         "Commands the script ran:",
         "",
@@ -616,9 +652,9 @@ def report(results: Results, overhead: dict | None, info: dict, servers: list[Se
     return "\n".join(out)
 
 
-def write_benchmarks(section: str) -> None:
+def write_benchmarks(section: str, marker: str = "bench") -> None:
     path = REPO / "BENCHMARKS.md"
-    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
     text = path.read_text() if path.exists() else ""
     block = f"{begin}\n{section}\n{end}"
     if begin in text and end in text:
@@ -633,6 +669,9 @@ def main() -> int:
 
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    if "--http-only" in sys.argv[1:]:
+        return http_only(write, log)
 
     llama_binary = Path(os.environ.get("LLAMA_SERVER", CACHE / "llama.cpp-build" / "bin" / "llama-server"))
     rollama_binary = Path(os.environ.get("ROLLAMA", TARGET / "release" / "rollama"))
@@ -684,6 +723,54 @@ def main() -> int:
     # The servers' logs are kept only when something failed (the error names them).
     for server in servers:
         Path(server.log.name).unlink(missing_ok=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(rollama.models, ignore_errors=True)
+    shutil.rmtree(rollama.home, ignore_errors=True)
+    return 0
+
+
+def http_only(write: bool, log) -> int:
+    """Only rollama's HTTP overhead: one server, the in-process engine beside it."""
+    args = sys.argv[1:]
+    requests = int(args[args.index("--requests") + 1]) if "--requests" in args else 300
+    rollama_binary = Path(os.environ.get("ROLLAMA", TARGET / "release" / "rollama"))
+    if not rollama_binary.exists():
+        print(f"{rollama_binary} not found; build it with cargo build --release", file=sys.stderr)
+        return 1
+    gguf = Path(os.environ.get("BENCH_GGUF") or subprocess.run(
+        [str(REPO / "scripts" / "fetch-test-models.sh")], check=True, capture_output=True,
+        text=True).stdout.strip())
+    workdir = Path(tempfile.mkdtemp(prefix="rb-"))
+    shutil.copy2(rollama_binary, workdir / "rb-server")
+    busy = wait_for_quiet(log)
+    info = machine()
+    rollama = Rollama(workdir / "rb-server", gguf)
+    busy_start, own_start, wall_start = machine_busy_seconds(), own_seconds(), time.monotonic()
+    try:
+        rollama.start()
+        overhead = http_overhead(rollama, gguf, log, requests)
+    finally:
+        if getattr(rollama, "process", None):
+            stop(rollama.process)
+    wall = time.monotonic() - wall_start
+    others = max(machine_busy_seconds() - busy_start - (own_seconds() - own_start), 0.0)
+    if overhead is None:
+        return 1
+    section = "\n".join([
+        f"Run {info['date']} on "
+        f"{info['nproc']} cores of an {info['cpu']}; rollama commit `{info['commit']}`; "
+        f"{THREADS} engine threads; other processes used {others / wall / os.cpu_count():.0%} "
+        f"of the CPU during the {wall / 60:.1f}-minute run ({busy:.0%} just before). "
+        "Command: `cargo build --release --example engine_latency && "
+        f"python3 scripts/bench/bench.py --http-only --requests {requests}`.",
+        "",
+        *overhead_report(overhead),
+    ])
+    print(section)
+    if write:
+        write_benchmarks(section, "http")
+        log("wrote BENCHMARKS.md")
+    Path(rollama.log.name).unlink(missing_ok=True)
     shutil.rmtree(workdir, ignore_errors=True)
     shutil.rmtree(rollama.models, ignore_errors=True)
     shutil.rmtree(rollama.home, ignore_errors=True)

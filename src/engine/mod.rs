@@ -18,7 +18,7 @@ use mistralrs::{
 };
 use sampler::{Sampler, SamplingOptions};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use stop::StopFilter;
 use tokio::sync::mpsc;
@@ -106,14 +106,61 @@ impl ModelFacts {
 /// A loaded model. Dropping it stops its engine thread and frees its memory.
 pub struct Engine {
     model: Arc<Model>,
+    /// The tokenizer the engine itself uses, for work that need not wait for an engine step.
+    tokenizer: Option<Arc<tokenizers::Tokenizer>>,
+    /// Gone once the engine thread has stopped and the weights are freed.
+    weights: Option<Weak<tokio::sync::Mutex<dyn mistralrs::core::Pipeline>>>,
     pub facts: ModelFacts,
 }
 
+/// Tells when an unloaded engine has really let go of its weights.
+pub struct WeightsGone(Option<Weak<tokio::sync::Mutex<dyn mistralrs::core::Pipeline>>>);
+
+impl WeightsGone {
+    pub fn is_gone(&self) -> bool {
+        self.0.as_ref().is_none_or(|weak| weak.strong_count() == 0)
+    }
+}
+
 /// One chat message for the model's own (GGUF) chat template.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
+    /// An assistant's tool calls, as the native API encodes them
+    /// (`{"id"?, "function": {"name", "arguments"}}`).
+    pub tool_calls: Vec<serde_json::Value>,
+    /// For `tool` messages: which tool answered, and to which call.
+    pub tool_name: String,
+    pub tool_call_id: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: &str, content: &str) -> ChatMessage {
+        ChatMessage {
+            role: role.to_string(),
+            content: content.to_string(),
+            ..ChatMessage::default()
+        }
+    }
+
+    /// The content a template without tool support sees: the text, then each call as the
+    /// JSON object the model would have written.
+    fn content_with_calls(&self) -> String {
+        let mut content = self.content.clone();
+        for call in &self.tool_calls {
+            let function = &call["function"];
+            let written = serde_json::json!({
+                "name": function["name"],
+                "arguments": function["arguments"],
+            });
+            if !content.is_empty() {
+                content.push('\n');
+            }
+            content.push_str(&written.to_string());
+        }
+        content
+    }
 }
 
 /// One generation.
@@ -132,6 +179,9 @@ pub struct GenerateRequest {
 #[derive(Debug, Clone)]
 pub enum Event {
     Text(String),
+    /// Log-probabilities of the tokens chosen since the last `Logprobs` (only when the request
+    /// asked for them); sent before the text those tokens produced.
+    Logprobs(Vec<sampler::TokenLogprob>),
     Done(Summary),
     Failed(String),
 }
@@ -177,9 +227,22 @@ impl Engine {
         .with_max_num_seqs(MAX_SEQUENCES)
         // The CPU prefix cache never evicts (unbounded memory growth).
         .with_prefix_cache_n(None);
-        let task = runtime().spawn(async move { builder.build().await });
-        let model = match runtime().block_on(task) {
-            Ok(Ok(model)) => model,
+        // `build()` is these two steps; between them we keep the tokenizer and a weak handle
+        // on the pipeline (a strong one would pin the weights), whose end says when the
+        // weights are freed after an unload.
+        let task = runtime().spawn(async move {
+            let (pipeline, scheduler, config) =
+                mistralrs::model_builder_trait::build_gguf_pipeline(builder).await?;
+            let tokenizer = pipeline.lock().await.tokenizer();
+            let weights = Arc::downgrade(&pipeline);
+            let model = mistralrs::model_builder_trait::build_model_from_pipeline(
+                pipeline, scheduler, config,
+            )
+            .await;
+            anyhow::Ok((model, tokenizer, weights))
+        });
+        let (model, tokenizer, weights) = match runtime().block_on(task) {
+            Ok(Ok(built)) => built,
             Ok(Err(e)) => return Err(EngineError::Failed(format!("failed to load model: {e}"))),
             Err(join) if join.is_panic() => {
                 return Err(EngineError::Failed(
@@ -190,6 +253,8 @@ impl Engine {
         };
         let engine = Engine {
             model: Arc::new(model),
+            tokenizer,
+            weights: Some(weights),
             facts,
         };
         // A first generation right after load occasionally lost its sequence (the engine
@@ -225,7 +290,7 @@ impl Engine {
         };
         while let Some(event) = events.recv().await {
             match event {
-                Event::Text(_) => {}
+                Event::Text(_) | Event::Logprobs(_) => {}
                 Event::Done(_) => return true,
                 Event::Failed(_) => return false,
             }
@@ -254,7 +319,7 @@ impl Engine {
             .map(|m| {
                 let mut map: IndexMap<String, mistralrs::MessageContent> = IndexMap::new();
                 map.insert("role".into(), Either::Left(m.role.clone()));
-                map.insert("content".into(), Either::Left(m.content.clone()));
+                map.insert("content".into(), Either::Left(m.content_with_calls()));
                 map
             })
             .collect();
@@ -357,6 +422,10 @@ impl Engine {
 
         let (events, receiver) = mpsc::channel::<Event>(256);
         let mut filter = StopFilter::new(&request.stop);
+        let request_logprobs = request.sampling.logprobs.is_some();
+        let json_constrained = request.format.is_some();
+        let mut produced = String::new();
+        let mut logprobs_sent = 0;
         tokio::spawn(async move {
             let summary = |reason: &'static str| {
                 let observed = sampler.observed();
@@ -391,14 +460,29 @@ impl Engine {
                     }
                     _ => continue,
                 };
+                if request_logprobs {
+                    let fresh = sampler.logprobs_since(logprobs_sent);
+                    if !fresh.is_empty() {
+                        logprobs_sent += fresh.len();
+                        if events.send(Event::Logprobs(fresh)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
                 let filtered = filter.push(&text);
+                if json_constrained {
+                    produced.push_str(&filtered.text);
+                }
                 if !filtered.text.is_empty()
                     && events.send(Event::Text(filtered.text)).await.is_err()
                 {
                     // The client went away: dropping `engine_events` cancels the sequence.
                     return;
                 }
-                if filtered.stopped {
+                // Once the constrained JSON value is complete nothing more can follow, but the
+                // grammar's end token is not always one the engine stops on (SmolLM2: it
+                // emits `<|endoftext|>` until the length limit), so stop here.
+                if filtered.stopped || (json_constrained && is_complete_json(&produced)) {
                     let _ = events.send(Event::Done(summary("stop"))).await;
                     return;
                 }
@@ -419,6 +503,56 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// A handle that outlives the engine and says when its weights have been freed.
+    pub fn weights_watch(&self) -> WeightsGone {
+        WeightsGone(self.weights.clone())
+    }
+
+    /// Token ids of `text` from the engine's own tokenizer, without waiting for an engine
+    /// step; no special tokens are added.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(no_tokenizer)?;
+        tokenizer
+            .encode_fast(text, false)
+            .map(|encoding| encoding.get_ids().to_vec())
+            .map_err(|e| EngineError::Failed(format!("tokenizing: {e}")))
+    }
+
+    /// Text of `ids` from the engine's own tokenizer; special tokens are kept. Ids outside
+    /// the vocabulary are an error, not a panic.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(no_tokenizer)?;
+        let size = tokenizer.get_vocab_size(true) as u32;
+        if let Some(bad) = ids.iter().find(|id| **id >= size) {
+            return Err(EngineError::Unsupported(format!(
+                "token {bad} is outside the vocabulary (size {size})"
+            )));
+        }
+        tokenizer
+            .decode(ids, false)
+            .map_err(|e| EngineError::Failed(format!("detokenizing: {e}")))
+    }
+
+    /// The text of one token as it appears in output, and its bytes (byte-level BPE pieces
+    /// that are not whole UTF-8 decode lossily to text but keep their bytes).
+    pub fn token_piece(&self, id: u32) -> (String, Vec<u8>) {
+        let text = self.decode(&[id]).unwrap_or_default();
+        let bytes = text.as_bytes().to_vec();
+        (text, bytes)
+    }
+}
+
+fn no_tokenizer() -> EngineError {
+    EngineError::Failed("this model has no tokenizer".to_string())
+}
+
+/// Whether `text` is a whole JSON object or array (a closing bracket cannot be extended).
+fn is_complete_json(text: &str) -> bool {
+    let text = text.trim();
+    text.ends_with(['}', ']']) && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
 impl Drop for Engine {
     /// Stops the engine thread explicitly: mistralrs's own drop only runs when the last
     /// reference to its runner goes, and the engine thread keeps the weights alive until
@@ -433,6 +567,15 @@ impl Drop for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_closed_json_values_are_complete() {
+        assert!(is_complete_json("{\"a\": [1, 2]} "));
+        assert!(is_complete_json("[1]"));
+        assert!(!is_complete_json("{\"a\": [1, 2]"));
+        assert!(!is_complete_json("{\"a\": \"}\""));
+        assert!(!is_complete_json("12"));
+    }
 
     #[test]
     fn refuses_architectures_that_panic_in_mistralrs() {

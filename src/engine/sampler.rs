@@ -24,6 +24,8 @@ pub struct SamplingOptions {
     pub frequency_penalty: f32,
     /// `None` draws a fresh seed.
     pub seed: Option<u64>,
+    /// Record each chosen token's log-probability and this many most likely alternatives.
+    pub logprobs: Option<usize>,
 }
 
 impl Default for SamplingOptions {
@@ -39,6 +41,7 @@ impl Default for SamplingOptions {
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
             seed: None,
+            logprobs: None,
         }
     }
 }
@@ -52,6 +55,67 @@ pub struct Observed {
     pub first_step: Option<Instant>,
     /// When the last token was sampled.
     pub last_step: Option<Instant>,
+    /// Per chosen token, when requested: its log-probability and the top alternatives.
+    pub logprobs: Vec<TokenLogprob>,
+}
+
+/// A chosen token's natural-log probability under the model (after penalties, before
+/// temperature and truncation, as OpenAI defines it) and the most likely alternatives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub token: u32,
+    pub logprob: f32,
+    pub top: Vec<(u32, f32)>,
+}
+
+/// `log_softmax` of `logits` at `choice`, and the `top` most likely tokens.
+fn logprobs_of(logits: &[f32], choice: usize, top: usize) -> TokenLogprob {
+    let max = logits
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits
+        .iter()
+        .filter(|l| l.is_finite())
+        .map(|l| f64::from(l - max).exp())
+        .sum();
+    let log_sum = max + sum.ln() as f32;
+    let logprob = |l: f32| {
+        if l.is_finite() {
+            l - log_sum
+        } else {
+            f32::NEG_INFINITY
+        }
+    };
+    let mut best: Vec<(u32, f32)> = Vec::new();
+    if top > 0 {
+        let mut indexed: Vec<(usize, f32)> = logits
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, l)| l.is_finite())
+            .collect();
+        let top = top.min(indexed.len());
+        if top > 0 {
+            indexed.select_nth_unstable_by(top - 1, |a, b| b.1.total_cmp(&a.1));
+            indexed.truncate(top);
+            indexed.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        }
+        best = indexed
+            .into_iter()
+            .map(|(i, l)| (i as u32, logprob(l)))
+            .collect();
+    }
+    TokenLogprob {
+        token: choice as u32,
+        logprob: logits
+            .get(choice)
+            .copied()
+            .map(logprob)
+            .unwrap_or(f32::NEG_INFINITY),
+        top: best,
+    }
 }
 
 struct State {
@@ -88,6 +152,14 @@ impl Sampler {
             .unwrap_or_default()
     }
 
+    /// The recorded log-probabilities from the `from`-th token on.
+    pub fn logprobs_since(&self, from: usize) -> Vec<TokenLogprob> {
+        self.state
+            .lock()
+            .map(|s| s.observed.logprobs.get(from..).unwrap_or_default().to_vec())
+            .unwrap_or_default()
+    }
+
     /// Chooses the next token from raw logits given the whole context so far.
     pub fn choose(&self, logits: &mut [f32], context: &[u32]) -> Option<usize> {
         let mut state = self.state.lock().ok()?;
@@ -97,9 +169,17 @@ impl Sampler {
         // rejected our first pick: replace, don't append.
         let position = context.len().saturating_sub(state.prompt_len);
         let now = Instant::now();
+        let recorded = self
+            .options
+            .logprobs
+            .map(|top| logprobs_of(logits, choice, top));
         let observed = &mut state.observed;
         observed.tokens.truncate(position);
         observed.tokens.push(choice as u32);
+        if let Some(recorded) = recorded {
+            observed.logprobs.truncate(position);
+            observed.logprobs.push(recorded);
+        }
         observed.first_step.get_or_insert(now);
         observed.last_step = Some(now);
         Some(choice)
@@ -218,6 +298,28 @@ fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logprobs_are_natural_log_softmax_with_the_top_alternatives() {
+        let recorded = logprobs_of(&[0.0, (2.0f32).ln(), f32::NEG_INFINITY, 0.0], 1, 2);
+        // probabilities 1/4, 2/4, 0, 1/4
+        assert!((recorded.logprob - 0.5f32.ln()).abs() < 1e-6);
+        assert_eq!(recorded.top.len(), 2);
+        assert_eq!(recorded.top[0].0, 1);
+        assert_eq!(recorded.top[1].0, 0);
+        assert!((recorded.top[1].1 - 0.25f32.ln()).abs() < 1e-6);
+        let sampler = Sampler::new(
+            SamplingOptions {
+                temperature: 0.0,
+                logprobs: Some(1),
+                ..SamplingOptions::default()
+            },
+            0,
+        );
+        sampler.choose(&mut logits(), &[]);
+        assert_eq!(sampler.observed().logprobs.len(), 1);
+        assert_eq!(sampler.observed().logprobs[0].token, 1);
+    }
 
     fn logits() -> Vec<f32> {
         vec![1.0, 3.0, 2.0, 0.5, f32::NEG_INFINITY, 2.9]

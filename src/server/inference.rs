@@ -8,6 +8,7 @@ use super::options::Options;
 use super::routes::models::{parse_name, ModelView};
 use super::scheduler::{Lease, LoadRequest};
 use super::AppState;
+use crate::engine::sampler::TokenLogprob;
 use crate::engine::{ChatMessage, Event, GenerateRequest, RUNNER_STOPPED};
 use crate::format::go_time_utc_now;
 use crate::gguf::Gguf;
@@ -179,10 +180,7 @@ pub fn max_tokens(options: &Options, prompt_len: usize) -> usize {
 pub fn chat_messages(messages: &[(String, String)]) -> Vec<ChatMessage> {
     messages
         .iter()
-        .map(|(role, content)| ChatMessage {
-            role: role.clone(),
-            content: content.clone(),
-        })
+        .map(|(role, content)| ChatMessage::new(role, content))
         .collect()
 }
 
@@ -204,11 +202,18 @@ pub struct Generation {
     pub return_context: bool,
     /// Names of the request's tools: tool calls in the output are parsed out.
     pub tools: Vec<String>,
+    /// At most this many tool calls are returned (`parallel_tool_calls: false` → 1).
+    pub max_tool_calls: Option<usize>,
+    /// Whether the request asked for log-probabilities.
+    pub logprobs: bool,
+    /// Whether the prompt was shortened to fit `num_ctx`.
+    pub prompt_truncated: bool,
 }
 
 /// Engine events after tool-call parsing.
 enum Out {
     Text(String),
+    Logprobs(Vec<TokenLogprob>),
     Calls(Vec<Value>),
     Done(crate::engine::Summary),
     Failed(String),
@@ -217,7 +222,11 @@ enum Out {
 /// Holds back text that may be a tool call and turns it into calls at the end. Without tools
 /// it passes text straight through. Dropping the returned receiver drops the engine's, which
 /// cancels the generation.
-fn adapt_tool_calls(mut events: mpsc::Receiver<Event>, tools: Vec<String>) -> mpsc::Receiver<Out> {
+fn adapt_tool_calls(
+    mut events: mpsc::Receiver<Event>,
+    tools: Vec<String>,
+    max_calls: Option<usize>,
+) -> mpsc::Receiver<Out> {
     let (sender, receiver) = mpsc::channel(256);
     tokio::spawn(async move {
         let mut held = String::new();
@@ -233,9 +242,13 @@ fn adapt_tool_calls(mut events: mpsc::Receiver<Event>, tools: Vec<String>) -> mp
                     Out::Text(std::mem::take(&mut held))
                 }
                 Event::Text(text) => Out::Text(text),
+                Event::Logprobs(list) => Out::Logprobs(list),
                 Event::Done(summary) => {
                     if !held.is_empty() {
-                        let calls = super::tools::parse_tool_calls(&held, &tools);
+                        let mut calls = super::tools::parse_tool_calls(&held, &tools);
+                        if let Some(max) = max_calls {
+                            calls.truncate(max);
+                        }
                         let out = if calls.is_empty() {
                             Out::Text(std::mem::take(&mut held))
                         } else {
@@ -275,10 +288,33 @@ impl Generation {
         chunk
     }
 
+    /// Ollama's `logprobs` entries: `{token, logprob, bytes, top_logprobs: [{token, logprob,
+    /// bytes}]}`, natural-log values.
+    fn logprobs_json(&self, list: &[TokenLogprob]) -> Value {
+        let engine = &self.lease.runner.engine;
+        let entry = |id: u32, logprob: f32| {
+            let (token, bytes) = engine.token_piece(id);
+            json!({"token": token, "logprob": logprob, "bytes": bytes})
+        };
+        Value::Array(
+            list.iter()
+                .map(|l| {
+                    let mut item = entry(l.token, l.logprob);
+                    item["top_logprobs"] =
+                        Value::Array(l.top.iter().map(|(id, lp)| entry(*id, *lp)).collect());
+                    item
+                })
+                .collect(),
+        )
+    }
+
     fn done(&self, text: &str, summary: &crate::engine::Summary) -> Value {
         let mut chunk = self.chunk(text);
         chunk["done"] = json!(true);
         chunk["done_reason"] = json!(summary.done_reason);
+        if self.prompt_truncated {
+            chunk["prompt_truncated"] = json!(true);
+        }
         if self.return_context {
             let mut context = self.prompt.clone();
             context.extend_from_slice(&summary.tokens);
@@ -311,21 +347,26 @@ impl Generation {
                 .generate(request.clone())
                 .await
                 .map_err(|e| ApiError::internal(e.to_string()))?;
-            let mut events = adapt_tool_calls(events, self.tools.clone());
+            let mut events = adapt_tool_calls(events, self.tools.clone(), self.max_tool_calls);
             if !stream {
                 let mut text = String::new();
                 let mut tool_calls = Vec::new();
+                let mut logprobs = Vec::new();
                 let mut failure = RUNNER_STOPPED.to_string();
                 while let Some(out) = events.recv().await {
                     match out {
                         Out::Text(piece) => text.push_str(&piece),
+                        Out::Logprobs(list) => logprobs.extend(list),
                         Out::Calls(calls) => tool_calls = calls,
                         Out::Done(summary) => {
                             let mut body = self.done(&text, &summary);
                             if !tool_calls.is_empty() {
                                 body["message"]["tool_calls"] = json!(tool_calls);
                             }
-                            return Ok(HttpResponse::Ok().json(body));
+                            if self.logprobs {
+                                body["logprobs"] = self.logprobs_json(&logprobs);
+                            }
+                            return Ok(self.reply().json(body));
                         }
                         Out::Failed(message) => {
                             failure = message;
@@ -357,39 +398,61 @@ impl Generation {
         }
     }
 
+    /// A 200 response builder, marked when the prompt was truncated.
+    fn reply(&self) -> actix_web::HttpResponseBuilder {
+        let mut response = HttpResponse::Ok();
+        if self.prompt_truncated {
+            response.insert_header((super::compat::TRUNCATED_HEADER, "true"));
+        }
+        response
+    }
+
     fn stream_body(self, first: Out, events: mpsc::Receiver<Out>) -> HttpResponse {
+        let mut response = self.reply();
         let body = futures_util::stream::unfold(
-            (Some(first), events, Some(self)),
-            |(pending, mut events, generation): (
+            (Some(first), events, Some(self), Vec::new()),
+            |(mut pending, mut events, generation, mut logprobs): (
                 Option<Out>,
                 mpsc::Receiver<Out>,
                 Option<Generation>,
+                Vec<TokenLogprob>,
             )| async move {
                 let generation = generation?;
-                let out = match pending {
-                    Some(out) => out,
-                    None => events
-                        .recv()
-                        .await
-                        .unwrap_or_else(|| Out::Failed(RUNNER_STOPPED.to_string())),
+                // Log-probabilities ride on the next chunk that is sent.
+                let (mut value, more) = loop {
+                    let out = match pending.take() {
+                        Some(out) => out,
+                        None => events
+                            .recv()
+                            .await
+                            .unwrap_or_else(|| Out::Failed(RUNNER_STOPPED.to_string())),
+                    };
+                    break match out {
+                        Out::Logprobs(list) => {
+                            logprobs.extend(list);
+                            continue;
+                        }
+                        Out::Text(text) => (generation.chunk(&text), true),
+                        Out::Calls(calls) => (generation.calls(&calls), true),
+                        Out::Done(summary) => (generation.done("", &summary), false),
+                        Out::Failed(message) => (json!({ "error": message }), false),
+                    };
                 };
-                let (value, more) = match out {
-                    Out::Text(text) => (generation.chunk(&text), true),
-                    Out::Calls(calls) => (generation.calls(&calls), true),
-                    Out::Done(summary) => (generation.done("", &summary), false),
-                    Out::Failed(message) => (json!({ "error": message }), false),
-                };
+                if generation.logprobs && !logprobs.is_empty() && value.get("error").is_none() {
+                    value["logprobs"] = generation.logprobs_json(&logprobs);
+                    logprobs.clear();
+                }
                 let mut line = value.to_string().into_bytes();
                 line.push(b'\n');
                 // Ending the stream drops the generation and with it the lease.
                 let next = if more { Some(generation) } else { None };
                 Some((
                     Ok::<_, std::convert::Infallible>(Bytes::from(line)),
-                    (None, events, next),
+                    (None, events, next, logprobs),
                 ))
             },
         );
-        HttpResponse::Ok()
+        response
             .content_type("application/x-ndjson")
             .streaming(body)
     }

@@ -1,6 +1,7 @@
 //! The HTTP server: the app factory on a pre-bound listener, shared state, error encoding,
 //! progress streams, and one route file per area under `routes/`.
 
+pub mod compat;
 pub mod error;
 pub mod inference;
 pub mod keep_alive;

@@ -39,6 +39,9 @@ fn template_messages(messages: &[ChatMessage]) -> Vec<TemplateMessage> {
         .map(|m| TemplateMessage {
             role: m.role.clone(),
             content: m.content.clone(),
+            tool_calls: m.tool_calls.clone(),
+            tool_name: m.tool_name.clone(),
+            tool_call_id: m.tool_call_id.clone(),
             ..TemplateMessage::default()
         })
         .collect()
@@ -86,15 +89,9 @@ pub async fn generate_tokens(
         PromptFormat::ModelChatTemplate => {
             let mut messages = Vec::new();
             if !system.is_empty() {
-                messages.push(ChatMessage {
-                    role: "system".into(),
-                    content: system.into(),
-                });
+                messages.push(ChatMessage::new("system", system));
             }
-            messages.push(ChatMessage {
-                role: "user".into(),
-                content: prompt.into(),
-            });
+            messages.push(ChatMessage::new("user", prompt));
             engine.tokenize_chat(&messages).await.map_err(engine_error)
         }
         PromptFormat::Plain => engine
@@ -104,7 +101,8 @@ pub async fn generate_tokens(
     }
 }
 
-/// Tokens for `/api/chat`, dropping the oldest turns until the prompt fits `num_ctx`.
+/// Tokens for `/api/chat`, dropping the oldest turns until the prompt fits `num_ctx`; the
+/// flag says whether anything was dropped.
 pub async fn chat_tokens(
     engine: &Engine,
     format: &PromptFormat,
@@ -112,12 +110,14 @@ pub async fn chat_tokens(
     mut messages: Vec<ChatMessage>,
     num_ctx: usize,
     num_keep: usize,
-) -> Result<Vec<u32>, ApiError> {
+) -> Result<(Vec<u32>, bool), ApiError> {
+    let mut truncated = false;
     loop {
         let ids = render_chat(engine, format, tools, &messages).await?;
         if ids.len() < num_ctx {
-            return Ok(ids);
+            return Ok((ids, truncated));
         }
+        truncated = true;
         // Drop the oldest message that is neither a system message nor the last one.
         let last = messages.len().saturating_sub(1);
         match messages
@@ -128,7 +128,7 @@ pub async fn chat_tokens(
             Some(oldest) => {
                 messages.remove(oldest);
             }
-            None => return Ok(fit_prompt(ids, num_ctx, num_keep)),
+            None => return Ok((fit_prompt(ids, num_ctx, num_keep), true)),
         }
     }
 }

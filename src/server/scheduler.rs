@@ -9,7 +9,7 @@
 
 use super::error::ApiError;
 use super::keep_alive::KeepAlive;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, WeightsGone};
 use crate::gguf::Gguf;
 use crate::store::Digest;
 use serde_json::Value;
@@ -114,10 +114,14 @@ impl Drop for Lease {
     }
 }
 
+/// How long to wait for an unloaded engine to free its weights before trimming anyway.
+const WEIGHTS_FREED_WITHIN: Duration = Duration::from_secs(30);
+
 struct Inner {
     runners: Mutex<HashMap<Digest, Arc<Runner>>>,
-    /// When a model was last unloaded; memory is trimmed once its engine has wound down.
-    unloaded_at: Mutex<Option<Instant>>,
+    /// Engines unloaded whose weights may not be freed yet, and when they were unloaded:
+    /// the heap is trimmed once they are.
+    unloaded: Mutex<Vec<(Instant, WeightsGone)>>,
     /// Serialises loads so that concurrent first requests load a model once.
     loading: tokio::sync::Mutex<()>,
     queued: AtomicUsize,
@@ -133,14 +137,17 @@ impl Inner {
             if let Some(current) = runners.get(&runner.blob_digest) {
                 if Arc::ptr_eq(current, runner) {
                     runners.remove(&runner.blob_digest);
-                    self.note_unload();
+                    self.note_unload(runner);
                 }
             }
         }
     }
 
-    fn note_unload(&self) {
-        *self.unloaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    fn note_unload(&self, runner: &Runner) {
+        self.unloaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((Instant::now(), runner.engine.weights_watch()));
     }
 }
 
@@ -168,7 +175,7 @@ impl Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
                 runners: Mutex::new(HashMap::new()),
-                unloaded_at: Mutex::new(None),
+                unloaded: Mutex::new(Vec::new()),
                 loading: tokio::sync::Mutex::new(()),
                 queued: AtomicUsize::new(0),
                 num_parallel: env_usize("OLLAMA_NUM_PARALLEL", 1),
@@ -212,20 +219,28 @@ impl Scheduler {
     pub fn reap(&self) {
         {
             let mut runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
-            let before = runners.len();
-            runners.retain(|_, runner| !runner.expired());
-            if runners.len() < before {
-                self.inner.note_unload();
+            let expired: Vec<Digest> = runners
+                .iter()
+                .filter(|(_, runner)| runner.expired())
+                .map(|(digest, _)| *digest)
+                .collect();
+            for digest in expired {
+                if let Some(runner) = runners.remove(&digest) {
+                    self.inner.note_unload(&runner);
+                }
             }
         }
-        // The engine thread frees the weights shortly after it is told to stop.
-        let mut unloaded_at = self
+        // The engine thread frees the weights some time after it is told to stop (under a
+        // second on a quiet machine, seconds on a busy one): give the memory back once it has.
+        let mut unloaded = self
             .inner
-            .unloaded_at
+            .unloaded
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if unloaded_at.is_some_and(|t| t.elapsed() > Duration::from_millis(750)) {
-            *unloaded_at = None;
+        let before = unloaded.len();
+        unloaded.retain(|(at, weights)| !weights.is_gone() && at.elapsed() < WEIGHTS_FREED_WITHIN);
+        if unloaded.len() < before {
+            drop(unloaded);
             crate::memory::trim();
         }
     }
@@ -311,7 +326,7 @@ impl Scheduler {
     fn remove(&self, runner: &Arc<Runner>) {
         let mut runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
         runners.remove(&runner.blob_digest);
-        self.inner.note_unload();
+        self.inner.note_unload(runner);
     }
 
     async fn wait_idle(&self, runner: &Arc<Runner>) {

@@ -86,9 +86,167 @@ pub fn tool_names(tools: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// `tool_choice` (beyond Ollama, which ignores it): which tool calls the answer may or must
+/// hold. The compatibility APIs translate theirs into OpenAI's form, which `/api/chat` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// The model decides (the default).
+    Auto,
+    /// No tool calls: the tools are neither shown to the model nor parsed out.
+    None,
+    /// The answer is a call to one of the tools.
+    Required,
+    /// The answer is a call to this tool.
+    Named(String),
+}
+
+impl ToolChoice {
+    /// OpenAI's forms: `"auto"`, `"none"`, `"required"`,
+    /// `{"type": "function", "function": {"name": …}}` (Chat Completions) or
+    /// `{"type": "function", "name": …}` (Responses).
+    pub fn parse(value: Option<&Value>) -> Result<ToolChoice, String> {
+        match value {
+            None | Some(Value::Null) => Ok(ToolChoice::Auto),
+            Some(Value::String(s)) => match s.as_str() {
+                "auto" | "" => Ok(ToolChoice::Auto),
+                "none" => Ok(ToolChoice::None),
+                "required" => Ok(ToolChoice::Required),
+                other => Err(format!(
+                    "invalid tool_choice: \"{other}\" (must be \"auto\", \"none\", \"required\" or a function)"
+                )),
+            },
+            Some(object @ Value::Object(_)) => {
+                let name = object["function"]["name"]
+                    .as_str()
+                    .or_else(|| object["name"].as_str());
+                match (object["type"].as_str(), name) {
+                    (Some("function") | None, Some(name)) => Ok(ToolChoice::Named(name.to_string())),
+                    _ => Err(format!("invalid tool_choice: {object}")),
+                }
+            }
+            Some(other) => Err(format!("invalid tool_choice: {other}")),
+        }
+    }
+
+    /// The JSON schema the answer must satisfy for this choice: one call object,
+    /// `{"name": <an allowed tool>, "arguments": <that tool's parameters>}`. `None` when
+    /// the model is free to answer in prose.
+    pub fn call_schema(&self, tools: &[Value]) -> Result<Option<Value>, String> {
+        let allowed: Vec<&Value> = match self {
+            ToolChoice::Auto | ToolChoice::None => return Ok(None),
+            ToolChoice::Required => tools.iter().collect(),
+            ToolChoice::Named(name) => tools
+                .iter()
+                .filter(|t| t["function"]["name"].as_str() == Some(name))
+                .collect(),
+        };
+        if allowed.is_empty() {
+            return Err(match self {
+                ToolChoice::Named(name) => {
+                    format!("tool_choice names the function \"{name}\", which is not in tools")
+                }
+                _ => "tool_choice requires a tool call but the request has no tools".to_string(),
+            });
+        }
+        let mut options: Vec<Value> = allowed
+            .iter()
+            .filter_map(|tool| {
+                let function = &tool["function"];
+                let name = function["name"].as_str()?;
+                let parameters = match &function["parameters"] {
+                    Value::Object(p) if !p.is_empty() => {
+                        let mut p = p.clone();
+                        // A call names only the arguments the tool declares (OpenAI's strict
+                        // mode), unless the schema says otherwise.
+                        if p.contains_key("properties") && !p.contains_key("additionalProperties") {
+                            p.insert("additionalProperties".into(), json!(false));
+                        }
+                        Value::Object(p)
+                    }
+                    _ => json!({"type": "object"}),
+                };
+                Some(json!({
+                    "type": "object",
+                    "properties": {"name": {"const": name}, "arguments": parameters},
+                    "required": ["name", "arguments"],
+                    "additionalProperties": false,
+                }))
+            })
+            .collect();
+        let mut schema = if options.len() == 1 {
+            options.remove(0)
+        } else {
+            json!({"anyOf": options})
+        };
+        // Compact JSON: a grammar that allows free whitespace lets a small model pad the call
+        // with newlines until it runs out of tokens. `lenient` skips schema keywords the
+        // grammar cannot enforce instead of failing the request.
+        schema["x-guidance"] = json!({
+            "whitespace_flexible": false,
+            "item_separator": ", ",
+            "key_separator": ": ",
+            "lenient": true,
+        });
+        Ok(Some(schema))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tool_choice_takes_openai_forms() {
+        assert_eq!(ToolChoice::parse(None).unwrap(), ToolChoice::Auto);
+        assert_eq!(
+            ToolChoice::parse(Some(&json!("none"))).unwrap(),
+            ToolChoice::None
+        );
+        assert_eq!(
+            ToolChoice::parse(Some(&json!("required"))).unwrap(),
+            ToolChoice::Required
+        );
+        assert_eq!(
+            ToolChoice::parse(Some(
+                &json!({"type": "function", "function": {"name": "add"}})
+            ))
+            .unwrap(),
+            ToolChoice::Named("add".into())
+        );
+        assert_eq!(
+            ToolChoice::parse(Some(&json!({"type": "function", "name": "add"}))).unwrap(),
+            ToolChoice::Named("add".into())
+        );
+        assert!(ToolChoice::parse(Some(&json!("sometimes"))).is_err());
+        assert!(ToolChoice::parse(Some(&json!(3))).is_err());
+    }
+
+    #[test]
+    fn a_required_call_is_constrained_to_the_allowed_tools() {
+        let tools = json!([
+            {"type": "function", "function": {"name": "add", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}}}},
+            {"type": "function", "function": {"name": "now"}},
+        ]);
+        let tools = tools.as_array().unwrap();
+        let named = ToolChoice::Named("add".into())
+            .call_schema(tools)
+            .unwrap()
+            .unwrap();
+        assert_eq!(named["properties"]["name"], json!({"const": "add"}));
+        assert_eq!(
+            named["properties"]["arguments"]["properties"]["a"]["type"],
+            "integer"
+        );
+        let any = ToolChoice::Required.call_schema(tools).unwrap().unwrap();
+        assert_eq!(any["anyOf"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            any["anyOf"][1]["properties"]["arguments"],
+            json!({"type": "object"})
+        );
+        assert!(ToolChoice::Auto.call_schema(tools).unwrap().is_none());
+        assert!(ToolChoice::Named("rm".into()).call_schema(tools).is_err());
+        assert!(ToolChoice::Required.call_schema(&[]).is_err());
+    }
 
     fn names() -> Vec<String> {
         vec!["get_weather".to_string(), "add".to_string()]

@@ -6,6 +6,7 @@ use crate::server::inference::{
     find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation, Shape,
 };
 use crate::server::prompt::{self, PromptFormat};
+use crate::server::tools::ToolChoice;
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -30,6 +31,16 @@ pub struct ChatBody {
     think: Option<Value>,
     #[serde(default)]
     tools: Option<Vec<Value>>,
+    /// Beyond Ollama: `"auto"`, `"none"`, `"required"` or a named function, enforced.
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    /// Beyond Ollama: `false` returns at most one tool call.
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    logprobs: bool,
+    #[serde(default)]
+    top_logprobs: Option<i64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -40,6 +51,12 @@ pub struct MessageBody {
     content: String,
     #[serde(default)]
     images: Vec<String>,
+    #[serde(default)]
+    tool_calls: Vec<Value>,
+    #[serde(default)]
+    tool_name: String,
+    #[serde(default)]
+    tool_call_id: String,
 }
 
 pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
@@ -62,14 +79,39 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
     if think {
         target.require("thinking")?;
     }
-    if request.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+    if let Some(n) = request.top_logprobs {
+        if !(0..=20).contains(&n) {
+            return Err(ApiError::bad_request(
+                "top_logprobs must be between 0 and 20",
+            ));
+        }
+    }
+    let tool_choice =
+        ToolChoice::parse(request.tool_choice.as_ref()).map_err(ApiError::BadRequest)?;
+    // `tool_choice: "none"` hides the tools from the model and parses no calls.
+    let tools: Vec<Value> = match tool_choice {
+        ToolChoice::None => Vec::new(),
+        _ => request.tools.clone().unwrap_or_default(),
+    };
+    if !tools.is_empty() {
         target.require("tools")?;
     }
+    let call_schema = tool_choice
+        .call_schema(&tools)
+        .map_err(ApiError::BadRequest)?;
     if request.messages.iter().any(|m| !m.images.is_empty()) {
         target.require("vision")?;
     }
     let options = target.options(request.options.as_ref())?;
-    let format = format_schema(request.format.as_ref())?;
+    let mut format = format_schema(request.format.as_ref())?;
+    if let Some(schema) = call_schema {
+        if format.is_some() {
+            return Err(ApiError::bad_request(
+                "format cannot be combined with a tool_choice that requires a tool call",
+            ));
+        }
+        format = Some(schema);
+    }
     let load = target
         .load_request(&state.store, options.num_ctx, keep_alive)
         .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
@@ -85,20 +127,20 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
         .iter()
         .any(|m| m.role.eq_ignore_ascii_case("system"));
     if !target.view.system.is_empty() && !has_system {
-        messages.push(ChatMessage {
-            role: "system".into(),
-            content: target.view.system.clone(),
-        });
+        messages.push(ChatMessage::new("system", &target.view.system));
     }
     for stored in &target.view.messages {
-        messages.push(ChatMessage {
-            role: stored["role"].as_str().unwrap_or_default().to_string(),
-            content: stored["content"].as_str().unwrap_or_default().to_string(),
-        });
+        messages.push(ChatMessage::new(
+            stored["role"].as_str().unwrap_or_default(),
+            stored["content"].as_str().unwrap_or_default(),
+        ));
     }
     messages.extend(request.messages.iter().map(|m| ChatMessage {
         role: m.role.to_lowercase(),
         content: m.content.clone(),
+        tool_calls: m.tool_calls.clone(),
+        tool_name: m.tool_name.clone(),
+        tool_call_id: m.tool_call_id.clone(),
     }));
 
     let (lease, load_duration) = state.scheduler.acquire(load).await?;
@@ -107,19 +149,24 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
         target.view.template.as_deref(),
         engine.facts.has_chat_template,
     )?;
-    let prompt_ids = prompt::chat_tokens(
+    let (prompt_ids, prompt_truncated) = prompt::chat_tokens(
         engine,
         &prompt_format,
-        request.tools.as_deref().unwrap_or_default(),
+        &tools,
         messages,
         options.num_ctx,
         options.num_keep,
     )
     .await?;
+    let logprobs = request.logprobs || request.top_logprobs.is_some_and(|n| n > 0);
+    let mut sampling = options.sampling.clone();
+    if logprobs {
+        sampling.logprobs = Some(request.top_logprobs.unwrap_or(0).max(0) as usize);
+    }
     let generation = GenerateRequest {
         max_tokens: max_tokens(&options, prompt_ids.len()),
         prompt: prompt_ids.clone(),
-        sampling: options.sampling.clone(),
+        sampling,
         stop: options.stop.clone(),
         format,
     };
@@ -131,7 +178,13 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
         load_duration,
         prompt: prompt_ids,
         return_context: false,
-        tools: crate::server::tools::tool_names(request.tools.as_deref().unwrap_or_default()),
+        tools: crate::server::tools::tool_names(&tools),
+        max_tool_calls: match (&tool_choice, request.parallel_tool_calls) {
+            (ToolChoice::Required | ToolChoice::Named(_), _) | (_, Some(false)) => Some(1),
+            _ => None,
+        },
+        logprobs,
+        prompt_truncated,
     }
     .respond(generation, request.stream.unwrap_or(true))
     .await

@@ -43,6 +43,8 @@ pub struct GenerateBody {
     #[serde(default)]
     images: Vec<String>,
     #[serde(default)]
+    logprobs: bool,
+    #[serde(default)]
     top_logprobs: Option<i64>,
 }
 
@@ -123,11 +125,17 @@ pub async fn generate(
         );
         ids
     };
+    let full_length = prompt_ids.len();
     prompt_ids = inference::fit_prompt(prompt_ids, options.num_ctx, options.num_keep);
+    let prompt_truncated = prompt_ids.len() < full_length;
+    let mut sampling = options.sampling.clone();
+    if request.logprobs || request.top_logprobs.is_some_and(|n| n > 0) {
+        sampling.logprobs = Some(request.top_logprobs.unwrap_or(0).max(0) as usize);
+    }
     let generation = GenerateRequest {
         max_tokens: max_tokens(&options, prompt_ids.len()),
         prompt: prompt_ids.clone(),
-        sampling: options.sampling.clone(),
+        sampling,
         stop: options.stop.clone(),
         format,
     };
@@ -140,6 +148,9 @@ pub async fn generate(
         prompt: prompt_ids,
         return_context: !request.raw,
         tools: Vec::new(),
+        max_tool_calls: None,
+        logprobs: request.logprobs || request.top_logprobs.is_some_and(|n| n > 0),
+        prompt_truncated,
     }
     .respond(generation, request.stream.unwrap_or(true))
     .await

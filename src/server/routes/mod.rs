@@ -1,11 +1,15 @@
 //! Route table: which handler serves which path and method.
 
+mod anthropic;
 mod blobs;
 mod chat;
 mod create;
 mod generate;
 mod meta;
 pub mod models;
+mod openai;
+mod responses;
+mod tokenize;
 
 use super::{head, resource};
 use actix_web::{
@@ -43,14 +47,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/api/create").route(web::post().to(create::create)))
     .service(resource("/api/generate").route(web::post().to(generate::generate)))
-    .service(resource("/api/chat").route(web::post().to(chat::chat)));
+    .service(resource("/api/chat").route(web::post().to(chat::chat)))
+    .service(resource("/api/tokenize").route(web::post().to(tokenize::tokenize)))
+    .service(resource("/api/detokenize").route(web::post().to(tokenize::detokenize)))
+    .service(resource("/v1/chat/completions").route(web::post().to(openai::chat_completions)))
+    .service(resource("/v1/completions").route(web::post().to(openai::completions)))
+    .service(resource("/v1/messages").route(web::post().to(anthropic::messages)))
+    .service(resource("/v1/responses").route(web::post().to(responses::responses)))
+    .service(resource("/v1/models").route(web::get().to(openai::list_models)))
+    .service(resource("/v1/models/{model:.+}").route(web::get().to(openai::retrieve_model)));
     for path in [
         "/api/embed",
         "/api/embeddings",
         "/api/pull",
         "/api/push",
-        "/v1/chat/completions",
-        "/v1/completions",
         "/v1/embeddings",
     ] {
         cfg.service(resource(path).route(web::post().to(not_implemented)));

@@ -1,0 +1,55 @@
+//! The official OpenAI, Anthropic and Ollama Python clients against the real server and model
+//! (`tests/clients/sdk_clients.py`), in a virtual environment made by
+//! `scripts/python-clients.sh` (or the python named by `ROLLAMA_TEST_PYTHON`).
+
+mod common;
+
+use common::{create_model, stderr, stdout, Server};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MODEL: &str = "FROM ./model.gguf\nPARAMETER stop <|im_end|>\n";
+
+const TOOLS_MODEL: &str = r#"FROM ./model.gguf
+TEMPLATE """{{ if .Tools }}<|im_start|>system
+You can call these tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}<|im_end|>
+{{ end }}{{ range .Messages }}<|im_start|>{{ .Role }}
+{{ .Content }}<|im_end|>
+{{ end }}<|im_start|>assistant
+"""
+PARAMETER stop <|im_end|>
+"#;
+
+fn python() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROLLAMA_TEST_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-clients.sh");
+    let output = Command::new(script)
+        .output()
+        .expect("run python-clients.sh");
+    assert!(output.status.success(), "{}", stderr(&output));
+    PathBuf::from(stdout(&output).trim())
+}
+
+#[test]
+fn official_python_clients_work_unchanged() {
+    let python = python();
+    let server = Server::start();
+    let _plain = create_model(&server, "smol", MODEL);
+    let _tools = create_model(&server, "smol-tools", TOOLS_MODEL);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sdk_clients.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(format!("http://{}", server.addr))
+        .arg("smol")
+        .output()
+        .expect("run the client script");
+    assert!(
+        output.status.success(),
+        "client checks failed:\n{}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(stdout(&output).contains("all client checks passed"));
+}
