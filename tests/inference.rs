@@ -733,3 +733,29 @@ async fn a_full_queue_answers_503() {
         "one running, one queued, one refused"
     );
 }
+
+#[tokio::test]
+async fn a_sequence_the_engine_loses_is_continued_without_a_seam() {
+    // mistralrs 0.8.1 sometimes drops a running sequence; a test hook makes every generation
+    // lose its sequence once, after three chunks. The answer must be the one an undisturbed
+    // server gives for the same seed: same text, same tokens, streamed or not.
+    let body = |stream: bool| {
+        json!({"model": "smol", "prompt": "Tell me about the moon.", "stream": stream,
+               "options": {"seed": 5, "temperature": 0.9, "num_predict": 30, "repeat_penalty": 1.2}})
+    };
+    let mut answers = Vec::new();
+    for env in [&[][..], &[("ROLLAMA_TEST_LOSE_SEQUENCE_AFTER", "3")][..]] {
+        let server = Server::start_with_env(env);
+        let _dir = create_model(&server, "smol", MODEL);
+        let (status, whole) = post(&server, "/api/generate", body(false)).await;
+        assert_eq!(status, 200, "{whole}");
+        let lines = stream_lines(&server, "/api/generate", body(true)).await;
+        let streamed: String = lines
+            .iter()
+            .map(|l| l["response"].as_str().unwrap())
+            .collect();
+        assert_eq!(streamed, whole["response"]);
+        answers.push((whole["response"].clone(), whole["context"].clone()));
+    }
+    assert_eq!(answers[0], answers[1]);
+}

@@ -44,6 +44,9 @@ pub fn supports_architecture(architecture: &str) -> bool {
 /// restarts a dead engine on the next request, so one retry is worthwhile).
 pub const RUNNER_STOPPED: &str = "the model runner stopped unexpectedly";
 
+/// Environment variable that turns on mistralrs's own log on stderr.
+pub const ENGINE_LOG: &str = "ROLLAMA_ENGINE_LOG";
+
 /// How many sequences one loaded model runs at once.
 const MAX_SEQUENCES: usize = 8;
 
@@ -218,7 +221,7 @@ impl Engine {
                 )))
             }
         };
-        let builder = GgufModelBuilder::new(
+        let mut builder = GgufModelBuilder::new(
             dir.to_string_lossy(),
             vec![file.to_string_lossy().into_owned()],
         )
@@ -227,6 +230,11 @@ impl Engine {
         .with_max_num_seqs(MAX_SEQUENCES)
         // The CPU prefix cache never evicts (unbounded memory growth).
         .with_prefix_cache_n(None);
+        // The engine's own log (mistralrs's tracing output, filtered by `RUST_LOG`), for
+        // diagnosing the engine itself.
+        if crate::env::bool_var(ENGINE_LOG, false) {
+            builder = builder.with_logging();
+        }
         // `build()` is these two steps; between them we keep the tokenizer and a weak handle
         // on the pipeline (a strong one would pin the weights), whose end says when the
         // weights are freed after an unload.
@@ -383,49 +391,21 @@ impl Engine {
         let started = Instant::now();
         let prompt_tokens = request.prompt.len();
         let sampler = Arc::new(Sampler::new(request.sampling.clone(), prompt_tokens));
-        let mut params = SamplingParams::deterministic();
-        params.max_len = Some(request.max_tokens.max(1));
-        if !request.stop.is_empty() {
-            params.stop_toks = Some(StopTokens::Seqs(request.stop.clone()));
-        }
-        let constraint = match &request.format {
-            Some(schema) => Constraint::JsonSchema(schema.clone()),
-            None => Constraint::None,
-        };
-        // A big buffer: the engine awaits each send, so a slow client must not stall it.
-        let (sender, mut engine_events) = mpsc::channel::<Response>(10_000);
-        let inner = self.model.inner();
-        let normal = NormalRequest {
-            id: inner.next_request_id(),
-            messages: RequestMessage::CompletionTokens(request.prompt),
-            sampling_params: params,
-            response: sender,
-            return_logprobs: false,
-            // Always streaming: dropping a non-streaming request's receiver panics mistralrs.
-            is_streaming: true,
-            constraint,
-            suffix: None,
-            tools: None,
-            tool_choice: None,
-            logits_processors: Some(vec![sampler.clone()]),
-            return_raw_logits: false,
-            web_search_options: None,
-            model_id: None,
-            truncate_sequence: false,
-        };
-        inner
-            .get_sender(None)
-            .map_err(|e| EngineError::Failed(e.to_string()))?
-            .send(Request::Normal(Box::new(normal)))
-            .await
-            .map_err(|e| EngineError::Failed(e.to_string()))?;
-
+        let mut engine_events = submit(&self.model, &request, &sampler, &[]).await?;
         let (events, receiver) = mpsc::channel::<Event>(256);
         let mut filter = StopFilter::new(&request.stop);
         let request_logprobs = request.sampling.logprobs.is_some();
         let json_constrained = request.format.is_some();
         let mut produced = String::new();
         let mut logprobs_sent = 0;
+        let model = self.model.clone();
+        let tokenizer = self.tokenizer.clone();
+        let mut resumed = 0;
+        let mut received = String::new();
+        let mut received_chunks = 0usize;
+        let mut pending_text: Option<String> = None;
+        let mut finish_after_pending = false;
+        let drop_after = test_drop_after();
         tokio::spawn(async move {
             let summary = |reason: &'static str| {
                 let observed = sampler.observed();
@@ -439,8 +419,78 @@ impl Engine {
                     eval_duration: last.saturating_duration_since(first),
                 }
             };
-            while let Some(response) = engine_events.recv().await {
-                let (text, finish) = match response {
+            loop {
+                let response = match pending_text.take() {
+                    // Text of an interrupted attempt that never reached us (see below).
+                    Some(text) => {
+                        Response::CompletionChunk(mistralrs::core::CompletionChunkResponse {
+                            id: String::new(),
+                            choices: vec![mistralrs::core::CompletionChunkChoice {
+                                text,
+                                index: 0,
+                                logprobs: None,
+                                finish_reason: None,
+                            }],
+                            created: 0,
+                            model: String::new(),
+                            system_fingerprint: String::new(),
+                            object: String::new(),
+                        })
+                    }
+                    None => match engine_events.recv().await {
+                        Some(response) => response,
+                        None => {
+                            // mistralrs 0.8.1 now and then drops a running sequence without a
+                            // final chunk (no error, no panic). Unless a grammar constrains the
+                            // output (its state cannot be carried over), continue it as a new
+                            // sequence from the prompt and the tokens chosen so far: the same
+                            // sampler keeps the RNG and the penalties going, and the text of
+                            // tokens chosen but not yet sent is sent first, so the client sees
+                            // one uninterrupted answer.
+                            if json_constrained || resumed >= MAX_RESUMES {
+                                break;
+                            }
+                            // Wait until the lost sequence has really stopped (it shares the
+                            // sampler); when mistralrs dropped it, it already has.
+                            let waited = Instant::now();
+                            while engine_events.sender_strong_count() > 0
+                                && waited.elapsed() < Duration::from_secs(10)
+                            {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                            let generated = sampler.observed().tokens;
+                            resumed += 1;
+                            eprintln!(
+                                "engine: a sequence ended without its final chunk; continuing it after {} tokens",
+                                generated.len()
+                            );
+                            if let Some(full) = tokenizer
+                                .as_ref()
+                                .and_then(|t| t.decode(&generated, true).ok())
+                            {
+                                if let Some(missing) = full.strip_prefix(received.as_str()) {
+                                    if !missing.is_empty() {
+                                        pending_text = Some(missing.to_string());
+                                    }
+                                }
+                            }
+                            if generated.len() >= request.max_tokens {
+                                finish_after_pending = true;
+                                if pending_text.is_none() {
+                                    let _ = events.send(Event::Done(summary("length"))).await;
+                                    return;
+                                }
+                                continue;
+                            }
+                            match submit(&model, &request, &sampler, &generated).await {
+                                Ok(resubmitted) => engine_events = resubmitted,
+                                Err(_) => break,
+                            }
+                            continue;
+                        }
+                    },
+                };
+                let (text, mut finish) = match response {
                     Response::CompletionChunk(chunk) => match chunk.choices.into_iter().next() {
                         Some(choice) => (choice.text, choice.finish_reason),
                         None => continue,
@@ -460,7 +510,35 @@ impl Engine {
                     }
                     _ => continue,
                 };
-                if request_logprobs {
+                // After a resumed attempt the text comes from our own decoding of all the
+                // tokens chosen so far: the engine decodes a new sequence's first token on its
+                // own (dropping its leading space) and knows nothing of the earlier attempt.
+                let text = match (resumed > 0, tokenizer.as_ref()) {
+                    (true, Some(tokenizer)) => {
+                        let tokens = sampler.observed().tokens;
+                        match tokenizer.decode(&tokens, true) {
+                            Ok(full) if !full.ends_with('\u{FFFD}') => full
+                                .strip_prefix(received.as_str())
+                                .map(str::to_string)
+                                .unwrap_or(text),
+                            Ok(_) => String::new(),
+                            Err(_) => text,
+                        }
+                    }
+                    _ => text,
+                };
+                received.push_str(&text);
+                if finish_after_pending && finish.is_none() {
+                    finish = Some("length".to_string());
+                }
+                // Fault injection for tests: lose the sequence once after this many chunks.
+                if resumed == 0 && drop_after.is_some_and(|n| received_chunks + 1 == n) {
+                    engine_events.close();
+                }
+                received_chunks += 1;
+                // Log-probabilities go out with text: those of a final end-of-sequence or stop
+                // token, which add no text, are not reported (as OpenAI reports them).
+                if request_logprobs && !text.is_empty() {
                     let fresh = sampler.logprobs_since(logprobs_sent);
                     if !fresh.is_empty() {
                         logprobs_sent += fresh.len();
@@ -496,11 +574,72 @@ impl Engine {
                     return;
                 }
             }
-            eprintln!("engine: a sequence ended without its final chunk; mistralrs restarts its engine on the next request");
+            eprintln!("engine: a sequence ended without its final chunk");
             let _ = events.send(Event::Failed(RUNNER_STOPPED.to_string())).await;
         });
         Ok(receiver)
     }
+}
+
+/// `ROLLAMA_TEST_LOSE_SEQUENCE_AFTER=N`: for tests of the recovery below, every generation
+/// loses its engine sequence once, after N chunks, as mistralrs sometimes does on its own.
+fn test_drop_after() -> Option<usize> {
+    crate::env::var("ROLLAMA_TEST_LOSE_SEQUENCE_AFTER")
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+}
+
+/// How often one generation is continued after mistralrs dropped its sequence.
+const MAX_RESUMES: usize = 3;
+
+/// Hands one generation to the engine: `request`'s prompt followed by `generated` (the tokens
+/// of an earlier, interrupted attempt), with the sampler that chose those tokens.
+async fn submit(
+    model: &Arc<Model>,
+    request: &GenerateRequest,
+    sampler: &Arc<Sampler>,
+    generated: &[u32],
+) -> Result<mpsc::Receiver<Response>, EngineError> {
+    let mut params = SamplingParams::deterministic();
+    params.max_len = Some(request.max_tokens.saturating_sub(generated.len()).max(1));
+    if !request.stop.is_empty() {
+        params.stop_toks = Some(StopTokens::Seqs(request.stop.clone()));
+    }
+    let constraint = match &request.format {
+        Some(schema) => Constraint::JsonSchema(compact_json(schema.clone())),
+        None => Constraint::None,
+    };
+    let mut prompt = request.prompt.clone();
+    prompt.extend_from_slice(generated);
+    // A big buffer: the engine awaits each send, so a slow client must not stall it.
+    let (sender, receiver) = mpsc::channel::<Response>(10_000);
+    let inner = model.inner();
+    let normal = NormalRequest {
+        id: inner.next_request_id(),
+        messages: RequestMessage::CompletionTokens(prompt),
+        sampling_params: params,
+        response: sender,
+        return_logprobs: false,
+        // Always streaming: dropping a non-streaming request's receiver panics mistralrs.
+        is_streaming: true,
+        constraint,
+        suffix: None,
+        tools: None,
+        tool_choice: None,
+        logits_processors: Some(vec![sampler.clone()]),
+        return_raw_logits: false,
+        web_search_options: None,
+        model_id: None,
+        truncate_sequence: false,
+    };
+    inner
+        .get_sender(None)
+        .map_err(|e| EngineError::Failed(e.to_string()))?
+        .send(Request::Normal(Box::new(normal)))
+        .await
+        .map_err(|e| EngineError::Failed(e.to_string()))?;
+    Ok(receiver)
 }
 
 impl Engine {
@@ -545,6 +684,24 @@ impl Engine {
 
 fn no_tokenizer() -> EngineError {
     EngineError::Failed("this model has no tokenizer".to_string())
+}
+
+/// A JSON schema constraint that allows no free whitespace (`, ` and `: ` between items):
+/// with flexible whitespace a small model can pad its answer with newlines until it runs out
+/// of tokens. Keywords the grammar cannot enforce are skipped (`lenient`) rather than failing
+/// the request. A schema with its own `x-guidance` options keeps them.
+fn compact_json(mut schema: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = schema.as_object_mut() {
+        object.entry("x-guidance").or_insert_with(|| {
+            serde_json::json!({
+                "whitespace_flexible": false,
+                "item_separator": ", ",
+                "key_separator": ": ",
+                "lenient": true,
+            })
+        });
+    }
+    schema
 }
 
 /// Whether `text` is a whole JSON object or array (a closing bracket cannot be extended).

@@ -173,20 +173,11 @@ impl ToolChoice {
                 }))
             })
             .collect();
-        let mut schema = if options.len() == 1 {
+        let schema = if options.len() == 1 {
             options.remove(0)
         } else {
             json!({"anyOf": options})
         };
-        // Compact JSON: a grammar that allows free whitespace lets a small model pad the call
-        // with newlines until it runs out of tokens. `lenient` skips schema keywords the
-        // grammar cannot enforce instead of failing the request.
-        schema["x-guidance"] = json!({
-            "whitespace_flexible": false,
-            "item_separator": ", ",
-            "key_separator": ": ",
-            "lenient": true,
-        });
         Ok(Some(schema))
     }
 }

