@@ -369,10 +369,11 @@ async fn logprobs_are_natural_logs_of_the_chosen_tokens() {
         &server,
         "/v1/chat/completions",
         json!({"model": "smol", "max_tokens": 4, "temperature": 0, "logprobs": true, "top_logprobs": 3,
-               "messages": [{"role": "user", "content": "Hello"}]}),
+               "messages": [{"role": "user", "content": "Write a long story about a dragon."}]}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["finish_reason"], "length");
     let content = body["choices"][0]["message"]["content"].as_str().unwrap();
     let entries = body["choices"][0]["logprobs"]["content"]
         .as_array()
@@ -395,6 +396,28 @@ async fn logprobs_are_natural_logs_of_the_chosen_tokens() {
         text.push_str(entry["token"].as_str().unwrap());
     }
     assert_eq!(text, content);
+    // An answer that ends by itself: the end-of-turn token is counted but has no text, so it
+    // has no entry.
+    let (_, body) = post(
+        &server,
+        "/v1/chat/completions",
+        json!({"model": "smol", "max_tokens": 30, "temperature": 0, "logprobs": true,
+               "messages": [{"role": "user", "content": "Hello"}]}),
+    )
+    .await;
+    assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");
+    let entries = body["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap();
+    let text: String = entries
+        .iter()
+        .map(|e| e["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, body["choices"][0]["message"]["content"]);
+    assert_eq!(
+        entries.len() as u64 + 1,
+        body["usage"]["completion_tokens"].as_u64().unwrap()
+    );
 }
 
 #[tokio::test]
