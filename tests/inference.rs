@@ -759,3 +759,30 @@ async fn a_sequence_the_engine_loses_is_continued_without_a_seam() {
     }
     assert_eq!(answers[0], answers[1]);
 }
+
+#[tokio::test]
+async fn a_recreated_model_is_served_as_it_now_is() {
+    // The server keeps what it read of a model while its manifest is unchanged; re-creating
+    // the model under the same name must take effect at once.
+    let server = Server::start();
+    let _one = create_model(
+        &server,
+        "smol",
+        &format!("{MODEL}PARAMETER num_predict 2\n"),
+    );
+    let ask = json!({"model": "smol", "prompt": "Write a long story.", "stream": false,
+                     "options": {"temperature": 0}});
+    let (_, first) = post(&server, "/api/generate", ask.clone()).await;
+    assert_eq!(first["eval_count"], 2, "{first}");
+    let _two = create_model(
+        &server,
+        "smol",
+        &format!("{MODEL}PARAMETER num_predict 5\n"),
+    );
+    let (_, second) = post(&server, "/api/generate", ask.clone()).await;
+    assert_eq!(second["eval_count"], 5, "{second}");
+    let output = server.run(&["rm", "smol"]);
+    assert!(output.status.success());
+    let (status, _) = post(&server, "/api/generate", ask).await;
+    assert_eq!(status, 404);
+}

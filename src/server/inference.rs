@@ -7,7 +7,7 @@ use super::keep_alive::KeepAlive;
 use super::options::Options;
 use super::routes::models::{parse_name, ModelView};
 use super::scheduler::{Lease, LoadRequest};
-use super::AppState;
+use super::{AppState, CachedModel};
 use crate::engine::sampler::TokenLogprob;
 use crate::engine::{ChatMessage, Event, GenerateRequest, RUNNER_STOPPED};
 use crate::format::go_time_utc_now;
@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 /// The model a request names (or the configured default), loaded from the store.
 pub struct Target {
     pub requested: String,
-    pub view: ModelView,
+    pub view: std::sync::Arc<ModelView>,
     pub gguf: std::sync::Arc<Gguf>,
 }
 
@@ -46,6 +46,31 @@ pub async fn find_model(
         requested.to_string()
     };
     let name = parse_name(&requested)?;
+    // A model read before, whose manifest has not changed since: no store reads.
+    let cached = state
+        .models
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&requested)
+        .cloned();
+    if let Some(cached) = cached.filter(CachedModel::is_current) {
+        let weights = cached
+            .view
+            .stored
+            .manifest
+            .layers_of(MEDIA_MODEL)
+            .next()
+            .map(|layer| layer.digest);
+        if let Some(digest) = weights {
+            if let Ok(gguf) = state.gguf(&digest) {
+                return Ok(Target {
+                    requested,
+                    view: cached.view,
+                    gguf,
+                });
+            }
+        }
+    }
     let store = state.store.clone();
     let shown = requested.clone();
     let state = state.clone();
@@ -53,7 +78,28 @@ pub async fn find_model(
         let stored = store
             .find(&name)?
             .ok_or_else(|| ApiError::not_found(format!("model '{shown}' not found")))?;
-        let view = ModelView::load(&store, stored)?;
+        let manifest = stored.path.clone();
+        let file = std::fs::metadata(&manifest).ok();
+        let view = std::sync::Arc::new(ModelView::load(&store, stored)?);
+        if let Some(file) = file {
+            if let Ok(modified) = file.modified() {
+                let mut models = state.models.lock().unwrap_or_else(|e| e.into_inner());
+                // A store holds few models; a bound keeps a long-running server small anyway.
+                if models.len() >= 256 {
+                    models.clear();
+                }
+                models.insert(
+                    shown.clone(),
+                    CachedModel {
+                        manifest,
+                        modified,
+                        len: file.len(),
+                        inode: std::os::unix::fs::MetadataExt::ino(&file),
+                        view: view.clone(),
+                    },
+                );
+            }
+        }
         let layer = view
             .stored
             .manifest
@@ -219,14 +265,37 @@ enum Out {
     Failed(String),
 }
 
+/// Where a response reads its events from: the engine itself, or the tool-call parser.
+enum Outs {
+    Engine(mpsc::Receiver<Event>),
+    Parsed(mpsc::Receiver<Out>),
+}
+
+impl Outs {
+    async fn recv(&mut self) -> Option<Out> {
+        match self {
+            Outs::Engine(events) => events.recv().await.map(|event| match event {
+                Event::Text(text) => Out::Text(text),
+                Event::Logprobs(list) => Out::Logprobs(list),
+                Event::Done(summary) => Out::Done(summary),
+                Event::Failed(message) => Out::Failed(message),
+            }),
+            Outs::Parsed(outs) => outs.recv().await,
+        }
+    }
+}
+
 /// Holds back text that may be a tool call and turns it into calls at the end. Without tools
-/// it passes text straight through. Dropping the returned receiver drops the engine's, which
-/// cancels the generation.
+/// the engine's events are read directly (one task and channel hop fewer). Dropping the
+/// result drops the engine's receiver, which cancels the generation.
 fn adapt_tool_calls(
     mut events: mpsc::Receiver<Event>,
     tools: Vec<String>,
     max_calls: Option<usize>,
-) -> mpsc::Receiver<Out> {
+) -> Outs {
+    if tools.is_empty() {
+        return Outs::Engine(events);
+    }
     let (sender, receiver) = mpsc::channel(256);
     tokio::spawn(async move {
         let mut held = String::new();
@@ -268,7 +337,7 @@ fn adapt_tool_calls(
             }
         }
     });
-    receiver
+    Outs::Parsed(receiver)
 }
 
 impl Generation {
@@ -407,13 +476,13 @@ impl Generation {
         response
     }
 
-    fn stream_body(self, first: Out, events: mpsc::Receiver<Out>) -> HttpResponse {
+    fn stream_body(self, first: Out, events: Outs) -> HttpResponse {
         let mut response = self.reply();
         let body = futures_util::stream::unfold(
             (Some(first), events, Some(self), Vec::new()),
             |(mut pending, mut events, generation, mut logprobs): (
                 Option<Out>,
-                mpsc::Receiver<Out>,
+                Outs,
                 Option<Generation>,
                 Vec<TokenLogprob>,
             )| async move {

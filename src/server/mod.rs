@@ -25,6 +25,31 @@ pub struct AppState {
     gguf_headers: std::sync::Mutex<
         std::collections::HashMap<crate::store::Digest, std::sync::Arc<crate::gguf::Gguf>>,
     >,
+    /// Models as requests name them, read from the store, kept while their manifest file is
+    /// unchanged (a request then costs one `stat` instead of reading several files).
+    pub(crate) models: std::sync::Mutex<std::collections::HashMap<String, CachedModel>>,
+}
+
+/// A model read for a request, and the manifest file state it was read from.
+#[derive(Clone)]
+pub(crate) struct CachedModel {
+    pub manifest: std::path::PathBuf,
+    pub modified: std::time::SystemTime,
+    pub len: u64,
+    /// Store writes replace files by renaming, so a rewritten manifest is a new inode.
+    pub inode: u64,
+    pub view: std::sync::Arc<routes::models::ModelView>,
+}
+
+impl CachedModel {
+    /// Whether the manifest file is still the one this was read from.
+    pub fn is_current(&self) -> bool {
+        std::fs::metadata(&self.manifest).is_ok_and(|m| {
+            m.len() == self.len
+                && std::os::unix::fs::MetadataExt::ino(&m) == self.inode
+                && m.modified().is_ok_and(|t| t == self.modified)
+        })
+    }
 }
 
 impl AppState {
@@ -33,6 +58,7 @@ impl AppState {
             store,
             scheduler: scheduler::Scheduler::from_env(),
             gguf_headers: std::sync::Mutex::new(std::collections::HashMap::new()),
+            models: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
