@@ -556,6 +556,17 @@ async fn unknown_models_get_404_in_each_apis_own_form() {
         body["error"],
         json!({"message": "invalid message content type: float64", "type": "invalid_request_error", "param": null, "code": null})
     );
+    // Images go to the native check: this model has no vision.
+    let (status, body) = post(
+        &server,
+        "/v1/chat/completions",
+        json!({"model": "smol", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["message"], "\"smol\" does not support vision");
     let (status, body) = post(
         &server,
         "/v1/messages",

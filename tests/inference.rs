@@ -682,7 +682,8 @@ async fn unloading_returns_memory_and_reloads_do_not_accumulate() {
         }
         assert!(
             after + 150_000_000 < loaded,
-            "unload kept memory: loaded {loaded}, after {after}"
+            "unload kept memory: loaded {loaded}, after {after} (cycle {}, earlier cycles {unloaded:?})",
+            unloaded.len() + 1
         );
         unloaded.push(after);
     }

@@ -116,12 +116,16 @@ impl Drop for Lease {
 
 /// How long to wait for an unloaded engine to free its weights before trimming anyway.
 const WEIGHTS_FREED_WITHIN: Duration = Duration::from_secs(30);
+/// Further trims after the weights of an unloaded model are freed.
+const TRIM_AGAIN_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
 
 struct Inner {
     runners: Mutex<HashMap<Digest, Arc<Runner>>>,
     /// Engines unloaded whose weights may not be freed yet, and when they were unloaded:
     /// the heap is trimmed once they are.
     unloaded: Mutex<Vec<(Instant, WeightsGone)>>,
+    /// When the heap is to be trimmed again.
+    trims: Mutex<Vec<Instant>>,
     /// Serialises loads so that concurrent first requests load a model once.
     loading: tokio::sync::Mutex<()>,
     queued: AtomicUsize,
@@ -176,6 +180,7 @@ impl Scheduler {
             inner: Arc::new(Inner {
                 runners: Mutex::new(HashMap::new()),
                 unloaded: Mutex::new(Vec::new()),
+                trims: Mutex::new(Vec::new()),
                 loading: tokio::sync::Mutex::new(()),
                 queued: AtomicUsize::new(0),
                 num_parallel: env_usize("OLLAMA_NUM_PARALLEL", 1),
@@ -239,8 +244,19 @@ impl Scheduler {
             .unwrap_or_else(|e| e.into_inner());
         let before = unloaded.len();
         unloaded.retain(|(at, weights)| !weights.is_gone() && at.elapsed() < WEIGHTS_FREED_WITHIN);
-        if unloaded.len() < before {
-            drop(unloaded);
+        let freed = unloaded.len() < before;
+        drop(unloaded);
+        // Other engine threads may still be freeing buffers of their own just after the
+        // weights go: trim again a little later.
+        let mut trims = self.inner.trims.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if freed {
+            trims.extend(TRIM_AGAIN_AFTER.iter().map(|delay| now + *delay));
+        }
+        let due = trims.iter().any(|at| *at <= now);
+        trims.retain(|at| *at > now);
+        drop(trims);
+        if freed || due {
             crate::memory::trim();
         }
     }
