@@ -26,7 +26,9 @@ const SERVE_ENV_HELP: &str = "Environment Variables:
       OLLAMA_KEEP_ALIVE             The duration that models stay loaded in memory (default \"5m\")
       OLLAMA_CONTEXT_LENGTH         Context length to use unless otherwise specified (default 4096)
       OLLAMA_ORIGINS                A comma separated list of allowed origins
-      OLLAMA_DEBUG                  Show additional debug information (e.g. OLLAMA_DEBUG=1)";
+      OLLAMA_DEBUG                  Show additional debug information (e.g. OLLAMA_DEBUG=1)
+      ROLLAMA_API_KEY               Comma separated API keys that requests must present
+      ROLLAMA_API_KEY_FILE          A file of API keys, one per line";
 
 #[derive(Parser, Debug)]
 #[command(

@@ -46,6 +46,16 @@ impl Client {
     }
 
     pub fn new(base: &str) -> Client {
+        // The server's API key, when it requires one: the first of `ROLLAMA_API_KEY`.
+        let mut headers = reqwest::header::HeaderMap::new();
+        let key = crate::env::var(crate::server::guard::ROLLAMA_API_KEY);
+        if let Some(key) = key.split(',').map(str::trim).find(|k| !k.is_empty()) {
+            if let Ok(mut value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            {
+                value.set_sensitive(true);
+                headers.insert(reqwest::header::AUTHORIZATION, value);
+            }
+        }
         let http = reqwest::Client::builder()
             .user_agent(format!(
                 "rollama/{} ({} {})",
@@ -53,6 +63,7 @@ impl Client {
                 std::env::consts::ARCH,
                 std::env::consts::OS
             ))
+            .default_headers(headers)
             .build()
             .unwrap_or_default();
         Client {

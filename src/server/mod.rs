@@ -3,6 +3,7 @@
 
 pub mod compat;
 pub mod error;
+pub mod guard;
 pub mod inference;
 pub mod keep_alive;
 pub mod options;
@@ -92,6 +93,17 @@ const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 /// Builds the server on an already-bound listener (tests bind port 0).
 pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let state = web::Data::new(state);
+    let address = listener.local_addr()?;
+    let guard = web::Data::new(guard::Guard::from_env(address)?);
+    if !address.ip().is_loopback() && !guard.requires_key() {
+        eprintln!(
+            "WARNING: listening on {address}, which other machines can reach, without an API key: \
+             anyone who can connect can use and change this server's models. Set {} (or {}) \
+             to require one.",
+            guard::ROLLAMA_API_KEY,
+            guard::ROLLAMA_API_KEY_FILE
+        );
+    }
     // Unload models whose keep-alive ran out.
     let reaper = state.scheduler.clone();
     actix_web::rt::spawn(async move {
@@ -103,7 +115,10 @@ pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(guard.clone())
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
+            // Inside the request logger, so refused requests are logged too.
+            .wrap(actix_web::middleware::from_fn(guard::guard))
             .wrap(actix_web::middleware::from_fn(routes::log_request))
             .configure(routes::configure)
             .default_service(web::to(|| async {
