@@ -6,7 +6,8 @@ mod common;
 
 use common::{create_model, stderr, stdout, Server};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const MODEL: &str = "FROM ./model.gguf\nPARAMETER stop <|im_end|>\n";
 
@@ -39,12 +40,24 @@ fn official_python_clients_work_unchanged() {
     let _plain = create_model(&server, "smol", MODEL);
     let _tools = create_model(&server, "smol-tools", TOOLS_MODEL);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sdk_clients.py");
-    let output = Command::new(python)
+    let mut child = Command::new(python)
         .arg(script)
         .arg(format!("http://{}", server.addr))
         .arg("smol")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run the client script");
+    // A generation that runs away must fail the test, not hang the suite.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
         "client checks failed:\n{}\n{}",

@@ -276,7 +276,7 @@ async fn named_and_none_tool_choices_are_enforced() {
     let (status, body) = post(
         &server,
         "/v1/chat/completions",
-        json!({"model": "smol", "tools": tools(),
+        json!({"model": "smol", "tools": tools(), "seed": 1,
                "tool_choice": {"type": "function", "function": {"name": "add"}},
                "messages": [{"role": "user", "content": "What is the weather in Paris?"}]}),
     )
@@ -313,6 +313,7 @@ async fn named_and_none_tool_choices_are_enforced() {
         &server,
         "/api/chat",
         json!({"model": "smol", "stream": false, "tools": tools(), "tool_choice": "required",
+               "options": {"seed": 1},
                "messages": [{"role": "user", "content": "Add 1 and 2"}]}),
     )
     .await;
@@ -326,7 +327,7 @@ async fn streamed_tool_calls_arrive_whole_with_a_tool_calls_finish() {
     let events = sse(
         &server,
         "/v1/chat/completions",
-        json!({"model": "smol", "stream": true, "tools": tools(), "tool_choice": "required",
+        json!({"model": "smol", "stream": true, "tools": tools(), "tool_choice": "required", "seed": 1,
                "messages": [{"role": "user", "content": "What is the weather in Rome?"}]}),
     )
     .await;
@@ -636,6 +637,7 @@ async fn anthropic_tool_use_is_enforced_and_round_trips() {
         &server,
         "/v1/messages",
         json!({"model": "smol", "max_tokens": 60, "tools": tools, "tool_choice": {"type": "any"},
+               "options": {"seed": 1},
                "messages": [{"role": "user", "content": "Weather in Oslo?"}]}),
     )
     .await;
@@ -720,7 +722,8 @@ async fn responses_function_calls_and_schemas_are_enforced() {
     let (status, body) = post(
         &server,
         "/v1/responses",
-        json!({"model": "smol", "input": "Add 2 and 3", "tools": tools, "tool_choice": "required"}),
+        json!({"model": "smol", "input": "Add 2 and 3", "tools": tools, "tool_choice": "required",
+               "options": {"seed": 1}}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -743,7 +746,7 @@ async fn responses_function_calls_and_schemas_are_enforced() {
     let (status, body) = post(
         &server,
         "/v1/responses",
-        json!({"model": "smol", "input": "A color as JSON", "max_output_tokens": 60,
+        json!({"model": "smol", "input": "A color as JSON", "max_output_tokens": 60, "options": {"seed": 1},
                "text": {"format": {"type": "json_schema", "name": "color",
                         "schema": {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}}}}),
     )

@@ -73,6 +73,10 @@ structured = oai.chat.completions.create(
     model=model,
     messages=[{"role": "user", "content": "A city and its population, as JSON."}],
     response_format={"type": "json_schema", "json_schema": {"name": "city", "strict": True, "schema": schema}},
+    # Greedy: at the default temperature this 135M model may write a city name for thousands
+    # of tokens, which the grammar allows.
+    temperature=0,
+    max_tokens=200,
 )
 value = json.loads(structured.choices[0].message.content)
 assert isinstance(value["city"], str) and isinstance(value["population"], int), value
@@ -91,6 +95,8 @@ called = oai.chat.completions.create(
     messages=[{"role": "user", "content": "What's the weather in Lisbon?"}],
     tools=tools,
     tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    temperature=0,
+    max_tokens=200,
 )
 call = called.choices[0].message.tool_calls[0]
 assert called.choices[0].finish_reason == "tool_calls"
