@@ -715,18 +715,23 @@ async fn a_full_queue_answers_503() {
                 .await
                 .unwrap();
             let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, retry_after, response.json::<Value>().await.unwrap())
         }));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut statuses = Vec::new();
     for task in tasks {
-        let (status, body) = task.await.unwrap();
+        let (status, retry_after, body) = task.await.unwrap();
         if status == 503 {
             assert_eq!(
                 body,
                 json!({"error": "server busy, please try again.  maximum pending requests exceeded"})
             );
+            assert_eq!(retry_after.as_deref(), Some("1"));
         }
         statuses.push(status);
     }
@@ -789,4 +794,76 @@ async fn a_recreated_model_is_served_as_it_now_is() {
     assert!(output.status.success());
     let (status, _) = post(&server, "/api/generate", ask).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_and_latencies() {
+    let (server, _dir) = server_with_model();
+    let (status, done) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "prompt": "Hi", "stream": false, "options": {"num_predict": 4, "temperature": 0}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &server,
+        "/api/chat",
+        json!({"model": "nope", "messages": []}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let _ = client()
+        .get(server.url("/no/such/path"))
+        .send()
+        .await
+        .unwrap();
+    let response = client().get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = response.text().await.unwrap();
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value(
+            "rollama_http_requests_total{method=\"POST\",route=\"/api/generate\",status=\"200\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value("rollama_http_requests_total{method=\"POST\",route=\"/api/chat\",status=\"404\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("rollama_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("rollama_prompt_tokens_total{model=\"smol\"}"),
+        done["prompt_eval_count"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("rollama_generated_tokens_total{model=\"smol\"}"),
+        done["eval_count"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value("rollama_time_to_first_token_seconds_count{model=\"smol\"}"),
+        1.0
+    );
+    let first = value("rollama_time_to_first_token_seconds_sum{model=\"smol\"}");
+    assert!(first > 0.0 && first < 30.0, "{first}");
+    assert_eq!(value("rollama_model_load_seconds_count"), 1.0);
+    assert_eq!(value("rollama_loaded_models"), 1.0);
+    assert_eq!(value("rollama_queued_requests"), 0.0);
 }

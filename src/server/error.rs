@@ -4,6 +4,9 @@
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use std::fmt;
 
+/// `Retry-After` on a 503 (the queue is full).
+const RETRY_AFTER_SECONDS: &str = "1";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// 400: malformed or invalid request.
@@ -65,7 +68,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::ServiceUnavailable(_) = self {
+            // A full queue drains as requests finish: tell clients when to try again.
+            response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        response
             .content_type("application/json; charset=utf-8")
             .body(self.to_json().to_string())
     }

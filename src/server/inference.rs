@@ -378,6 +378,13 @@ impl Generation {
     }
 
     fn done(&self, text: &str, summary: &crate::engine::Summary) -> Value {
+        super::metrics::metrics().generation(
+            &self.model,
+            summary.prompt_tokens,
+            summary.tokens.len(),
+            self.started.elapsed().saturating_sub(summary.eval_duration),
+            summary.eval_duration,
+        );
         let mut chunk = self.chunk(text);
         chunk["done"] = json!(true);
         chunk["done_reason"] = json!(summary.done_reason);

@@ -6,6 +6,7 @@ pub mod error;
 pub mod guard;
 pub mod inference;
 pub mod keep_alive;
+pub mod metrics;
 pub mod options;
 pub mod progress;
 pub mod prompt;

@@ -204,6 +204,11 @@ impl Scheduler {
         runners.get(blob_digest).cloned()
     }
 
+    /// Requests waiting for a model to load or for a free slot on it.
+    pub fn queued(&self) -> usize {
+        self.inner.queued.load(Ordering::SeqCst)
+    }
+
     /// Unloads a model now if no request is using it; returns whether it was loaded.
     pub fn unload(&self, blob_digest: &Digest) -> bool {
         match self.find(blob_digest) {
@@ -304,6 +309,7 @@ impl Scheduler {
         }
         self.make_room().await;
         let blob = request.blob.clone();
+        let loading = Instant::now();
         let loaded = tokio::task::spawn_blocking(move || -> Result<(Engine, u64), EngineError> {
             let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
             let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
@@ -315,6 +321,7 @@ impl Scheduler {
             EngineError::Unsupported(m) => ApiError::BadRequest(m),
             EngineError::Failed(m) => ApiError::Internal(m),
         })?;
+        super::metrics::metrics().model_loaded(loading.elapsed());
         let runner = Arc::new(Runner {
             name: request.name.clone(),
             digest: request.digest,

@@ -54,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/completions").route(web::post().to(openai::completions)))
     .service(resource("/v1/messages").route(web::post().to(anthropic::messages)))
     .service(resource("/v1/responses").route(web::post().to(responses::responses)))
+    .service(resource("/metrics").route(web::get().to(crate::server::metrics::scrape)))
     .service(resource("/v1/models").route(web::get().to(openai::list_models)))
     .service(resource("/v1/models/{model:.+}").route(web::get().to(openai::retrieve_model)));
     for path in [
@@ -92,7 +93,13 @@ pub async fn log_request(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
+    let route = request.match_pattern();
     let response = next.call(request).await?;
+    crate::server::metrics::metrics().request(
+        method.as_str(),
+        route.as_deref(),
+        response.status().as_u16(),
+    );
     eprintln!(
         "[rollama] {} | {} | {:>10.2?} | {:>15} | {:<7} {:?}",
         chrono::Local::now().format("%Y/%m/%d - %H:%M:%S"),

@@ -1,0 +1,218 @@
+//! `GET /metrics` (beyond Ollama): Prometheus text format. Requests by route and status,
+//! tokens in and out, time to first token and time per generated token, model load times,
+//! loaded models and queued requests. One registry per process.
+
+use actix_web::{web, HttpResponse};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    /// The route's pattern (`/api/chat`, `/v1/models/{model}`), so that paths cannot grow the
+    /// label set; `unmatched` for unknown paths.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model: String,
+}
+
+type HistogramFamily = Family<ModelLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    prompt_tokens: Family<ModelLabels, Counter>,
+    generated_tokens: Family<ModelLabels, Counter>,
+    time_to_first_token: HistogramFamily,
+    time_per_token: HistogramFamily,
+    load_seconds: Histogram,
+    loaded_models: Gauge,
+    queued_requests: Gauge,
+}
+
+fn latency_buckets() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ])
+}
+
+fn token_buckets() -> Histogram {
+    Histogram::new([
+        0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
+    ])
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("rollama");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            requests.clone(),
+        );
+        let prompt_tokens = Family::<ModelLabels, Counter>::default();
+        registry.register(
+            "prompt_tokens",
+            "Prompt tokens processed",
+            prompt_tokens.clone(),
+        );
+        let generated_tokens = Family::<ModelLabels, Counter>::default();
+        registry.register(
+            "generated_tokens",
+            "Tokens generated",
+            generated_tokens.clone(),
+        );
+        let time_to_first_token: HistogramFamily = Family::new_with_constructor(latency_buckets);
+        registry.register(
+            "time_to_first_token_seconds",
+            "From a generation request's arrival to its first generated token",
+            time_to_first_token.clone(),
+        );
+        let time_per_token: HistogramFamily = Family::new_with_constructor(token_buckets);
+        registry.register(
+            "time_per_output_token_seconds",
+            "Mean time between generated tokens, per request",
+            time_per_token.clone(),
+        );
+        let load_seconds = latency_buckets();
+        registry.register(
+            "model_load_seconds",
+            "Time to load a model",
+            load_seconds.clone(),
+        );
+        let loaded_models = Gauge::default();
+        registry.register("loaded_models", "Models loaded now", loaded_models.clone());
+        let queued_requests = Gauge::default();
+        registry.register(
+            "queued_requests",
+            "Requests waiting for a model to load or for a free slot now",
+            queued_requests.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            prompt_tokens,
+            generated_tokens,
+            time_to_first_token,
+            time_per_token,
+            load_seconds,
+            loaded_models,
+            queued_requests,
+        }
+    }
+
+    pub fn request(&self, method: &str, route: Option<&str>, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_string(),
+                route: route.unwrap_or("unmatched").to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    /// One finished generation: its token counts, how long until its first token, and how
+    /// long its tokens took.
+    pub fn generation(
+        &self,
+        model: &str,
+        prompt_tokens: usize,
+        generated: usize,
+        first_token: Duration,
+        eval: Duration,
+    ) {
+        let labels = ModelLabels {
+            model: model.to_string(),
+        };
+        self.prompt_tokens
+            .get_or_create(&labels)
+            .inc_by(prompt_tokens as u64);
+        self.generated_tokens
+            .get_or_create(&labels)
+            .inc_by(generated as u64);
+        if generated > 0 {
+            self.time_to_first_token
+                .get_or_create(&labels)
+                .observe(first_token.as_secs_f64());
+        }
+        if generated > 1 {
+            self.time_per_token
+                .get_or_create(&labels)
+                .observe(eval.as_secs_f64() / (generated - 1) as f64);
+        }
+    }
+
+    pub fn model_loaded(&self, took: Duration) {
+        self.load_seconds.observe(took.as_secs_f64());
+    }
+
+    fn encode(&self, loaded: usize, queued: usize) -> String {
+        self.loaded_models.set(loaded as i64);
+        self.queued_requests.set(queued as i64);
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+pub async fn scrape(state: web::Data<super::AppState>) -> HttpResponse {
+    let loaded = state.scheduler.loaded().len();
+    let queued = state.scheduler.queued();
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(metrics().encode(loaded, queued))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_histograms_are_encoded() {
+        let metrics = Metrics::new();
+        metrics.request("POST", Some("/api/chat"), 200);
+        metrics.request("POST", Some("/api/chat"), 200);
+        metrics.request("GET", None, 404);
+        metrics.generation(
+            "smol",
+            12,
+            5,
+            Duration::from_millis(300),
+            Duration::from_millis(200),
+        );
+        metrics.model_loaded(Duration::from_secs(1));
+        let text = metrics.encode(1, 0);
+        assert!(
+            text.contains(
+                "rollama_http_requests_total{method=\"POST\",route=\"/api/chat\",status=\"200\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"));
+        assert!(text.contains("rollama_prompt_tokens_total{model=\"smol\"} 12"));
+        assert!(text.contains("rollama_generated_tokens_total{model=\"smol\"} 5"));
+        assert!(text.contains("rollama_time_to_first_token_seconds_count{model=\"smol\"} 1"));
+        assert!(text.contains("rollama_time_per_output_token_seconds_sum{model=\"smol\"} 0.05"));
+        assert!(text.contains("rollama_model_load_seconds_count 1"));
+        assert!(text.contains("rollama_loaded_models 1"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
