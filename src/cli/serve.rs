@@ -12,6 +12,10 @@ pub async fn serve() -> Result<()> {
     let root = env::models_dir();
     let store = Store::open(&root)
         .with_context(|| format!("{}: ensure path elements are traversable", root.display()))?;
+    match store.remove_temp_files() {
+        0 => {}
+        n => eprintln!("removed {n} temp file(s) of unfinished writes"),
+    }
     if !env::bool_var(env::OLLAMA_NOPRUNE, false) {
         match store.prune() {
             Ok(0) => {}

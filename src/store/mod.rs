@@ -270,6 +270,34 @@ impl Store {
         }
     }
 
+    /// Removes the temp files of writes that never finished (a crash or `kill -9` between
+    /// creating a temp file and renaming it into place): `.tmp-*` in `blobs/` and anywhere
+    /// under `manifests/`. Only rollama writes these names; called once at server start.
+    /// Returns how many files were removed.
+    pub fn remove_temp_files(&self) -> usize {
+        let mut removed = 0;
+        let mut dirs = vec![self.blobs_dir(), self.manifests_dir()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    dirs.push(path);
+                } else if entry.file_name().to_string_lossy().starts_with(".tmp-")
+                    && std::fs::remove_file(&path).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     /// Ollama's start-up prune: files in `blobs/` older than [`PRUNE_GRACE`] that are not a
     /// referenced blob (stale temp files, orphaned blobs) are removed. Skipped entirely when a
     /// manifest cannot be read. Returns how many files were removed.
@@ -480,6 +508,21 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(found.name.display_shortest(), "MyModel:Tag");
+    }
+
+    #[test]
+    fn unfinished_writes_leave_temp_files_that_start_up_removes() {
+        let (dir, store) = temp_store();
+        std::fs::create_dir_all(store.blobs_dir()).unwrap();
+        let nested = store.manifests_dir().join("registry.ollama.ai/library/m");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(store.blobs_dir().join(".tmp-upload-abc"), b"half").unwrap();
+        std::fs::write(nested.join(".tmp-xyz"), b"{").unwrap();
+        std::fs::write(nested.join("latest"), b"{}").unwrap();
+        assert_eq!(store.remove_temp_files(), 2);
+        assert!(nested.join("latest").exists());
+        assert_eq!(store.remove_temp_files(), 0);
+        drop(dir);
     }
 
     #[test]
