@@ -818,6 +818,36 @@ async fn tokenize_and_detokenize_round_trip_unicode_exactly() {
     let (status, body) = post(&server, "/api/tokenize", json!({"model": "smol"})).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "content is required");
+    // Tokenizing does not wait for the (single) generation slot.
+    let url = server.url("/api/generate");
+    let generation = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(
+                &json!({"model": "smol", "prompt": "Write a long story.", "stream": false,
+                          "options": {"num_predict": 150, "temperature": 0}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let (status, _) = post(
+        &server,
+        "/api/tokenize",
+        json!({"model": "smol", "content": "hi"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!generation.is_finished(), "the generation should still run");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "tokenize waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(generation.await.unwrap(), 200);
 }
 
 #[tokio::test]

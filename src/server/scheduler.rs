@@ -94,7 +94,7 @@ pub struct Lease {
     pub runner: Arc<Runner>,
     scheduler: Arc<Inner>,
     keep_alive: KeepAlive,
-    _permit: OwnedSemaphorePermit,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Lease {
@@ -266,8 +266,22 @@ impl Scheduler {
         }
     }
 
-    /// Loads (if needed) and leases the model; returns the lease and how long loading took.
+    /// Loads (if needed) and leases the model with one of its generation slots; returns the
+    /// lease and how long loading took.
     pub async fn acquire(&self, request: LoadRequest) -> Result<(Lease, Duration), ApiError> {
+        self.lease(request, true).await
+    }
+
+    /// Loads (if needed) and leases the model without a generation slot, for work that does
+    /// not run the engine (tokenizing): it need not wait behind generations.
+    pub async fn acquire_without_slot(
+        &self,
+        request: LoadRequest,
+    ) -> Result<(Lease, Duration), ApiError> {
+        self.lease(request, false).await
+    }
+
+    async fn lease(&self, request: LoadRequest, slot: bool) -> Result<(Lease, Duration), ApiError> {
         let started = Instant::now();
         let queued = self.inner.queued.fetch_add(1, Ordering::SeqCst) + 1;
         let _queued = QueueSlot(&self.inner.queued);
@@ -275,12 +289,18 @@ impl Scheduler {
             return Err(ApiError::ServiceUnavailable(BUSY.to_string()));
         }
         let runner = self.runner_for(&request).await?;
-        let permit = runner
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::internal("the model was unloaded"))?;
+        let permit = if slot {
+            Some(
+                runner
+                    .permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| ApiError::internal("the model was unloaded"))?,
+            )
+        } else {
+            None
+        };
         runner.active.fetch_add(1, Ordering::SeqCst);
         {
             let mut state = runner.state.lock().unwrap_or_else(|e| e.into_inner());

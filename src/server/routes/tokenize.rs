@@ -45,7 +45,8 @@ async fn lease(
     let load = target
         .load_request(&state.store, options.num_ctx, keep_alive)
         .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
-    let (lease, _) = state.scheduler.acquire(load).await?;
+    // The tokenizer is not the engine: no need to wait for a generation slot.
+    let (lease, _) = state.scheduler.acquire_without_slot(load).await?;
     Ok(lease)
 }
 
