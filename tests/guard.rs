@@ -277,3 +277,38 @@ fn serving_beyond_loopback_without_a_key_warns() {
         "{seen:?}"
     );
 }
+
+#[tokio::test]
+async fn json_bodies_are_capped_per_route_with_each_apis_error() {
+    let server = Server::start();
+    let big = vec![b' '; 3 * 1024 * 1024];
+    // 2 MiB on routes without images.
+    let response = client()
+        .post(server.url("/api/show"))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"error": "request body too large"}));
+    let response = client()
+        .post(server.url("/v1/completions"))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "request body too large");
+    // Routes that carry images take more: this one is read, and refused as empty JSON.
+    let response = client()
+        .post(server.url("/api/chat"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "missing request body");
+}

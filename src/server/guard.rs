@@ -225,20 +225,34 @@ fn presented_key(request: &ServiceRequest) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-/// 401 in the shape of the API the path belongs to.
-fn unauthorized(path: &str, message: &str) -> HttpResponse {
-    let body = if path.starts_with("/v1/messages") {
-        json!({"type": "error", "error": {"type": "authentication_error", "message": message},
+/// An error body in the shape of the API the path belongs to.
+fn error_body(
+    path: &str,
+    anthropic_type: &str,
+    openai_code: Option<&str>,
+    message: &str,
+) -> serde_json::Value {
+    if path.starts_with("/v1/messages") {
+        json!({"type": "error", "error": {"type": anthropic_type, "message": message},
                "request_id": format!("req_{}", super::compat::random_hex(24))})
     } else if path.starts_with("/v1/") {
         json!({"error": {"message": message, "type": "invalid_request_error", "param": null,
-                         "code": "invalid_api_key"}})
+                         "code": openai_code}})
     } else {
         json!({ "error": message })
-    };
+    }
+}
+
+/// 401 in the shape of the API the path belongs to.
+fn unauthorized(path: &str, message: &str) -> HttpResponse {
     HttpResponse::Unauthorized()
         .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-        .json(body)
+        .json(error_body(
+            path,
+            "authentication_error",
+            Some("invalid_api_key"),
+            message,
+        ))
 }
 
 fn empty(status: StatusCode) -> HttpResponse {
@@ -307,6 +321,13 @@ pub async fn guard(
         }
     }
     let mut response = next.call(request).await?;
+    // actix answers an over-long body in plain text; clients expect their API's JSON.
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let path = response.request().path().to_string();
+        let body = error_body(&path, "request_too_large", None, "request body too large");
+        let replaced = HttpResponse::PayloadTooLarge().json(body);
+        return Ok(ServiceResponse::new(response.request().clone(), replaced).map_into_right_body());
+    }
     if let Some(origin) = cross_origin {
         let headers = response.headers_mut();
         if let Ok(value) = header::HeaderValue::from_str(origin) {

@@ -88,8 +88,9 @@ impl AppState {
     }
 }
 
-/// Request bodies larger than this are refused (blob uploads stream and are not limited).
-const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
+/// JSON request bodies larger than this are refused with 413, except on the routes that carry
+/// images (`routes::MAX_BODY_WITH_IMAGES`). Blob uploads stream and are not limited.
+const MAX_JSON_BODY: usize = 2 * 1024 * 1024;
 
 /// Builds the server on an already-bound listener (tests bind port 0).
 pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> {

@@ -46,14 +46,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(blobs::upload)),
     )
     .service(resource("/api/create").route(web::post().to(create::create)))
-    .service(resource("/api/generate").route(web::post().to(generate::generate)))
-    .service(resource("/api/chat").route(web::post().to(chat::chat)))
+    .service(with_images(resource("/api/generate")).route(web::post().to(generate::generate)))
+    .service(with_images(resource("/api/chat")).route(web::post().to(chat::chat)))
     .service(resource("/api/tokenize").route(web::post().to(tokenize::tokenize)))
     .service(resource("/api/detokenize").route(web::post().to(tokenize::detokenize)))
-    .service(resource("/v1/chat/completions").route(web::post().to(openai::chat_completions)))
+    .service(
+        with_images(resource("/v1/chat/completions"))
+            .route(web::post().to(openai::chat_completions)),
+    )
     .service(resource("/v1/completions").route(web::post().to(openai::completions)))
-    .service(resource("/v1/messages").route(web::post().to(anthropic::messages)))
-    .service(resource("/v1/responses").route(web::post().to(responses::responses)))
+    .service(with_images(resource("/v1/messages")).route(web::post().to(anthropic::messages)))
+    .service(with_images(resource("/v1/responses")).route(web::post().to(responses::responses)))
     .service(resource("/metrics").route(web::get().to(crate::server::metrics::scrape)))
     .service(resource("/v1/models").route(web::get().to(openai::list_models)))
     .service(resource("/v1/models/{model:.+}").route(web::get().to(openai::retrieve_model)));
@@ -66,6 +69,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ] {
         cfg.service(resource(path).route(web::post().to(not_implemented)));
     }
+}
+
+/// Request bodies on routes that carry base64 images may be this large; other JSON bodies are
+/// capped lower (`server::MAX_JSON_BODY`).
+pub const MAX_BODY_WITH_IMAGES: usize = 64 * 1024 * 1024;
+
+fn with_images(resource: actix_web::Resource) -> actix_web::Resource {
+    resource.app_data(web::PayloadConfig::new(MAX_BODY_WITH_IMAGES))
 }
 
 /// Routes that a later rollama release serves; until then they say so plainly.
