@@ -4,22 +4,12 @@
 
 mod common;
 
-use common::{create_model, stderr, stdout, Server};
+use common::{create_model, stderr, stdout, Server, TOOLS_MODEL};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const MODEL: &str = "FROM ./model.gguf\nPARAMETER stop <|im_end|>\n";
-
-const TOOLS_MODEL: &str = r#"FROM ./model.gguf
-TEMPLATE """{{ if .Tools }}<|im_start|>system
-You can call these tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}<|im_end|>
-{{ end }}{{ range .Messages }}<|im_start|>{{ .Role }}
-{{ .Content }}<|im_end|>
-{{ end }}<|im_start|>assistant
-"""
-PARAMETER stop <|im_end|>
-"#;
 
 fn python() -> PathBuf {
     if let Some(path) = std::env::var_os("ROLLAMA_TEST_PYTHON") {

@@ -5,21 +5,10 @@
 
 mod common;
 
-use common::{create_model, Server};
+use common::{create_model, Server, TOOLS_MODEL};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// A model whose template shows tools, so it has the `tools` capability.
-const TOOLS_MODEL: &str = r#"FROM ./model.gguf
-TEMPLATE """{{ if .Tools }}<|im_start|>system
-You can call these tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}<|im_end|>
-{{ end }}{{ range .Messages }}<|im_start|>{{ .Role }}
-{{ .Content }}<|im_end|>
-{{ end }}<|im_start|>assistant
-"""
-PARAMETER stop <|im_end|>
-"#;
 
 fn tools() -> Value {
     json!([

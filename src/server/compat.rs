@@ -116,7 +116,7 @@ fn ndjson_values(body: BoxBody) -> impl Stream<Item = Value> {
     )
 }
 
-/// Runs a native handler on a JSON request built by a compatibility route.
+/// The body a native handler receives for a JSON request built by a compatibility route.
 pub fn native_body(request: &Value) -> actix_web::web::Bytes {
     actix_web::web::Bytes::from(request.to_string())
 }

@@ -205,3 +205,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// A SmolLM2 model whose template shows tools, so it has the `tools` capability.
+pub const TOOLS_MODEL: &str = r#"FROM ./model.gguf
+TEMPLATE """{{ if .Tools }}<|im_start|>system
+You can call these tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}<|im_end|>
+{{ end }}{{ range .Messages }}<|im_start|>{{ .Role }}
+{{ .Content }}<|im_end|>
+{{ end }}<|im_start|>assistant
+"""
+PARAMETER stop <|im_end|>
+"#;

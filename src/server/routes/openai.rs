@@ -343,20 +343,26 @@ fn native_chat_request(request: &Map<String, Value>) -> Result<Value, String> {
     Ok(native)
 }
 
-pub async fn chat_completions(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let request = match parse_object(&body) {
-        Ok(request) => request,
-        Err(message) => return bad_request(message),
-    };
-    let native = match native_chat_request(&request) {
-        Ok(native) => native,
-        Err(message) => return bad_request(message),
-    };
+/// The request's native translation, and whether the stream should end with usage.
+fn translated(
+    body: &[u8],
+    translate: fn(&Map<String, Value>) -> Result<Value, String>,
+) -> Result<(Value, bool), String> {
+    let request = parse_object(body)?;
+    let native = translate(&request)?;
     let include_usage = request
         .get("stream_options")
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    Ok((native, include_usage))
+}
+
+pub async fn chat_completions(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let (native, include_usage) = match translated(&body, native_chat_request) {
+        Ok(translated) => translated,
+        Err(message) => return bad_request(message),
+    };
     let model = native["model"].clone();
     let id = format!("chatcmpl-{}", random_digits());
     let reply = NativeReply::read(chat::chat(state, native_body(&native)).await).await;
@@ -621,19 +627,10 @@ fn completion_logprobs(native: &Value) -> Value {
 }
 
 pub async fn completions(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let request = match parse_object(&body) {
-        Ok(request) => request,
+    let (native, include_usage) = match translated(&body, native_generate_request) {
+        Ok(translated) => translated,
         Err(message) => return bad_request(message),
     };
-    let native = match native_generate_request(&request) {
-        Ok(native) => native,
-        Err(message) => return bad_request(message),
-    };
-    let include_usage = request
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     let model = native["model"].clone();
     let id = format!("cmpl-{}", random_digits());
     let reply = NativeReply::read(generate::generate(state, native_body(&native)).await).await;
