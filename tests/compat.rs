@@ -180,10 +180,13 @@ async fn streamed_chat_completions_are_framed_as_openai_does() {
 #[tokio::test]
 async fn json_schema_output_validates_in_20_of_20_trials() {
     let (server, _dir) = server_with_model();
-    // As OpenAI's strict mode wants schemas: every property required, no others. The default
-    // temperature (1.0) and different seeds give 20 different answers.
+    // As OpenAI's strict mode wants schemas: every property required, no others, and bounds
+    // on what can grow (without them this 135M model can repeat one array item until the
+    // context is full, which the grammar allows). The default temperature (1.0) and
+    // different seeds give 20 different answers.
     let schema = json!({"type": "object",
-        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "likes": {"type": "array", "items": {"type": "string"}}},
+        "properties": {"name": {"type": "string", "maxLength": 60}, "age": {"type": "integer"},
+                       "likes": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 6}},
         "required": ["name", "age", "likes"], "additionalProperties": false});
     for trial in 0..20 {
         let (status, body) = post(
@@ -202,11 +205,12 @@ async fn json_schema_output_validates_in_20_of_20_trials() {
         assert_eq!(object.len(), 3, "trial {trial}: {value}");
         assert!(value["name"].is_string(), "trial {trial}: {value}");
         assert!(value["age"].is_i64(), "trial {trial}: {value}");
-        assert!(value["likes"]
-            .as_array()
-            .unwrap()
+        let likes = value["likes"].as_array().unwrap();
+        assert!(likes.len() <= 6, "trial {trial}: {value}");
+        assert!(likes
             .iter()
-            .all(Value::is_string));
+            .all(|l| l.as_str().unwrap().chars().count() <= 40));
+        assert!(value["name"].as_str().unwrap().chars().count() <= 60);
         assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");
     }
 }
