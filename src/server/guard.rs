@@ -8,7 +8,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::HttpResponse;
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::net::{IpAddr, SocketAddr};
 
@@ -226,18 +226,11 @@ fn presented_key(request: &ServiceRequest) -> Option<String> {
 }
 
 /// An error body in the shape of the API the path belongs to.
-fn error_body(
-    path: &str,
-    anthropic_type: &str,
-    openai_code: Option<&str>,
-    message: &str,
-) -> serde_json::Value {
+fn error_body(path: &str, status: StatusCode, openai_code: Option<&str>, message: &str) -> Value {
     if path.starts_with("/v1/messages") {
-        json!({"type": "error", "error": {"type": anthropic_type, "message": message},
-               "request_id": format!("req_{}", super::compat::random_hex(24))})
+        super::routes::anthropic::error_body(status, message)
     } else if path.starts_with("/v1/") {
-        json!({"error": {"message": message, "type": "invalid_request_error", "param": null,
-                         "code": openai_code}})
+        super::routes::openai::error_body(status, message, openai_code)
     } else {
         json!({ "error": message })
     }
@@ -249,7 +242,7 @@ fn unauthorized(path: &str, message: &str) -> HttpResponse {
         .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
         .json(error_body(
             path,
-            "authentication_error",
+            StatusCode::UNAUTHORIZED,
             Some("invalid_api_key"),
             message,
         ))
@@ -324,7 +317,12 @@ pub async fn guard(
     // actix answers an over-long body in plain text; clients expect their API's JSON.
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         let path = response.request().path().to_string();
-        let body = error_body(&path, "request_too_large", None, "request body too large");
+        let body = error_body(
+            &path,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            "request body too large",
+        );
         let replaced = HttpResponse::PayloadTooLarge().json(body);
         return Ok(ServiceResponse::new(response.request().clone(), replaced).map_into_right_body());
     }

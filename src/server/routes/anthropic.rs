@@ -4,10 +4,10 @@
 //! `keep_alive` may be sent as extra fields.
 
 use super::chat;
-use super::openai::{async_stream_events, Ended};
+use super::openai::async_stream_events;
 use crate::server::compat::{
-    json_response, json_type_name, native_body, options_with, random_hex, sse_event, sse_response,
-    NativeReply,
+    json_response, json_type_name, native_body, options_with, random_hex, request_object,
+    sse_event, sse_response, NativeReply,
 };
 use crate::server::AppState;
 use actix_web::http::StatusCode;
@@ -19,12 +19,15 @@ pub fn error(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(error_body(status, message))
 }
 
-fn error_body(status: StatusCode, message: &str) -> Value {
+/// Anthropic's `{"type": "error", "error": {type, message}, request_id}`; the type follows
+/// the status.
+pub(crate) fn error_body(status: StatusCode, message: &str) -> Value {
     let kind = match status.as_u16() {
         400 => "invalid_request_error",
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",
+        413 => "request_too_large",
         429 => "rate_limit_error",
         503 | 529 => "overloaded_error",
         _ => "api_error",
@@ -265,12 +268,7 @@ fn tool_use_block(call: &Value) -> Value {
 }
 
 pub async fn messages(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let request = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return bad_request("invalid request: expected a JSON object"),
-        Err(e) => return bad_request(e.to_string()),
-    };
-    let native = match native_request(&request) {
+    let native = match request_object(&body).and_then(|request| native_request(&request)) {
         Ok(native) => native,
         Err(message) => return bad_request(message),
     };
@@ -336,7 +334,6 @@ pub async fn messages(state: web::Data<AppState>, body: web::Bytes) -> HttpRespo
                     let mut body = error_body(StatusCode::INTERNAL_SERVER_ERROR, message);
                     body.as_object_mut().map(|b| b.remove("request_id"));
                     event(&mut out, body);
-                    state.ended = true;
                     return out;
                 }
                 let message = &native["message"];
@@ -404,7 +401,6 @@ pub async fn messages(state: web::Data<AppState>, body: web::Bytes) -> HttpRespo
                         "usage": usage}),
                     );
                     event(&mut out, json!({"type": "message_stop"}));
-                    state.ended = true;
                 }
                 out
             });
@@ -419,16 +415,6 @@ struct MessageStream {
     text_open: bool,
     index: usize,
     calls: usize,
-    ended: bool,
-}
-
-impl Ended for MessageStream {
-    fn ended(&self) -> bool {
-        self.ended
-    }
-    fn end(&mut self) {
-        self.ended = true;
-    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! Route table: which handler serves which path and method.
 
-mod anthropic;
+pub(crate) mod anthropic;
 mod blobs;
 mod chat;
 mod create;
 mod generate;
 mod meta;
 pub mod models;
-mod openai;
+pub(crate) mod openai;
 mod responses;
 mod tokenize;
 

@@ -17,14 +17,17 @@ use serde_json::{json, Map, Value};
 
 /// OpenAI's error body with the native status.
 pub fn error(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(error_body(status, message, None))
+}
+
+/// OpenAI's `{"error": {message, type, param, code}}`; the type follows the status.
+pub(crate) fn error_body(status: StatusCode, message: &str, code: Option<&str>) -> Value {
     let kind = match status.as_u16() {
-        400 => "invalid_request_error",
+        400 | 401 | 413 => "invalid_request_error",
         404 => "not_found_error",
         _ => "api_error",
     };
-    HttpResponse::build(status).json(json!({
-        "error": {"message": message, "type": kind, "param": null, "code": null}
-    }))
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
 }
 
 fn bad_request(message: impl AsRef<str>) -> HttpResponse {
@@ -425,7 +428,6 @@ pub async fn chat_completions(state: web::Data<AppState>, body: web::Bytes) -> H
                 if let Some(message) = native["error"].as_str() {
                     out.push(sse_event(None, &stream_error(message)));
                     out.push(sse_done());
-                    state.ended = true;
                     return out;
                 }
                 let message = &native["message"];
@@ -469,7 +471,6 @@ pub async fn chat_completions(state: web::Data<AppState>, body: web::Bytes) -> H
                         out.push(sse_event(None, &last));
                     }
                     out.push(sse_done());
-                    state.ended = true;
                 }
                 out
             });
@@ -482,74 +483,41 @@ pub async fn chat_completions(state: web::Data<AppState>, body: web::Bytes) -> H
 struct ChatStream {
     sent_role: bool,
     calls: usize,
-    ended: bool,
 }
 
 /// Maps native chunks to SSE events through `translate`, which keeps its own state. The
-/// stream ends after the state says it has (or with an error event and `[DONE]` when the
-/// native stream stops early).
+/// native stream's last chunk is the one that is `done` or carries an `error`; the SSE stream
+/// ends after its events (or with an error event when the native stream stops early).
 pub(crate) fn async_stream_events<S, F>(
     chunks: std::pin::Pin<Box<dyn futures_util::Stream<Item = Value>>>,
     translate: F,
 ) -> impl futures_util::Stream<Item = bytes::Bytes>
 where
-    S: Default + Ended + 'static,
+    S: Default + 'static,
     F: FnMut(Value, &mut S) -> Vec<bytes::Bytes> + 'static,
 {
     futures_util::stream::unfold(
-        (chunks, translate, S::default()),
-        |(mut chunks, mut translate, mut state)| async move {
-            if state.ended() {
+        (chunks, translate, S::default(), false),
+        |(mut chunks, mut translate, mut state, ended)| async move {
+            if ended {
                 return None;
             }
-            let events = match chunks.next().await {
-                Some(native) => translate(native, &mut state),
-                None => {
-                    let events =
-                        translate(json!({"error": crate::engine::RUNNER_STOPPED}), &mut state);
-                    state.end();
-                    events
-                }
-            };
+            let native = chunks
+                .next()
+                .await
+                .unwrap_or_else(|| json!({"error": crate::engine::RUNNER_STOPPED}));
+            let last = native["done"].as_bool().unwrap_or(false) || native.get("error").is_some();
+            let events = translate(native, &mut state);
             Some((
                 futures_util::stream::iter(events),
-                (chunks, translate, state),
+                (chunks, translate, state, last),
             ))
         },
     )
     .flatten()
 }
 
-/// Stream translators' state: whether the last event has been produced.
-pub(crate) trait Ended {
-    fn ended(&self) -> bool;
-    fn end(&mut self);
-}
-
-impl Ended for ChatStream {
-    fn ended(&self) -> bool {
-        self.ended
-    }
-    fn end(&mut self) {
-        self.ended = true;
-    }
-}
-
 // ------------------------------------------------------------------ completions
-
-#[derive(Default)]
-struct CompletionStream {
-    ended: bool,
-}
-
-impl Ended for CompletionStream {
-    fn ended(&self) -> bool {
-        self.ended
-    }
-    fn end(&mut self) {
-        self.ended = true;
-    }
-}
 
 fn native_generate_request(request: &Map<String, Value>) -> Result<Value, String> {
     let prompt = match request.get("prompt") {
@@ -660,57 +628,52 @@ pub async fn completions(state: web::Data<AppState>, body: web::Bytes) -> HttpRe
         }
         NativeReply::Chunks(chunks, meta) => {
             let truncated = meta.prompt_truncated;
-            let events = async_stream_events(
-                chunks,
-                move |native, state: &mut CompletionStream| {
-                    let mut out = Vec::new();
-                    if let Some(message) = native["error"].as_str() {
-                        out.push(sse_event(None, &stream_error(message)));
-                        out.push(sse_done());
-                        state.ended = true;
-                        return out;
+            let events = async_stream_events(chunks, move |native, _: &mut ()| {
+                let mut out = Vec::new();
+                if let Some(message) = native["error"].as_str() {
+                    out.push(sse_event(None, &stream_error(message)));
+                    out.push(sse_done());
+                    return out;
+                }
+                let done = native["done"].as_bool().unwrap_or(false);
+                let mut choice = json!({
+                    "text": native["response"],
+                    "index": 0,
+                    "finish_reason": if done { finish_reason(&native["done_reason"], false) } else { Value::Null },
+                });
+                if native.get("logprobs").is_some() {
+                    choice["logprobs"] = completion_logprobs(&native["logprobs"]);
+                }
+                out.push(sse_event(
+                    None,
+                    &json!({
+                        "id": id,
+                        "object": "text_completion",
+                        "created": unix_now(),
+                        "model": model,
+                        "system_fingerprint": "fp_ollama",
+                        "choices": [choice],
+                    }),
+                ));
+                if done {
+                    if include_usage {
+                        out.push(sse_event(
+                            None,
+                            &json!({
+                                "id": id,
+                                "object": "text_completion",
+                                "created": unix_now(),
+                                "model": model,
+                                "system_fingerprint": "fp_ollama",
+                                "choices": [],
+                                "usage": usage(&native, truncated),
+                            }),
+                        ));
                     }
-                    let done = native["done"].as_bool().unwrap_or(false);
-                    let mut choice = json!({
-                        "text": native["response"],
-                        "index": 0,
-                        "finish_reason": if done { finish_reason(&native["done_reason"], false) } else { Value::Null },
-                    });
-                    if native.get("logprobs").is_some() {
-                        choice["logprobs"] = completion_logprobs(&native["logprobs"]);
-                    }
-                    out.push(sse_event(
-                        None,
-                        &json!({
-                            "id": id,
-                            "object": "text_completion",
-                            "created": unix_now(),
-                            "model": model,
-                            "system_fingerprint": "fp_ollama",
-                            "choices": [choice],
-                        }),
-                    ));
-                    if done {
-                        if include_usage {
-                            out.push(sse_event(
-                                None,
-                                &json!({
-                                    "id": id,
-                                    "object": "text_completion",
-                                    "created": unix_now(),
-                                    "model": model,
-                                    "system_fingerprint": "fp_ollama",
-                                    "choices": [],
-                                    "usage": usage(&native, truncated),
-                                }),
-                            ));
-                        }
-                        out.push(sse_done());
-                        state.ended = true;
-                    }
-                    out
-                },
-            );
+                    out.push(sse_done());
+                }
+                out
+            });
             sse_response(events, truncated)
         }
     }

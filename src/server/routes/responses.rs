@@ -4,10 +4,10 @@
 //! (see `server/compat.rs`). Beyond Ollama: `tool_choice` and `parallel_tool_calls` are enforced.
 
 use super::chat;
-use super::openai::{async_stream_events, error, Ended};
+use super::openai::{async_stream_events, error};
 use crate::server::compat::{
-    json_response, json_type_name, native_body, options_with, random_hex, sse_event, sse_response,
-    unix_now, NativeReply,
+    json_response, json_type_name, native_body, options_with, random_hex, request_object,
+    sse_event, sse_response, unix_now, NativeReply,
 };
 use crate::server::AppState;
 use actix_web::http::StatusCode;
@@ -283,13 +283,10 @@ fn response_object(
 }
 
 pub async fn responses(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let request = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return bad_request("invalid request: expected a JSON object"),
-        Err(e) => return bad_request(e.to_string()),
-    };
-    let native = match native_request(&request) {
-        Ok(native) => native,
+    let (request, native) = match request_object(&body)
+        .and_then(|request| native_request(&request).map(|native| (request, native)))
+    {
+        Ok(translated) => translated,
         Err(message) => return bad_request(message),
     };
     let id = format!("resp_{}", random_hex(24));
@@ -332,7 +329,6 @@ pub async fn responses(state: web::Data<AppState>, body: web::Bytes) -> HttpResp
                         response_object(&id, &request, created, "failed", vec![], None, false);
                     failed["error"] = json!({"code": "server_error", "message": message});
                     event(json!({"type": "response.failed", "response": failed}));
-                    state.ended = true;
                     return out;
                 }
                 let message_id = format!("msg_{id}");
@@ -414,7 +410,6 @@ pub async fn responses(state: web::Data<AppState>, body: web::Bytes) -> HttpResp
                         "response.completed"
                     };
                     event(json!({"type": kind, "response": complete}));
-                    state.ended = true;
                 }
                 out
             });
@@ -431,16 +426,6 @@ struct ResponseStream {
     message_index: Option<usize>,
     text: String,
     calls: usize,
-    ended: bool,
-}
-
-impl Ended for ResponseStream {
-    fn ended(&self) -> bool {
-        self.ended
-    }
-    fn end(&mut self) {
-        self.ended = true;
-    }
 }
 
 #[cfg(test)]
