@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{create_model, Server, TOOLS_MODEL};
+use common::{create_model, post, Server, TOOLS_MODEL};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -23,21 +23,6 @@ fn server_with_model() -> (Server, tempfile::TempDir) {
     let server = Server::start();
     let dir = create_model(&server, "smol", TOOLS_MODEL);
     (server, dir)
-}
-
-async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 /// One server-sent event.
@@ -899,14 +884,7 @@ async fn a_client_that_leaves_an_sse_stream_stops_generation() {
     let first = stream.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
     drop(stream);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let before = server.cpu_time();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let used = server.cpu_time() - before;
-    assert!(
-        used < Duration::from_millis(300),
-        "server kept computing: {used:?} of CPU in 1s"
-    );
+    server.assert_goes_idle().await;
     let (status, _) = post(
         &server,
         "/v1/chat/completions",

@@ -147,6 +147,19 @@ impl Server {
             * 1024
     }
 
+    /// Asserts that the server stops computing: after a second to wind down, it uses under
+    /// 0.3 s of CPU in the next second (a cancelled generation must not run on).
+    pub async fn assert_goes_idle(&self) {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let before = self.cpu_time();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let used = self.cpu_time() - before;
+        assert!(
+            used < Duration::from_millis(300),
+            "server kept computing: {used:?} of CPU in 1s"
+        );
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -216,3 +229,23 @@ You can call these tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}<|im_e
 """
 PARAMETER stop <|im_end|>
 "#;
+
+/// POSTs a JSON body; the status and the reply as JSON (a string when it is not JSON).
+pub async fn post(
+    server: &Server,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
