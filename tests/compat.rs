@@ -125,7 +125,7 @@ async fn streamed_chat_completions_are_framed_as_openai_does() {
         &server,
         "/v1/chat/completions",
         json!({"model": "smol", "max_tokens": 6, "stream": true, "stream_options": {"include_usage": true},
-               "messages": [{"role": "user", "content": "Count to three."}]}),
+               "seed": 1, "messages": [{"role": "user", "content": "Count to three."}]}),
     )
     .await;
     let chunks = openai_chunks(&events);
@@ -566,7 +566,7 @@ async fn anthropic_messages_answer_streaming_and_not() {
     let (status, body) = post(
         &server,
         "/v1/messages",
-        json!({"model": "smol", "max_tokens": 6, "system": "Be brief.", "stop_sequences": ["\n\n"],
+        json!({"model": "smol", "max_tokens": 6, "system": "Be brief.", "stop_sequences": ["\n\n"], "options": {"seed": 1},
                "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello"}]}]}),
     )
     .await;
@@ -583,7 +583,7 @@ async fn anthropic_messages_answer_streaming_and_not() {
     let events = sse(
         &server,
         "/v1/messages",
-        json!({"model": "smol", "max_tokens": 5, "stream": true,
+        json!({"model": "smol", "max_tokens": 5, "stream": true, "options": {"seed": 1},
                "messages": [{"role": "user", "content": "Hello"}]}),
     )
     .await;
