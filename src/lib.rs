@@ -7,6 +7,8 @@ pub mod client;
 pub mod engine;
 pub mod env;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gguf;
 pub mod memory;
 pub mod modelfile;

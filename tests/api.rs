@@ -522,3 +522,92 @@ async fn server_stays_up_after_garbage() {
     let root = client().get(server.url("/")).send().await.unwrap();
     assert_eq!(root.status(), 200);
 }
+
+/// A manifest that does not parse, one naming a missing blob, and one whose blob was cut short:
+/// `/api/tags` and `list` leave them out and say why, `show` answers a clear error, `rm`
+/// removes them, and the healthy model is untouched.
+#[tokio::test]
+async fn damaged_models_are_reported_and_skipped_never_fatal() {
+    let server = Server::start();
+    let _good = common::create_model(&server, "good", "FROM ./model.gguf\nSYSTEM good\n");
+    let _short = common::create_model(&server, "short", "FROM ./model.gguf\nSYSTEM cut short\n");
+    let library = server.models.join("manifests/registry.ollama.ai/library");
+    let good_manifest = std::fs::read_to_string(library.join("good/latest")).unwrap();
+
+    // Missing blob: the good manifest with its system layer pointing at a blob never written.
+    let system_digest = format!("sha256:{}", sha256_hex(b"good"));
+    assert!(good_manifest.contains(&system_digest), "{good_manifest}");
+    let missing = good_manifest.replace(
+        &system_digest,
+        &format!("sha256:{}", sha256_hex(b"never stored")),
+    );
+    std::fs::create_dir_all(library.join("missing")).unwrap();
+    std::fs::write(library.join("missing/latest"), missing).unwrap();
+    // Garbled manifest.
+    std::fs::create_dir_all(library.join("garbled")).unwrap();
+    std::fs::write(library.join("garbled/latest"), "{\"layers\": [").unwrap();
+    // A blob cut short (the system prompt only `short` uses).
+    let short_blob = server
+        .models
+        .join(format!("blobs/sha256-{}", sha256_hex(b"cut short")));
+    std::fs::write(&short_blob, "cut").unwrap();
+
+    let (status, tags) = json_of(client().get(server.url("/api/tags")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{tags}");
+    let names: Vec<&str> = tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["good:latest"]);
+    let mut damaged: Vec<(String, String)> = tags["damaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap().to_string(),
+                d["error"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    damaged.sort();
+    assert_eq!(damaged.len(), 3, "{damaged:?}");
+    assert_eq!(damaged[0].0, "garbled:latest");
+    assert_eq!(damaged[1].0, "missing:latest");
+    assert!(damaged[1].1.contains("is missing"), "{damaged:?}");
+    assert_eq!(damaged[2].0, "short:latest");
+    assert!(damaged[2].1.contains("3 bytes"), "{damaged:?}");
+
+    let list = server.run(&["list"]);
+    assert!(list.status.success());
+    let (out, err) = (common::stdout(&list), common::stderr(&list));
+    assert!(
+        out.contains("good:latest") && !out.contains("missing"),
+        "{out}"
+    );
+    for name in ["garbled:latest", "missing:latest", "short:latest"] {
+        assert!(err.contains(&format!("model {name} is damaged")), "{err}");
+    }
+
+    for name in ["missing", "short", "garbled"] {
+        let (status, body) = post(&server, "/api/show", &json!({"model": name}).to_string()).await;
+        assert_eq!(status, 500, "{name}: {body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            message.contains("damaged") || message.contains("manifest"),
+            "{name}: {message}"
+        );
+    }
+    let (status, _) = post(&server, "/api/show", &json!({"model": "good"}).to_string()).await;
+    assert_eq!(status, 200);
+
+    for name in ["garbled", "missing", "short"] {
+        let rm = server.run(&["rm", name]);
+        assert!(rm.status.success(), "rm {name}: {}", common::stderr(&rm));
+    }
+    let (_, tags) = json_of(client().get(server.url("/api/tags")).send().await.unwrap()).await;
+    assert!(tags.get("damaged").is_none(), "{tags}");
+    assert_eq!(tags["models"].as_array().unwrap().len(), 1);
+}

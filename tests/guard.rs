@@ -312,3 +312,110 @@ async fn json_bodies_are_capped_per_route_with_each_apis_error() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "missing request body");
 }
+
+/// Sends `head` (and optionally part of a body) on a raw connection and returns what the
+/// server wrote back before it closed the connection, and how long that took.
+fn raw_exchange(addr: &str, bytes: &[u8]) -> (String, std::time::Duration) {
+    use std::io::{Read, Write};
+    let started = std::time::Instant::now();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    (
+        String::from_utf8_lossy(&reply).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn slow_clients_are_timed_out_and_the_server_keeps_answering() {
+    let server = Server::start_with_env(&[("ROLLAMA_BODY_TIMEOUT", "1")]);
+    let addr = server.addr.clone();
+    // Headers that never finish: the connection is answered 408 and closed after 5 s.
+    let (reply, took) = tokio::task::spawn_blocking(move || {
+        raw_exchange(&addr, b"GET /api/version HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply:?}");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    // A body that stops arriving: dropped after the body time-out (1 s here).
+    let addr = server.addr.clone();
+    let (reply, took) = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            &addr,
+            b"POST /api/show HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"model\":",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply:?}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let version = client()
+        .get(server.url("/api/version"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(version.status(), 200);
+}
+
+#[tokio::test]
+async fn blob_uploads_are_capped_and_never_fill_the_disk() {
+    let body = b"a blob to upload".to_vec();
+    let digest = format!("sha256:{}", common::sha256_hex(&body));
+    // One upload at a time: a second while the first is open gets 503 with Retry-After.
+    let server = Server::start_with_env(&[("ROLLAMA_MAX_UPLOADS", "1")]);
+    let mut held = std::net::TcpStream::connect(&server.addr).unwrap();
+    std::io::Write::write_all(
+        &mut held,
+        format!(
+            "POST /api/blobs/{digest} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let refused = client()
+        .post(server.url(&format!("/api/blobs/{digest}")))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let error: Value = refused.json().await.unwrap();
+    assert!(error["error"]
+        .as_str()
+        .unwrap()
+        .contains("too many blob uploads"));
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let accepted = client()
+        .post(server.url(&format!("/api/blobs/{digest}")))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 201);
+    drop(server);
+
+    // A floor of free space larger than the disk: refused with 507, nothing left behind.
+    let server = Server::start_with_env(&[("ROLLAMA_MIN_FREE_SPACE", "1000000000000000000")]);
+    let refused = client()
+        .post(server.url(&format!("/api/blobs/{digest}")))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 507);
+    let error: Value = refused.json().await.unwrap();
+    assert!(error["error"]
+        .as_str()
+        .unwrap()
+        .contains("not enough disk space"));
+    assert!(server.blobs().is_empty(), "{:?}", server.blobs());
+}

@@ -19,6 +19,14 @@ fn short_id(digest: &str) -> String {
 pub async fn list(client: &Client, filter: Option<&str>) -> Result<()> {
     let response: Value = client.get_json("/api/tags").await?;
     print!("{}", render_list(&response, filter));
+    // Models the server skipped because their files are damaged (a rollama extension).
+    for damaged in response["damaged"].as_array().into_iter().flatten() {
+        eprintln!(
+            "warning: model {} is damaged and was skipped: {}",
+            damaged["name"].as_str().unwrap_or_default(),
+            damaged["error"].as_str().unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

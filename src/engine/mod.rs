@@ -483,7 +483,7 @@ impl Engine {
                             if generated.len() >= request.max_tokens {
                                 finish_after_pending = true;
                                 if pending_text.is_none() {
-                                    let _ = events.send(Event::Done(summary("length"))).await;
+                                    deliver(&events, Event::Done(summary("length"))).await;
                                     return;
                                 }
                                 continue;
@@ -507,11 +507,11 @@ impl Engine {
                     },
                     Response::CompletionModelError(message, _)
                     | Response::ModelError(message, _) => {
-                        let _ = events.send(Event::Failed(message)).await;
+                        deliver(&events, Event::Failed(message)).await;
                         return;
                     }
                     Response::ValidationError(e) | Response::InternalError(e) => {
-                        let _ = events.send(Event::Failed(e.to_string())).await;
+                        deliver(&events, Event::Failed(e.to_string())).await;
                         return;
                     }
                     _ => continue,
@@ -548,7 +548,7 @@ impl Engine {
                     let fresh = sampler.logprobs_since(logprobs_sent);
                     if !fresh.is_empty() {
                         logprobs_sent += fresh.len();
-                        if events.send(Event::Logprobs(fresh)).await.is_err() {
+                        if !deliver(&events, Event::Logprobs(fresh)).await {
                             return;
                         }
                     }
@@ -557,8 +557,7 @@ impl Engine {
                 if json_constrained {
                     produced.push_str(&filtered.text);
                 }
-                if !filtered.text.is_empty()
-                    && events.send(Event::Text(filtered.text)).await.is_err()
+                if !filtered.text.is_empty() && !deliver(&events, Event::Text(filtered.text)).await
                 {
                     // The client went away: dropping `engine_events` cancels the sequence.
                     return;
@@ -567,21 +566,21 @@ impl Engine {
                 // grammar's end token is not always one the engine stops on (SmolLM2: it
                 // emits `<|endoftext|>` until the length limit), so stop here.
                 if filtered.stopped || (json_constrained && is_complete_json(&produced)) {
-                    let _ = events.send(Event::Done(summary("stop"))).await;
+                    deliver(&events, Event::Done(summary("stop"))).await;
                     return;
                 }
                 if let Some(reason) = finish {
                     let rest = filter.finish();
-                    if !rest.is_empty() && events.send(Event::Text(rest)).await.is_err() {
+                    if !rest.is_empty() && !deliver(&events, Event::Text(rest)).await {
                         return;
                     }
                     let reason = if reason == "length" { "length" } else { "stop" };
-                    let _ = events.send(Event::Done(summary(reason))).await;
+                    deliver(&events, Event::Done(summary(reason))).await;
                     return;
                 }
             }
             eprintln!("engine: a sequence ended without its final chunk");
-            let _ = events.send(Event::Failed(RUNNER_STOPPED.to_string())).await;
+            deliver(&events, Event::Failed(RUNNER_STOPPED.to_string())).await;
         });
         Ok(receiver)
     }
@@ -598,6 +597,20 @@ fn test_drop_after() -> Option<usize> {
 
 /// How often one generation is continued after mistralrs dropped its sequence.
 const MAX_RESUMES: usize = 3;
+
+/// How long a generation waits for its reader to take an event once the channel's buffer is
+/// full. A client that keeps the connection open but stops reading would otherwise hold a
+/// generation slot for ever; after this the generation is cancelled as if it had hung up.
+const STALLED_READER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sends one event to the generation's reader; false when the reader is gone or stalled.
+async fn deliver(events: &mpsc::Sender<Event>, event: Event) -> bool {
+    crate::memory::note_activity();
+    matches!(
+        tokio::time::timeout(STALLED_READER, events.send(event)).await,
+        Ok(Ok(()))
+    )
+}
 
 /// Hands one generation to the engine: `request`'s prompt followed by `generated` (the tokens
 /// of an earlier, interrupted attempt), with the sampler that chose those tokens.

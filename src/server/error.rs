@@ -17,6 +17,8 @@ pub enum ApiError {
     NotImplemented(String),
     /// 503: the request queue is full.
     ServiceUnavailable(String),
+    /// 507: writing would fill the disk.
+    InsufficientStorage(String),
     /// 500: anything else.
     Internal(String),
 }
@@ -40,6 +42,7 @@ impl ApiError {
             | ApiError::NotFound(m)
             | ApiError::NotImplemented(m)
             | ApiError::ServiceUnavailable(m)
+            | ApiError::InsufficientStorage(m)
             | ApiError::Internal(m) => m,
         }
     }
@@ -63,6 +66,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod guard;
 pub mod inference;
 pub mod keep_alive;
+pub mod limits;
 pub mod metrics;
 pub mod options;
 pub mod progress;
@@ -97,6 +98,7 @@ pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
     let state = web::Data::new(state);
     let address = listener.local_addr()?;
     let guard = web::Data::new(guard::Guard::from_env(address)?);
+    let limits = web::Data::new(limits::Limits::from_env());
     if !address.ip().is_loopback() && !guard.requires_key() {
         eprintln!(
             "WARNING: listening on {address}, which other machines can reach, without an API key: \
@@ -118,8 +120,10 @@ pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
         App::new()
             .app_data(state.clone())
             .app_data(guard.clone())
+            .app_data(limits.clone())
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
             // Inside the request logger, so refused requests are logged too.
+            .wrap(actix_web::middleware::from_fn(limits::body_timeout))
             .wrap(actix_web::middleware::from_fn(guard::guard))
             .wrap(actix_web::middleware::from_fn(routes::log_request))
             .configure(routes::configure)
@@ -130,6 +134,7 @@ pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
             }))
     })
     .shutdown_timeout(5)
+    .client_request_timeout(limits::HEADER_TIMEOUT)
     // Streamed tokens must leave as soon as they are written, not wait for Nagle's algorithm.
     .tcp_nodelay(true)
     // Signals are handled by the caller (`cli/serve.rs`), installed before the address is

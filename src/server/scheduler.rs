@@ -114,6 +114,8 @@ impl Drop for Lease {
     }
 }
 
+/// How long the server must be idle before the heap is trimmed.
+const IDLE_TRIM_AFTER: Duration = Duration::from_millis(1500);
 /// How long to wait for an unloaded engine to free its weights before trimming anyway.
 const WEIGHTS_FREED_WITHIN: Duration = Duration::from_secs(30);
 /// Further trims after the weights of an unloaded model are freed.
@@ -263,6 +265,8 @@ impl Scheduler {
         drop(trims);
         if freed || due {
             crate::memory::trim();
+        } else {
+            crate::memory::trim_if_idle(IDLE_TRIM_AFTER);
         }
     }
 

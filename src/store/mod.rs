@@ -47,6 +47,13 @@ pub struct StoredModel {
     pub path: PathBuf,
 }
 
+/// A model `list` skips, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    pub name: String,
+    pub problem: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
@@ -182,13 +189,57 @@ impl Store {
     /// Every readable model, most recently modified first. Manifests that do not parse are
     /// skipped (Ollama logs and skips them too).
     pub fn list(&self) -> Result<Vec<StoredModel>, StoreError> {
-        let mut models: Vec<StoredModel> = self
-            .list_names()?
-            .into_iter()
-            .filter_map(|(name, path)| self.load(name, path).ok())
-            .collect();
+        Ok(self.list_checked()?.0)
+    }
+
+    /// Every model whose manifest parses and whose blobs are all present with the sizes the
+    /// manifest gives, most recently modified first; and, apart, each damaged model's name
+    /// with what is wrong with it.
+    pub fn list_checked(&self) -> Result<(Vec<StoredModel>, Vec<Damaged>), StoreError> {
+        let mut models = Vec::new();
+        let mut damaged = Vec::new();
+        for (name, path) in self.list_names()? {
+            let shown = name.display_shortest();
+            match self.load(name, path) {
+                Ok(model) => match self.check(&model) {
+                    Ok(()) => models.push(model),
+                    Err(problem) => damaged.push(Damaged {
+                        name: shown,
+                        problem,
+                    }),
+                },
+                Err(e) => damaged.push(Damaged {
+                    name: shown,
+                    problem: e.to_string(),
+                }),
+            }
+        }
         models.sort_by_key(|m| std::cmp::Reverse(m.modified));
-        Ok(models)
+        Ok((models, damaged))
+    }
+
+    /// Whether every blob `model` names (config and layers) is present with the size its
+    /// manifest gives. A `stat` per blob: contents are verified when blobs are written.
+    pub fn check(&self, model: &StoredModel) -> Result<(), String> {
+        let manifest = &model.manifest;
+        for layer in std::iter::once(&manifest.config).chain(&manifest.layers) {
+            match std::fs::metadata(self.blob_path(&layer.digest)) {
+                Ok(meta) if meta.len() == layer.size => {}
+                Ok(meta) => {
+                    return Err(format!(
+                        "blob {} is {} bytes, its manifest says {}",
+                        layer.digest,
+                        meta.len(),
+                        layer.size
+                    ))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(format!("blob {} is missing", layer.digest))
+                }
+                Err(e) => return Err(format!("blob {}: {e}", layer.digest)),
+            }
+        }
+        Ok(())
     }
 
     /// Writes the manifest for `name` atomically and returns its bytes' digest.
@@ -221,6 +272,21 @@ impl Store {
 
     /// Removes a model's manifest, the directories it leaves empty, and every blob of it that
     /// no other manifest references.
+    /// Deletes the model called `name`, even one whose manifest no longer parses (its blobs
+    /// then stay until `prune`: which of them it used cannot be read). False if there is none.
+    pub fn delete_named(&self, name: &ModelName) -> Result<bool, StoreError> {
+        match self.find(name) {
+            Ok(Some(model)) => self.delete(&model).map(|()| true),
+            Ok(None) => Ok(false),
+            Err(StoreError::BadManifest { path, .. }) => {
+                fs_err::remove_file(&path)?;
+                self.prune_empty_dirs(path.parent());
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn delete(&self, model: &StoredModel) -> Result<(), StoreError> {
         fs_err::remove_file(&model.path)?;
         self.prune_empty_dirs(model.path.parent());

@@ -174,7 +174,7 @@ fn tool_choice_of(choice: Option<&Value>) -> Result<(Option<Value>, Option<bool>
     Ok((Some(native), parallel))
 }
 
-fn native_request(request: &Map<String, Value>) -> Result<Value, String> {
+pub(crate) fn native_request(request: &Map<String, Value>) -> Result<Value, String> {
     let model = request
         .get("model")
         .and_then(Value::as_str)

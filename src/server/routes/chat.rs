@@ -59,6 +59,24 @@ pub struct MessageBody {
     tool_call_id: String,
 }
 
+/// Everything `chat` checks in a body before it looks the model up (the request-body fuzz
+/// target runs this on arbitrary bytes).
+pub(crate) fn check_body(body: &[u8]) -> Result<(), ApiError> {
+    let request: ChatBody = parse_json(body)?;
+    validate_think(request.think.as_ref())?;
+    keep_alive(request.keep_alive.as_ref())?;
+    let tool_choice =
+        ToolChoice::parse(request.tool_choice.as_ref()).map_err(ApiError::BadRequest)?;
+    let tools = request.tools.clone().unwrap_or_default();
+    tool_choice
+        .call_schema(&tools)
+        .map_err(ApiError::BadRequest)?;
+    crate::server::tools::tool_names(&tools);
+    crate::server::options::Options::resolve(&Map::new(), request.options.as_ref())?;
+    format_schema(request.format.as_ref())?;
+    Ok(())
+}
+
 pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let request: ChatBody = parse_json(&body)?;

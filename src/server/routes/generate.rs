@@ -48,6 +48,30 @@ pub struct GenerateBody {
     top_logprobs: Option<i64>,
 }
 
+/// Everything `generate` checks in a body before it looks the model up, and its own template
+/// parsed and rendered (the request-body fuzz target runs this on arbitrary bytes).
+pub(crate) fn check_body(body: &[u8]) -> Result<(), ApiError> {
+    let request: GenerateBody = parse_json(body)?;
+    validate_think(request.think.as_ref())?;
+    keep_alive(request.keep_alive.as_ref())?;
+    crate::server::options::Options::resolve(&Map::new(), request.options.as_ref())?;
+    format_schema(request.format.as_ref())?;
+    if !request.template.is_empty() {
+        let template = crate::template::Template::parse(&request.template)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let values = crate::template::Values {
+            system: request.system.clone(),
+            prompt: request.prompt.clone(),
+            suffix: request.suffix.clone(),
+            ..Default::default()
+        };
+        template
+            .execute(&values)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    Ok(())
+}
+
 pub async fn generate(
     state: web::Data<AppState>,
     body: web::Bytes,

@@ -8,7 +8,7 @@ mod generate;
 mod meta;
 pub mod models;
 pub(crate) mod openai;
-mod responses;
+pub(crate) mod responses;
 mod tokenize;
 
 use super::{head, resource};
@@ -98,6 +98,7 @@ pub async fn log_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
+    crate::memory::note_activity();
     let method = request.method().clone();
     let path = request.path().to_string();
     let peer = request
@@ -121,4 +122,26 @@ pub async fn log_request(
         path
     );
     Ok(response)
+}
+
+/// Decodes and checks `body` as `route` does before it looks the model up (for the fuzz
+/// targets); the result is dropped: only a panic would matter.
+pub(crate) fn check_body(route: &str, body: &[u8]) {
+    let _ = match route {
+        "/api/chat" => chat::check_body(body),
+        _ => generate::check_body(body),
+    };
+}
+
+/// Translates a compatible API's request to a native body as the route does, and checks that.
+pub(crate) fn check_translated(route: &str, request: &serde_json::Map<String, serde_json::Value>) {
+    let (native, native_route) = match route {
+        "/v1/chat/completions" => (openai::native_chat_request(request), "/api/chat"),
+        "/v1/completions" => (openai::native_generate_request(request), "/api/generate"),
+        "/v1/messages" => (anthropic::native_request(request), "/api/chat"),
+        _ => (responses::native_request(request), "/api/chat"),
+    };
+    if let Ok(native) = native {
+        check_body(native_route, native.to_string().as_bytes());
+    }
 }

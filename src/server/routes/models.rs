@@ -223,10 +223,22 @@ fn find(store: &Store, name: &ModelName, message: String) -> Result<StoredModel,
 
 pub async fn tags(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let models = web::block(move || -> Result<Vec<Value>, ApiError> {
+    let (models, damaged) = web::block(move || -> Result<(Vec<Value>, Vec<Value>), ApiError> {
         let mut out = Vec::new();
-        for stored in store.list()? {
-            let view = ModelView::load(&store, stored)?;
+        let (stored_models, damaged) = store.list_checked()?;
+        let mut damaged: Vec<Value> = damaged
+            .into_iter()
+            .map(|d| json!({"name": d.name, "error": d.problem}))
+            .collect();
+        for stored in stored_models {
+            let name = stored.name.display_shortest();
+            let view = match ModelView::load(&store, stored) {
+                Ok(view) => view,
+                Err(e) => {
+                    damaged.push(json!({"name": name, "error": e.message()}));
+                    continue;
+                }
+            };
             let name = view.stored.name.display_shortest();
             out.push(json!({
                 "name": name,
@@ -237,11 +249,18 @@ pub async fn tags(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
                 "details": view.details(),
             }));
         }
-        Ok(out)
+        Ok((out, damaged))
     })
     .await
     .map_err(ApiError::internal)??;
-    Ok(HttpResponse::Ok().json(json!({ "models": models })))
+    if damaged.is_empty() {
+        return Ok(HttpResponse::Ok().json(json!({ "models": models })));
+    }
+    for d in &damaged {
+        eprintln!("skipping damaged model {}: {}", d["name"], d["error"]);
+    }
+    // Beyond Ollama, which only logs them: the skipped models and why, for `list` to show.
+    Ok(HttpResponse::Ok().json(json!({ "models": models, "damaged": damaged })))
 }
 
 #[derive(Deserialize)]
@@ -276,20 +295,31 @@ pub async fn show(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(response))
 }
 
+/// The error for a model whose files are damaged.
+fn damaged(name: &ModelName, problem: &str) -> ApiError {
+    let shown = name.display_shortest();
+    ApiError::internal(format!(
+        "model '{shown}' is damaged ({problem}); remove it with `rollama rm {shown}` and pull or create it again"
+    ))
+}
+
 fn show_model(store: &Store, name: &ModelName, request: ShowRequest) -> Result<Value, ApiError> {
     let stored = find(
         store,
         name,
         format!("model '{}' not found", name.display_shortest()),
     )?;
-    let mut view = ModelView::load(store, stored)?;
+    store
+        .check(&stored)
+        .map_err(|problem| damaged(name, &problem))?;
+    let mut view = ModelView::load(store, stored).map_err(|e| damaged(name, e.message()))?;
     if !request.system.is_empty() {
         view.system = request.system.clone();
     }
     let gguf = match view.model_layer() {
         Some(layer) => Some(
             Gguf::open(&store.blob_path(&layer.digest))
-                .map_err(|e| ApiError::internal(format!("reading model: {e}")))?,
+                .map_err(|e| damaged(name, &format!("reading model: {e}")))?,
         ),
         None => None,
     };
@@ -409,9 +439,11 @@ pub async fn delete(
         .map_err(|_| ApiError::bad_request(format!("name \"{raw}\" is invalid")))?;
     let store = state.store.clone();
     web::block(move || -> Result<(), ApiError> {
-        let stored = find(&store, &name, format!("model '{raw}' not found"))?;
-        store.delete(&stored)?;
-        Ok(())
+        if store.delete_named(&name)? {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound(format!("model '{raw}' not found")))
+        }
     })
     .await
     .map_err(ApiError::internal)??;

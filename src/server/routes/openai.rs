@@ -266,7 +266,7 @@ fn finish_reason(done_reason: &Value, had_calls: bool) -> Value {
 }
 
 /// The native `/api/chat` request for an OpenAI chat completion request.
-fn native_chat_request(request: &Map<String, Value>) -> Result<Value, String> {
+pub(crate) fn native_chat_request(request: &Map<String, Value>) -> Result<Value, String> {
     let messages = match request.get("messages") {
         Some(Value::Array(m)) if !m.is_empty() => m,
         Some(Value::Array(_)) | None => return Err(String::from("[] is too short - 'messages'")),
@@ -519,7 +519,7 @@ where
 
 // ------------------------------------------------------------------ completions
 
-fn native_generate_request(request: &Map<String, Value>) -> Result<Value, String> {
+pub(crate) fn native_generate_request(request: &Map<String, Value>) -> Result<Value, String> {
     let prompt = match request.get("prompt") {
         Some(Value::String(s)) => s.clone(),
         None | Some(Value::Null) => String::new(),

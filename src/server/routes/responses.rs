@@ -116,7 +116,7 @@ fn native_messages(instructions: Option<&str>, input: &Value) -> Result<Vec<Valu
     Ok(out)
 }
 
-fn native_request(request: &Map<String, Value>) -> Result<Value, String> {
+pub(crate) fn native_request(request: &Map<String, Value>) -> Result<Value, String> {
     let instructions = request.get("instructions").and_then(Value::as_str);
     let messages = native_messages(instructions, request.get("input").unwrap_or(&Value::Null))?;
     let number = |key: &str| request.get(key).filter(|v| v.is_number()).cloned();
