@@ -8,6 +8,7 @@ pub mod interactive;
 pub mod list;
 mod manage;
 mod progress;
+mod pull;
 mod run;
 mod serve;
 pub mod show;
@@ -208,12 +209,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Rm { models } => manage::remove(&client, &models).await,
         Command::Run(args) => run::run(&client, args).await,
         Command::Stop { model } => run::stop(&client, &model).await,
-        Command::Pull(_) => not_yet("pull"),
-        Command::Push(_) => not_yet("push"),
+        Command::Pull(args) => pull::pull(&client, &args).await,
+        Command::Push(args) => pull::push(&client, &args).await,
     }
-}
-
-/// Commands whose issues have not landed yet say so and exit 1.
-fn not_yet(command: &str) -> Result<()> {
-    anyhow::bail!("'rollama {command}' is not implemented yet")
 }

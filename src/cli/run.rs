@@ -25,10 +25,21 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
     if let Some(keep_alive) = &args.keepalive {
         crate::server::keep_alive::parse_go_duration(keep_alive).map_err(anyhow::Error::msg)?;
     }
-    // The model must exist (pulling missing models arrives with `pull`).
-    client
+    // A model that is not here is pulled first, as Ollama's `run` does.
+    match client
         .post_json::<Value>("/api/show", &json!({ "model": args.model }))
-        .await?;
+        .await
+    {
+        Ok(_) => {}
+        Err(ClientError::Status { status: 404, .. }) => {
+            let pull = super::TransferArgs {
+                model: args.model.clone(),
+                insecure: args.insecure,
+            };
+            super::pull::pull(client, &pull).await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
 
     let mut prompt = args.prompt.join(" ");
     let stdin_is_terminal = std::io::stdin().is_terminal();

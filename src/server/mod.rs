@@ -31,6 +31,9 @@ pub struct AppState {
     /// Models as requests name them, read from the store, kept while their manifest file is
     /// unchanged (a request then costs one `stat` instead of reading several files).
     pub(crate) models: std::sync::Mutex<std::collections::HashMap<String, CachedModel>>,
+    /// The registry client (pull, push) and the blob downloads in progress.
+    pub registry: std::sync::Arc<crate::registry::Registry>,
+    pub downloads: std::sync::Arc<crate::registry::download::Downloads>,
 }
 
 /// A model read for a request, and the manifest file state it was read from.
@@ -62,6 +65,10 @@ impl AppState {
             scheduler: scheduler::Scheduler::from_env(),
             gguf_headers: std::sync::Mutex::new(std::collections::HashMap::new()),
             models: std::sync::Mutex::new(std::collections::HashMap::new()),
+            registry: std::sync::Arc::new(crate::registry::Registry::new(
+                crate::registry::auth::Identity::default_path(),
+            )),
+            downloads: std::sync::Arc::new(crate::registry::download::Downloads::from_env()),
         }
     }
 

@@ -34,6 +34,22 @@ impl Progress {
         self.sender.blocking_send(Event::Progress(value)).is_ok()
     }
 
+    /// [`Progress::send`] from async work.
+    pub async fn emit(&self, value: serde_json::Value) -> bool {
+        self.sender.send(Event::Progress(value)).await.is_ok()
+    }
+
+    /// [`Progress::status`] from async work.
+    pub async fn emit_status(&self, status: impl Into<String>) -> bool {
+        self.emit(serde_json::json!({ "status": status.into() }))
+            .await
+    }
+
+    /// Whether the client has gone away.
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
     pub fn fail(&self, error: ApiError) {
         let _ = self.sender.blocking_send(Event::Failed(error));
     }
@@ -44,14 +60,35 @@ pub async fn respond<F>(stream_response: bool, work: F) -> HttpResponse
 where
     F: FnOnce(&Progress) -> Result<(), ApiError> + Send + 'static,
 {
-    let (sender, mut receiver) = mpsc::channel::<Event>(64);
+    let (sender, receiver) = mpsc::channel::<Event>(64);
     let progress = Progress { sender };
     tokio::task::spawn_blocking(move || {
         if let Err(error) = work(&progress) {
             progress.fail(error);
         }
     });
+    response(stream_response, receiver).await
+}
 
+/// Runs async `work` as a task of its own and turns what it reports into the response. The
+/// task sees the client leave through [`Progress::emit`] returning false.
+pub async fn respond_async<F, Fut>(stream_response: bool, work: F) -> HttpResponse
+where
+    F: FnOnce(Progress) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<(), ApiError>> + 'static,
+{
+    let (sender, receiver) = mpsc::channel::<Event>(64);
+    let progress = Progress { sender };
+    actix_web::rt::spawn(async move {
+        let reporter = progress.clone();
+        if let Err(error) = work(progress).await {
+            let _ = reporter.sender.send(Event::Failed(error)).await;
+        }
+    });
+    response(stream_response, receiver).await
+}
+
+async fn response(stream_response: bool, mut receiver: mpsc::Receiver<Event>) -> HttpResponse {
     if !stream_response {
         let mut last = None;
         while let Some(event) = receiver.recv().await {

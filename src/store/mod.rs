@@ -22,6 +22,9 @@ use std::time::{Duration, SystemTime};
 /// Files in `blobs/` younger than this are left alone by the start-up prune: they may be an
 /// upload whose `create` has not arrived yet (Ollama's `layerPruneGracePeriod`).
 pub const PRUNE_GRACE: Duration = Duration::from_secs(3600);
+/// How long an interrupted download's files are kept for a later pull to resume (Ollama
+/// prunes them after an hour, losing the resume; rollama keeps them a week).
+pub const PARTIAL_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -382,10 +385,12 @@ impl Store {
                 .ok()
                 .and_then(|m| now.duration_since(m).ok())
                 .unwrap_or_default();
-            if age < PRUNE_GRACE {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let partial = name.contains("-partial")
+                && Digest::parse(name.split("-partial").next().unwrap_or_default()).is_ok();
+            if age < PRUNE_GRACE || (partial && age < PARTIAL_GRACE) {
                 continue;
             }
-            let name = entry.file_name().to_string_lossy().into_owned();
             let keep = Digest::parse(&name).is_ok_and(|d| in_use.contains(&d));
             if !keep && std::fs::remove_file(&path).is_ok() {
                 removed += 1;
@@ -610,5 +615,32 @@ mod tests {
         let (young, _) = store.write_blob(b"young orphan").unwrap();
         assert_eq!(store.prune().unwrap(), 0);
         assert!(store.has_blob(&young));
+    }
+
+    #[test]
+    fn prune_keeps_interrupted_downloads_for_a_week() {
+        let (_dir, store) = temp_store();
+        let digest = Digest::of(b"being downloaded");
+        let age =
+            |days: u64| std::time::SystemTime::now() - Duration::from_secs(days * 24 * 3600 + 60);
+        let blobs = store.blobs_dir();
+        let files = [
+            (format!("{}-partial", digest.file_name()), 2, true),
+            (format!("{}-partial-0", digest.file_name()), 2, true),
+            (
+                format!("{}-partial", Digest::of(b"old").file_name()),
+                8,
+                false,
+            ),
+            ("stray-partial".to_string(), 2, false),
+        ];
+        for (name, days, _) in &files {
+            let file = std::fs::File::create(blobs.join(name)).unwrap();
+            file.set_modified(age(*days)).unwrap();
+        }
+        assert_eq!(store.prune().unwrap(), 2);
+        for (name, _, kept) in &files {
+            assert_eq!(blobs.join(name).exists(), *kept, "{name}");
+        }
     }
 }

@@ -40,6 +40,11 @@ impl Server {
         Server::start_inner(models.to_path_buf(), None, &[])
     }
 
+    /// A server over an existing store directory, with extra environment variables.
+    pub fn start_with_store_env(models: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_inner(models.to_path_buf(), None, env)
+    }
+
     fn start_inner(
         models: PathBuf,
         dir: Option<tempfile::TempDir>,

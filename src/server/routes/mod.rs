@@ -8,6 +8,7 @@ mod generate;
 mod meta;
 pub mod models;
 pub(crate) mod openai;
+mod pull;
 pub(crate) mod responses;
 mod tokenize;
 
@@ -46,6 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(blobs::upload)),
     )
     .service(resource("/api/create").route(web::post().to(create::create)))
+    .service(resource("/api/pull").route(web::post().to(pull::pull)))
+    .service(resource("/api/push").route(web::post().to(pull::push)))
     .service(with_images(resource("/api/generate")).route(web::post().to(generate::generate)))
     .service(with_images(resource("/api/chat")).route(web::post().to(chat::chat)))
     .service(resource("/api/tokenize").route(web::post().to(tokenize::tokenize)))
@@ -60,13 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/metrics").route(web::get().to(crate::server::metrics::scrape)))
     .service(resource("/v1/models").route(web::get().to(openai::list_models)))
     .service(resource("/v1/models/{model:.+}").route(web::get().to(openai::retrieve_model)));
-    for path in [
-        "/api/embed",
-        "/api/embeddings",
-        "/api/pull",
-        "/api/push",
-        "/v1/embeddings",
-    ] {
+    for path in ["/api/embed", "/api/embeddings", "/v1/embeddings"] {
         cfg.service(resource(path).route(web::post().to(not_implemented)));
     }
 }
