@@ -11,6 +11,9 @@ export ROLLAMA_TEST_GGUF
 # The official OpenAI/Anthropic/Ollama Python clients, for tests/clients.rs.
 ROLLAMA_TEST_PYTHON="$(./scripts/python-clients.sh "${ROLLAMA_TEST_VENV:-$HOME/.cache/rollama/venv}")"
 export ROLLAMA_TEST_PYTHON
+# The registry the pull/push tests (tests/registry.rs) run.
+ROLLAMA_TEST_REGISTRY="$(./scripts/test-registry.sh)"
+export ROLLAMA_TEST_REGISTRY
 
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings

@@ -452,6 +452,17 @@ async fn push_then_pull_round_trips_through_a_real_registry() {
     let again = server.run(&["pull", "--insecure", &remote]);
     assert!(again.status.success(), "{}", stderr(&again));
 
+    // `run` pulls a model that is not here first, then answers.
+    remove_all(&server);
+    let run = server.run(&["run", "--insecure", &remote, "Say hi"]);
+    assert!(run.status.success(), "run: {}", stderr(&run));
+    assert!(
+        stderr(&run).contains("pulling manifest"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!stdout(&run).trim().is_empty());
+
     // A name the registry does not have: Ollama's error, streamed and not.
     let missing = format!("{}/library/nope:latest", registry.host());
     let output = server.run(&["pull", "--insecure", &missing]);

@@ -73,7 +73,7 @@ impl StatusPrinter {
                     let bar = self.lines.add(ProgressBar::new(total));
                     bar.set_style(
                         ProgressStyle::with_template(
-                            "{msg} {percent:>3}% ▕{wide_bar}▏ {bytes:>9}/{total_bytes:>9}  {bytes_per_sec:>11}  {eta}",
+                            "{msg} {percent:>3}% ▕{wide_bar}▏ {decimal_bytes:>8}/{decimal_total_bytes:>8}  {decimal_bytes_per_sec:>10}  {eta}",
                         )
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("█▉▊▋▌▍▎▏ "),
@@ -94,7 +94,7 @@ impl StatusPrinter {
         if self.interactive {
             if done && !bar.is_finished() {
                 bar.set_style(
-                    ProgressStyle::with_template("{msg} 100% ▕{wide_bar}▏ {total_bytes}")
+                    ProgressStyle::with_template("{msg} 100% ▕{wide_bar}▏ {decimal_total_bytes}")
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("█▉▊▋▌▍▎▏ "),
                 );
