@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod gguf;
 pub mod memory;
 pub mod modelfile;
+pub mod quantize;
 pub mod registry;
 pub mod server;
 pub mod store;

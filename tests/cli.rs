@@ -323,17 +323,26 @@ fn missing_models_and_bad_names_are_errors() {
 }
 
 #[test]
-fn commands_owned_by_later_work_say_so() {
+fn pull_and_push_fail_cleanly_without_a_registry_or_a_model() {
     let server = Server::start();
-    for args in [&["pull", "x"][..], &["push", "x"]] {
-        let output = server.run(args);
-        assert_eq!(output.status.code(), Some(1));
-        assert!(
-            stderr(&output).contains("not implemented yet"),
-            "{}",
-            stderr(&output)
-        );
-    }
+    // Nothing listens on port 1: the pull fails at once with the reason, exit 1.
+    let output = server.run(&["pull", "--insecure", "127.0.0.1:1/library/x"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("pulling manifest"), "{err}");
+    assert!(
+        err.contains("Error: pull model manifest:") && err.contains("127.0.0.1:1"),
+        "{err}"
+    );
+    let output = server.run(&["push", "--insecure", "127.0.0.1:1/library/x"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("Error: model '127.0.0.1:1/library/x:latest' not found"),
+        "{}",
+        stderr(&output)
+    );
+    let output = server.run(&["pull", "http://127.0.0.1:1/library/x"]);
+    assert_eq!(stderr(&output), "Error: insecure protocol http\n");
 }
 
 #[test]

@@ -114,6 +114,28 @@ impl Store {
         Ok((digest, true))
     }
 
+    /// A temp file in `blobs/` for a blob that is written with seeks (a GGUF); pass it to
+    /// [`Store::adopt_temp_file`] when it is complete.
+    pub fn temp_file(&self, purpose: &str) -> Result<tempfile::NamedTempFile, StoreError> {
+        Ok(tempfile::Builder::new()
+            .prefix(&format!(".tmp-{purpose}-"))
+            .tempfile_in(self.blobs_dir())?)
+    }
+
+    /// Hashes a finished temp file and moves it into place as the blob of that digest.
+    pub fn adopt_temp_file(&self, file: tempfile::NamedTempFile) -> Result<Digest, StoreError> {
+        let mut reader =
+            std::io::BufReader::with_capacity(1 << 20, fs_err::File::open(file.path())?);
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut reader, &mut hasher)?;
+        let digest = Digest::from_hasher(hasher);
+        file.as_file().sync_all()?;
+        set_readable(file.path())?;
+        file.persist(self.blob_path(&digest)).map_err(|e| e.error)?;
+        sync_dir(&self.blobs_dir());
+        Ok(digest)
+    }
+
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         Ok(fs_err::read(self.blob_path(digest))?)
     }

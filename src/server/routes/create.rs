@@ -159,13 +159,21 @@ fn create_model(
     };
     let quantize = parse_quantization(quantize)?;
 
-    // Model metadata into the config, from the (first) model layer.
-    if let Some(model) = layers.iter().find(|l| l.layer.media_type == MEDIA_MODEL) {
-        let gguf = read_gguf(store, &model.layer.digest)?;
+    // Model metadata into the config, from the (first) model layer, quantized first if asked.
+    if let Some(index) = layers
+        .iter()
+        .position(|l| l.layer.media_type == MEDIA_MODEL)
+    {
+        let mut gguf = read_gguf(store, &layers[index].layer.digest)?;
+        let mut quantized = false;
         if let Some(want) = quantize {
-            check_quantization(&gguf, want)?;
+            if let Some(new) = quantize_model(store, &layers[index].layer, &gguf, want, progress)? {
+                layers[index] = new;
+                gguf = read_gguf(store, &layers[index].layer.digest)?;
+                quantized = true;
+            }
         }
-        if config.model_family.is_empty() || request.from.is_empty() {
+        if quantized || config.model_family.is_empty() || request.from.is_empty() {
             fill_config(&mut config, &gguf);
         }
     }
@@ -262,8 +270,16 @@ fn parse_quantization(raw: &str) -> Result<Option<&'static str>, ApiError> {
 }
 
 /// Ollama only quantizes F16/BF16/F32 sources; asking for the type the model already has
-/// is a no-op. The conversion itself is not built yet, and says so.
-fn check_quantization(gguf: &Gguf, want: &str) -> Result<(), ApiError> {
+/// is a no-op (`None`). Otherwise the GGUF is re-quantized (`crate::quantize`) into a new
+/// blob, reporting Ollama's `quantizing F16 model to Q4_K_M` progress, and the new model layer
+/// is returned.
+fn quantize_model(
+    store: &Store,
+    layer: &Layer,
+    gguf: &Gguf,
+    want: &str,
+    progress: &Progress,
+) -> Result<Option<NewLayer>, ApiError> {
     let have = gguf.file_type_name();
     if !matches!(have.as_str(), "F16" | "BF16" | "F32") {
         return Err(ApiError::bad_request(
@@ -271,11 +287,40 @@ fn check_quantization(gguf: &Gguf, want: &str) -> Result<(), ApiError> {
         ));
     }
     if have == want {
-        return Ok(());
+        return Ok(None);
     }
-    Err(ApiError::NotImplemented(format!(
-        "quantizing {have} models to {want} is not implemented yet"
-    )))
+    let target = crate::quantize::Target::parse(want)
+        .ok_or_else(|| ApiError::bad_request(format!("unsupported quantization type {want}")))?;
+    let status = format!("quantizing {have} model to {want}");
+    progress.status(status.clone());
+    let mut temp = store.temp_file("quantize")?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        crate::quantize::requantize(
+            &store.blob_path(&layer.digest),
+            target,
+            &mut out,
+            |done, total| {
+                progress.send(serde_json::json!({
+                    "status": status,
+                    "digest": "0000000000000000000",
+                    "total": layer.size,
+                    "completed": layer.size * done as u64 / total.max(1) as u64,
+                }));
+            },
+        )
+        .map_err(|e| ApiError::internal(format!("quantizing: {e}")))?;
+    }
+    let digest = store.adopt_temp_file(temp)?;
+    let size = std::fs::metadata(store.blob_path(&digest))
+        .map_err(ApiError::internal)?
+        .len();
+    let mut new = Layer::new(MEDIA_MODEL, digest, size);
+    new.from.clone_from(&layer.from);
+    Ok(Some(NewLayer {
+        layer: new,
+        created: true,
+    }))
 }
 
 /// Go decodes JSON numbers into float64 and writes whole ones without a fraction
