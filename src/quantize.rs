@@ -160,6 +160,48 @@ pub fn requantize<W: Write + Seek>(
     source: &Path,
     target: Target,
     out: &mut W,
+    progress: impl FnMut(usize, usize),
+) -> Result<(), QuantizeError> {
+    rewrite(
+        source,
+        out,
+        |name, dims, _, layers, has_output| tensor_type(name, dims, target, layers, has_output),
+        Some(target.file_type()),
+        progress,
+    )
+}
+
+/// Writes `source` with only the tensors of the types in `from` converted to `to` (rows the
+/// new type's block does not divide are left as they are); the file type is left as it was.
+pub fn convert_types<W: Write + Seek>(
+    source: &Path,
+    from: &[GgmlDType],
+    to: GgmlDType,
+    out: &mut W,
+) -> Result<(), QuantizeError> {
+    rewrite(
+        source,
+        out,
+        |_, dims, dtype, _, _| {
+            let row = dims.last().copied().unwrap_or(0);
+            if from.contains(&dtype) && row % to.block_size() == 0 {
+                to
+            } else {
+                dtype
+            }
+        },
+        None,
+        |_, _| {},
+    )
+}
+
+/// The GGUF at `source` written to `out` with each tensor converted to the type `choose`
+/// gives it (name, dims, current type, layer count, whether there is an `output.weight`).
+fn rewrite<W: Write + Seek>(
+    source: &Path,
+    out: &mut W,
+    choose: impl Fn(&str, &[usize], GgmlDType, usize, bool) -> GgmlDType,
+    file_type: Option<u32>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<(), QuantizeError> {
     let mut file = std::io::BufReader::new(std::fs::File::open(source)?);
@@ -187,7 +229,7 @@ pub fn requantize<W: Write + Seek>(
         let info = &content.tensor_infos[*name];
         let tensor = info.read(&mut file, content.tensor_data_offset, &Device::Cpu)?;
         let dims = tensor.shape().dims().to_vec();
-        let kind = tensor_type(name, &dims, target, layers, has_output);
+        let kind = choose(name, &dims, tensor.dtype(), layers, has_output);
         let converted = if tensor.dtype() == kind {
             tensor
         } else {
@@ -204,11 +246,10 @@ pub fn requantize<W: Write + Seek>(
         .filter(|(key, _)| key.as_str() != "general.alignment")
         .map(|(key, value)| (key.as_str(), value.clone()))
         .collect();
-    metadata.insert(
-        "general.file_type",
-        gguf_file::Value::U32(target.file_type()),
-    );
-    metadata.insert("general.quantization_version", gguf_file::Value::U32(2));
+    if let Some(file_type) = file_type {
+        metadata.insert("general.file_type", gguf_file::Value::U32(file_type));
+        metadata.insert("general.quantization_version", gguf_file::Value::U32(2));
+    }
     let metadata: Vec<(&str, &gguf_file::Value)> =
         metadata.iter().map(|(key, value)| (*key, value)).collect();
     let tensors: Vec<(&str, &QTensor)> = tensors

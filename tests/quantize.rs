@@ -70,15 +70,7 @@ async fn level_and_size(server: &Server, name: &str) -> (String, u64) {
 }
 
 async fn answer(server: &Server, name: &str) -> String {
-    let (status, body) = common::post(
-        server,
-        "/api/chat",
-        json!({"model": name, "messages": [{"role": "user", "content": "What is the capital of France?"}],
-               "stream": false, "options": {"temperature": 0, "num_predict": 12}}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["message"]["content"].as_str().unwrap().to_string()
+    common::greedy_answer(server, name, "What is the capital of France?").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

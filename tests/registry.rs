@@ -362,22 +362,18 @@ fn bytes_on_disk(models: &Path) -> u64 {
 }
 
 async fn chat_works(server: &Server, model: &str) {
-    let (status, body) = common::post(
-        server,
-        "/api/chat",
-        json!({"model": model, "messages": [{"role": "user", "content": "Hi"}],
-               "stream": false, "options": {"num_predict": 8, "seed": 1}}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        !body["message"]["content"].as_str().unwrap().is_empty(),
-        "{body}"
-    );
+    let text = common::greedy_answer(server, model, "Hi").await;
+    assert!(!text.is_empty(), "{model}: empty answer");
 }
 
-/// Starts a streamed pull.
-async fn start_pull(server: &Server, model: &str) -> reqwest::Response {
+/// Starts a throttled pull and returns its open progress stream once 30 MB have arrived (the
+/// throttle stays on).
+async fn pull_partly(
+    server: &Server,
+    model: &str,
+    faults: &Faults,
+) -> impl futures_util::Stream<Item = reqwest::Result<web::Bytes>> {
+    faults.rate.store(15_000_000, Ordering::SeqCst);
     let response = reqwest::Client::new()
         .post(server.url("/api/pull"))
         .json(&json!({"model": model, "insecure": true}))
@@ -385,7 +381,41 @@ async fn start_pull(server: &Server, model: &str) -> reqwest::Response {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    response
+    let mut lines = Box::pin(response.bytes_stream());
+    let mut seen = 0u64;
+    while seen < 30_000_000 {
+        let chunk = lines.next().await.expect("pull ended early").unwrap();
+        for line in String::from_utf8_lossy(&chunk).lines() {
+            if let Ok(value) = serde_json::from_str::<Value>(line) {
+                seen = seen.max(value["completed"].as_u64().unwrap_or(0));
+            }
+        }
+    }
+    lines
+}
+
+/// The number of models `/api/tags` lists.
+async fn model_count(server: &Server) -> usize {
+    let tags: Value = reqwest::get(server.url("/api/tags"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tags["models"].as_array().unwrap().len()
+}
+
+/// A registry with the test model pushed, a proxy in front of it, and a server whose store
+/// no longer has the model; returns the model's name through the proxy.
+fn pushed_and_removed(
+    registry: &Registry,
+    server: &Server,
+) -> (Arc<Faults>, String, tempfile::TempDir) {
+    let faults = Arc::new(Faults::default());
+    let proxy = start_proxy(format!("http://{}", registry.host()), faults.clone());
+    let (_, dir) = push_test_model(server, &registry.host());
+    remove_all(server);
+    (faults, format!("{proxy}/library/smollm2:test"), dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,38 +526,17 @@ async fn push_then_pull_round_trips_through_a_real_registry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_pull_resumes_without_fetching_again_what_is_on_disk() {
     let mut registry = Registry::start();
-    let faults = Arc::new(Faults::default());
-    let proxy = start_proxy(format!("http://{}", registry.host()), faults.clone());
     let server = Server::start_with_env(&[("ROLLAMA_PULL_PART_SIZE", PART_SIZE)]);
-    let (_, _dir) = push_test_model(&server, &registry.host());
-    remove_all(&server);
-    let remote = format!("{proxy}/library/smollm2:test");
+    let (faults, remote, _dir) = pushed_and_removed(&registry, &server);
 
     // 1. The registry is killed mid-pull; the client gives up.
-    faults.rate.store(15_000_000, Ordering::SeqCst);
-    let response = start_pull(&server, &remote).await;
-    let mut lines = response.bytes_stream();
-    let mut seen = 0u64;
-    while seen < 30_000_000 {
-        let chunk = lines.next().await.expect("pull ended early").unwrap();
-        for line in String::from_utf8_lossy(&chunk).lines() {
-            if let Ok(value) = serde_json::from_str::<Value>(line) {
-                seen = seen.max(value["completed"].as_u64().unwrap_or(0));
-            }
-        }
-    }
+    let lines = pull_partly(&server, &remote, &faults).await;
     registry.kill();
     drop(lines);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let on_disk = bytes_on_disk(&server.models);
     assert!(on_disk >= 25_000_000, "only {on_disk} bytes kept");
-    let tags: Value = reqwest::get(server.url("/api/tags"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(tags["models"].as_array().unwrap().len(), 0, "{tags}");
+    assert_eq!(model_count(&server).await, 0);
 
     // 2. The registry comes back; the next pull fetches only what is missing.
     registry.restart();
@@ -556,41 +565,20 @@ async fn an_interrupted_pull_resumes_without_fetching_again_what_is_on_disk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_pull_shows_no_model_and_resumes_after_restart() {
     let registry = Registry::start();
-    let faults = Arc::new(Faults::default());
-    let proxy = start_proxy(format!("http://{}", registry.host()), faults.clone());
     let store = tempfile::tempdir().unwrap();
     let models = store.path().join("models");
     let env = [("ROLLAMA_PULL_PART_SIZE", PART_SIZE)];
     let server = Server::start_with_store_env(&models, &env);
-    let (_, _dir) = push_test_model(&server, &registry.host());
-    remove_all(&server);
-    let remote = format!("{proxy}/library/smollm2:test");
+    let (faults, remote, _dir) = pushed_and_removed(&registry, &server);
 
-    faults.rate.store(15_000_000, Ordering::SeqCst);
-    let response = start_pull(&server, &remote).await;
-    let mut lines = response.bytes_stream();
-    let mut seen = 0u64;
-    while seen < 30_000_000 {
-        let chunk = lines.next().await.expect("pull ended early").unwrap();
-        for line in String::from_utf8_lossy(&chunk).lines() {
-            if let Ok(value) = serde_json::from_str::<Value>(line) {
-                seen = seen.max(value["completed"].as_u64().unwrap_or(0));
-            }
-        }
-    }
+    let lines = pull_partly(&server, &remote, &faults).await;
     drop(server); // SIGKILL
     drop(lines);
     let on_disk = bytes_on_disk(&models);
     assert!(on_disk >= 20_000_000, "only {on_disk} bytes kept");
 
     let server = Server::start_with_store_env(&models, &env);
-    let tags: Value = reqwest::get(server.url("/api/tags"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(tags["models"].as_array().unwrap().len(), 0, "{tags}");
+    assert_eq!(model_count(&server).await, 0);
     faults.rate.store(0, Ordering::SeqCst);
     faults.blob_bytes.store(0, Ordering::SeqCst);
     let pull = server.run(&["pull", "--insecure", &remote]);
@@ -608,13 +596,9 @@ async fn a_server_killed_mid_pull_shows_no_model_and_resumes_after_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_blob_fails_the_pull_and_leaves_nothing() {
     let registry = Registry::start();
-    let faults = Arc::new(Faults::default());
-    let proxy = start_proxy(format!("http://{}", registry.host()), faults.clone());
     let server = Server::start_with_env(&[("ROLLAMA_PULL_PART_SIZE", PART_SIZE)]);
-    let (_, _dir) = push_test_model(&server, &registry.host());
-    remove_all(&server);
+    let (faults, remote, _dir) = pushed_and_removed(&registry, &server);
     faults.corrupt.store(true, Ordering::SeqCst);
-    let remote = format!("{proxy}/library/smollm2:test");
     let pull = server.run(&["pull", "--insecure", &remote]);
     assert!(!pull.status.success());
     let err = stderr(&pull);
@@ -623,26 +607,16 @@ async fn a_corrupted_blob_fails_the_pull_and_leaves_nothing() {
         "{err}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let tags: Value = reqwest::get(server.url("/api/tags"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(tags["models"].as_array().unwrap().len(), 0, "{tags}");
+    assert_eq!(model_count(&server).await, 0);
     assert_eq!(blob_files(&server.models), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_auth_registry_is_pulled_with_a_signed_token_request() {
     let registry = Registry::start();
-    let faults = Arc::new(Faults::default());
-    let proxy = start_proxy(format!("http://{}", registry.host()), faults.clone());
     let server = Server::start();
-    let (_, _dir) = push_test_model(&server, &registry.host());
-    remove_all(&server);
+    let (faults, remote, _dir) = pushed_and_removed(&registry, &server);
     faults.auth.store(true, Ordering::SeqCst);
-    let remote = format!("{proxy}/library/smollm2:test");
     let pull = server.run(&["pull", "--insecure", &remote]);
     assert!(pull.status.success(), "{}", stderr(&pull));
     assert!(faults.tokens_issued.load(Ordering::SeqCst) >= 1);
@@ -655,16 +629,12 @@ async fn a_token_auth_registry_is_pulled_with_a_signed_token_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_part_is_detected_and_retried() {
     let registry = Registry::start();
-    let faults = Arc::new(Faults::default());
-    let proxy = start_proxy(format!("http://{}", registry.host()), faults.clone());
     let server = Server::start_with_env(&[
         ("ROLLAMA_PULL_PART_SIZE", PART_SIZE),
         ("ROLLAMA_PULL_STALL_TIMEOUT", "2"),
     ]);
-    let (_, _dir) = push_test_model(&server, &registry.host());
-    remove_all(&server);
+    let (faults, remote, _dir) = pushed_and_removed(&registry, &server);
     faults.stall_after.store(4_000_000, Ordering::SeqCst);
-    let remote = format!("{proxy}/library/smollm2:test");
     let started = std::time::Instant::now();
     let pull = server.run(&["pull", "--insecure", &remote]);
     assert!(pull.status.success(), "{}", stderr(&pull));
@@ -675,14 +645,10 @@ async fn a_stalled_part_is_detected_and_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_pulls_of_one_model_share_one_download() {
     let registry = Registry::start();
-    let faults = Arc::new(Faults::default());
-    let proxy = start_proxy(format!("http://{}", registry.host()), faults.clone());
     let server = Server::start_with_env(&[("ROLLAMA_PULL_PART_SIZE", PART_SIZE)]);
-    let (_, _dir) = push_test_model(&server, &registry.host());
-    remove_all(&server);
+    let (faults, remote, _dir) = pushed_and_removed(&registry, &server);
     faults.rate.store(60_000_000, Ordering::SeqCst);
     faults.blob_bytes.store(0, Ordering::SeqCst);
-    let remote = format!("{proxy}/library/smollm2:test");
     let body = json!({"model": remote, "insecure": true, "stream": false});
     let (a, b) = tokio::join!(
         common::post(&server, "/api/pull", body.clone()),

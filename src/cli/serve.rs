@@ -22,6 +22,7 @@ pub async fn serve() -> Result<()> {
             Ok(n) => eprintln!("pruned {n} unused blob file(s)"),
             Err(e) => eprintln!("not pruning blobs: {e}"),
         }
+        crate::engine::weights::remove_orphans(&store.blobs_dir());
     }
     let host = HostAddress::from_env();
     let bind = host.bind_address();

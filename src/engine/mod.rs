@@ -8,6 +8,7 @@
 
 pub mod sampler;
 pub mod stop;
+pub mod weights;
 
 use crate::gguf::Gguf;
 use either::Either;

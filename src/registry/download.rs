@@ -48,6 +48,26 @@ struct Shared {
     cancel: CancellationToken,
 }
 
+impl Shared {
+    /// A download in `status` with its first waiter, who sees the status at once.
+    fn start(status: Status) -> (Waiter, Arc<Shared>) {
+        let (sender, mut receiver) = watch::channel(status);
+        receiver.mark_changed();
+        let shared = Arc::new(Shared {
+            status: sender,
+            waiters: AtomicUsize::new(1),
+            cancel: CancellationToken::new(),
+        });
+        (
+            Waiter {
+                shared: shared.clone(),
+                receiver,
+            },
+            shared,
+        )
+    }
+}
+
 /// Every download in progress.
 pub struct Downloads {
     active: Mutex<HashMap<Digest, Arc<Shared>>>,
@@ -133,18 +153,12 @@ impl Downloads {
     ) -> Waiter {
         let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         if store.has_blob(&digest) {
-            let (status, mut receiver) = watch::channel(Status {
+            return Shared::start(Status {
                 completed: total,
                 total,
                 outcome: Some(Ok(())),
-            });
-            receiver.mark_changed();
-            let shared = Arc::new(Shared {
-                status,
-                waiters: AtomicUsize::new(1),
-                cancel: CancellationToken::new(),
-            });
-            return Waiter { shared, receiver };
+            })
+            .0;
         }
         if let Some(shared) = active.get(&digest) {
             if !shared.cancel.is_cancelled() {
@@ -157,16 +171,10 @@ impl Downloads {
                 };
             }
         }
-        let (status, mut receiver) = watch::channel(Status {
+        let (waiter, shared) = Shared::start(Status {
             completed: 0,
             total,
             outcome: None,
-        });
-        receiver.mark_changed();
-        let shared = Arc::new(Shared {
-            status,
-            waiters: AtomicUsize::new(1),
-            cancel: CancellationToken::new(),
         });
         active.insert(digest, shared.clone());
         drop(active);
@@ -192,7 +200,7 @@ impl Downloads {
                 .status
                 .send_modify(|status| status.outcome = Some(outcome));
         });
-        Waiter { shared, receiver }
+        waiter
     }
 
     fn part_size(&self, total: u64) -> u64 {

@@ -112,6 +112,14 @@ impl Registry {
         }
     }
 
+    fn cached_token(&self, repo: &Repo) -> Option<String> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&repo.token_key())
+            .cloned()
+    }
+
     /// Sends the request `build` makes, with the repository's token if there is one; on a 401
     /// with a bearer challenge, fetches a token and sends it once more. A second 401 is
     /// `unauthorized`.
@@ -120,12 +128,7 @@ impl Registry {
         repo: &Repo,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, RegistryError> {
-        let token = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&repo.token_key())
-            .cloned();
+        let token = self.cached_token(repo);
         let with_token = |token: &Option<String>| {
             let request = build(&self.http);
             match token {
@@ -297,12 +300,7 @@ impl Registry {
                 },
             ))
         };
-        let token = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&repo.token_key())
-            .cloned();
+        let token = self.cached_token(repo);
         let mut patch = self
             .http
             .request(Method::PATCH, location.clone())

@@ -333,11 +333,15 @@ impl Scheduler {
         }
         self.make_room().await;
         let blob = request.blob.clone();
+        let blob_digest = request.blob_digest;
         let loading = Instant::now();
         let loaded = tokio::task::spawn_blocking(move || -> Result<(Engine, u64), EngineError> {
             let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
-            let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
-            Ok((Engine::load(&blob, &gguf)?, size))
+            // Weight types the engine runs badly are loaded from a converted copy.
+            let weights = crate::engine::weights::prepare(&blob, &blob_digest, &gguf)
+                .map_err(EngineError::Failed)?;
+            let size = std::fs::metadata(&weights).map(|m| m.len()).unwrap_or(0);
+            Ok((Engine::load(&weights, &gguf)?, size))
         })
         .await
         .map_err(|_| ApiError::internal("model load crashed"))?;

@@ -254,3 +254,19 @@ pub async fn post(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
 }
+
+/// A short greedy chat answer from `model` (asserting a 200).
+pub async fn greedy_answer(server: &Server, model: &str, prompt: &str) -> String {
+    let (status, body) = post(
+        server,
+        "/api/chat",
+        serde_json::json!({"model": model, "messages": [{"role": "user", "content": prompt}],
+               "stream": false, "options": {"temperature": 0, "num_predict": 12}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -22,26 +22,26 @@ pub struct TransferRequest {
 }
 
 impl TransferRequest {
-    fn name(&self) -> Result<ModelName, ApiError> {
-        let raw = if self.model.is_empty() {
-            &self.name
+    /// The request and the model name it asks for, or Ollama's 400.
+    fn decode(body: &[u8]) -> Result<(TransferRequest, ModelName), ApiError> {
+        let request: TransferRequest = parse_json(body)?;
+        let raw = if request.model.is_empty() {
+            &request.name
         } else {
-            &self.model
+            &request.model
         };
         if raw.is_empty() {
             return Err(ApiError::bad_request("model is required"));
         }
-        ModelName::parse(raw).map_err(|_| ApiError::bad_request("invalid model name"))
+        let name =
+            ModelName::parse(raw).map_err(|_| ApiError::bad_request("invalid model name"))?;
+        Ok((request, name))
     }
 }
 
 pub async fn pull(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let request: TransferRequest = match parse_json(&body) {
-        Ok(request) => request,
-        Err(e) => return e.error_response(),
-    };
-    let name = match request.name() {
-        Ok(name) => name,
+    let (request, name) = match TransferRequest::decode(&body) {
+        Ok(decoded) => decoded,
         Err(e) => return e.error_response(),
     };
     let (registry, downloads, store) = (
@@ -56,12 +56,8 @@ pub async fn pull(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
 }
 
 pub async fn push(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let request: TransferRequest = match parse_json(&body) {
-        Ok(request) => request,
-        Err(e) => return e.error_response(),
-    };
-    let name = match request.name() {
-        Ok(name) => name,
+    let (request, name) = match TransferRequest::decode(&body) {
+        Ok(decoded) => decoded,
         Err(e) => return e.error_response(),
     };
     let (registry, store) = (state.registry.clone(), state.store.clone());
