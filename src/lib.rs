@@ -20,3 +20,12 @@ pub mod template;
 
 /// The version reported by `/api/version` and `rollama -v`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `User-Agent` of rollama's HTTP clients (of its server, and of registries).
+pub fn user_agent() -> String {
+    format!(
+        "rollama/{VERSION} ({} {})",
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
+}

@@ -142,18 +142,6 @@ fn tensor_type(
         .unwrap_or(GgmlDType::F16)
 }
 
-/// The `general.file_type` name of a GGUF: what `quantization_level` reports.
-pub fn file_type_of(path: &Path) -> Result<String, QuantizeError> {
-    let mut file = std::fs::File::open(path)?;
-    let content = gguf_file::Content::read(&mut file)?;
-    let id = content
-        .metadata
-        .get("general.file_type")
-        .and_then(|v| v.to_u32().ok())
-        .unwrap_or(u32::MAX);
-    Ok(crate::gguf::file_type_string(id).to_string())
-}
-
 /// Writes `source` re-quantized to `target` into `out`. `progress(done, total)` is called after
 /// each tensor with counts of tensors.
 pub fn requantize<W: Write + Seek>(

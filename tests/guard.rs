@@ -13,6 +13,16 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `GET /api/tags` with one extra header.
+async fn tags_with(server: &Server, header: &str, value: &str) -> reqwest::Response {
+    client()
+        .get(server.url("/api/tags"))
+        .header(header, value)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn allowed_origins_get_cors_headers_and_others_403() {
     let server = Server::start_with_env(&[("OLLAMA_ORIGINS", "https://app.example.com")]);
@@ -22,12 +32,7 @@ async fn allowed_origins_get_cors_headers_and_others_403() {
         "app://obsidian.md",
         "https://app.example.com",
     ] {
-        let response = client()
-            .get(server.url("/api/tags"))
-            .header("Origin", origin)
-            .send()
-            .await
-            .unwrap();
+        let response = tags_with(&server, "Origin", origin).await;
         assert_eq!(response.status(), 200, "{origin}");
         assert_eq!(response.headers()["access-control-allow-origin"], origin);
         assert_eq!(response.headers()["vary"], "Origin");
@@ -37,12 +42,7 @@ async fn allowed_origins_get_cors_headers_and_others_403() {
         "chrome-extension://abc",
         "https://app.example.com.evil",
     ] {
-        let response = client()
-            .get(server.url("/api/tags"))
-            .header("Origin", origin)
-            .send()
-            .await
-            .unwrap();
+        let response = tags_with(&server, "Origin", origin).await;
         assert_eq!(response.status(), 403, "{origin}");
         assert!(response
             .headers()
@@ -108,12 +108,7 @@ async fn preflights_are_answered_for_allowed_origins() {
 async fn rebinding_host_headers_are_refused_on_loopback() {
     let server = Server::start();
     for host in ["evil.example", "evil.example:11434", "8.8.8.8"] {
-        let response = client()
-            .get(server.url("/api/tags"))
-            .header("Host", host)
-            .send()
-            .await
-            .unwrap();
+        let response = tags_with(&server, "Host", host).await;
         assert_eq!(response.status(), 403, "{host}");
     }
     for host in [
@@ -124,12 +119,7 @@ async fn rebinding_host_headers_are_refused_on_loopback() {
         "box.local",
         "api.localhost",
     ] {
-        let response = client()
-            .get(server.url("/api/tags"))
-            .header("Host", host)
-            .send()
-            .await
-            .unwrap();
+        let response = tags_with(&server, "Host", host).await;
         assert_eq!(response.status(), 200, "{host}");
     }
     let options = client()

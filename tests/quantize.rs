@@ -5,53 +5,12 @@
 mod common;
 
 use common::{stderr, Server};
-use serde_json::{json, Value};
-
-/// The test model re-quantized to F16 (what an F16 GGUF from llama.cpp's converter holds).
-fn f16_model(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("smollm2-f16.gguf");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    rollama::quantize::requantize(
-        &common::test_gguf(),
-        rollama::quantize::Target::F16,
-        &mut file,
-        |_, _| {},
-    )
-    .unwrap();
-    drop(file);
-    path
-}
-
-fn create(
-    server: &Server,
-    name: &str,
-    gguf: &std::path::Path,
-    quantize: Option<&str>,
-) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(gguf, dir.path().join("model.gguf")).unwrap();
-    std::fs::write(
-        dir.path().join("Modelfile"),
-        "FROM ./model.gguf\nPARAMETER stop <|im_end|>\n",
-    )
-    .unwrap();
-    let modelfile = dir.path().join("Modelfile");
-    let mut args = vec!["create", name, "-f", modelfile.to_str().unwrap()];
-    if let Some(kind) = quantize {
-        args.extend(["-q", kind]);
-    }
-    server.run(&args)
-}
+use serde_json::json;
 
 async fn level_and_size(server: &Server, name: &str) -> (String, u64) {
     let (status, show) = common::post(server, "/api/show", json!({"model": name})).await;
     assert_eq!(status, 200, "{show}");
-    let tags: Value = reqwest::get(server.url("/api/tags"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags = common::get_json(server, "/api/tags").await;
     let size = tags["models"]
         .as_array()
         .unwrap()
@@ -76,9 +35,9 @@ async fn answer(server: &Server, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f16_models_quantize_to_q8_0_and_q4_k_m_and_still_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let f16 = f16_model(dir.path());
+    let f16 = common::requantized(dir.path(), rollama::quantize::Target::F16);
     let server = Server::start();
-    let output = create(&server, "smol-f16", &f16, None);
+    let output = common::create_from_gguf(&server, "smol-f16", &f16, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let (level, f16_size) = level_and_size(&server, "smol-f16").await;
     assert_eq!(level, "F16");
@@ -88,7 +47,7 @@ async fn f16_models_quantize_to_q8_0_and_q4_k_m_and_still_answer() {
     let mut previous = f16_size;
     for (kind, expected) in [("q8_0", "Q8_0"), ("q4_K_M", "Q4_K_M")] {
         let name = format!("smol-{kind}");
-        let output = create(&server, &name, &f16, Some(kind));
+        let output = common::create_from_gguf(&server, &name, &f16, &["-q", kind]);
         assert!(output.status.success(), "{kind}: {}", stderr(&output));
         let err = stderr(&output);
         assert!(

@@ -396,13 +396,10 @@ async fn pull_partly(
 
 /// The number of models `/api/tags` lists.
 async fn model_count(server: &Server) -> usize {
-    let tags: Value = reqwest::get(server.url("/api/tags"))
-        .await
+    common::get_json(server, "/api/tags").await["models"]
+        .as_array()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tags["models"].as_array().unwrap().len()
+        .len()
 }
 
 /// A registry with the test model pushed, a proxy in front of it, and a server whose store

@@ -63,12 +63,7 @@ async fn an_ollama_store_is_listed_and_shown_unchanged() {
     let before = snapshot(&store);
 
     let server = Server::start_with_store(&store);
-    let tags: Value = reqwest::get(server.url("/api/tags"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags = common::get_json(&server, "/api/tags").await;
     let mut names: Vec<&str> = tags["models"]
         .as_array()
         .unwrap()

@@ -21,31 +21,14 @@ fn converted(models: &std::path::Path) -> Vec<String> {
 }
 
 fn create_from(server: &Server, name: &str, gguf: &std::path::Path) {
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(gguf, dir.path().join("model.gguf")).unwrap();
-    std::fs::write(
-        dir.path().join("Modelfile"),
-        "FROM ./model.gguf\nPARAMETER stop <|im_end|>\n",
-    )
-    .unwrap();
-    let modelfile = dir.path().join("Modelfile");
-    let output = server.run(&["create", name, "-f", modelfile.to_str().unwrap()]);
+    let output = common::create_from_gguf(server, name, gguf, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q4_0_models_answer_and_4_bit_weights_convert_to_q8_0_when_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let q4_0 = dir.path().join("smollm2-q4_0.gguf");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&q4_0).unwrap());
-    rollama::quantize::requantize(
-        &common::test_gguf(),
-        rollama::quantize::Target::Q4_0,
-        &mut file,
-        |_, _| {},
-    )
-    .unwrap();
-    drop(file);
+    let q4_0 = common::requantized(dir.path(), rollama::quantize::Target::Q4_0);
 
     // By default nothing is converted, and Q4_0 runs as it is.
     let store = tempfile::tempdir().unwrap();

@@ -57,12 +57,7 @@ impl Client {
             }
         }
         let http = reqwest::Client::builder()
-            .user_agent(format!(
-                "rollama/{} ({} {})",
-                crate::VERSION,
-                std::env::consts::ARCH,
-                std::env::consts::OS
-            ))
+            .user_agent(crate::user_agent())
             .default_headers(headers)
             .build()
             .unwrap_or_default();

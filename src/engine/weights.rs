@@ -20,10 +20,10 @@ pub const ROLLAMA_CONVERT_WEIGHTS: &str = "ROLLAMA_CONVERT_WEIGHTS";
 const Q4_0: u32 = 2;
 const Q4_1: u32 = 3;
 
-/// The directory of converted weights for a store whose blob is at `blob`:
+/// The directory of converted weights for the store whose `blobs/` is `blobs`:
 /// `$OLLAMA_MODELS/.rollama/converted`.
-pub fn cache_dir(blob: &Path) -> Option<PathBuf> {
-    Some(blob.parent()?.parent()?.join(".rollama").join("converted"))
+pub fn cache_dir(blobs: &Path) -> Option<PathBuf> {
+    Some(blobs.parent()?.join(".rollama").join("converted"))
 }
 
 /// Which tensor types of `gguf` to convert under the current policy.
@@ -50,7 +50,10 @@ pub fn prepare(blob: &Path, digest: &Digest, gguf: &Gguf) -> Result<PathBuf, Str
     if types.is_empty() {
         return Ok(blob.to_path_buf());
     }
-    let dir = cache_dir(blob).ok_or("model blob has no store around it")?;
+    let dir = blob
+        .parent()
+        .and_then(cache_dir)
+        .ok_or("model blob has no store around it")?;
     let names: Vec<String> = types
         .iter()
         .map(|t| format!("{t:?}").to_lowercase())
@@ -82,7 +85,7 @@ pub fn prepare(blob: &Path, digest: &Digest, gguf: &Gguf) -> Result<PathBuf, Str
 
 /// Removes converted files whose source blob is gone.
 pub fn remove_orphans(blobs: &Path) {
-    let Some(dir) = cache_dir(&blobs.join("x")) else {
+    let Some(dir) = cache_dir(blobs) else {
         return;
     };
     let Ok(entries) = std::fs::read_dir(&dir) else {

@@ -231,30 +231,27 @@ impl Downloads {
             file.set_len(total).map_err(|e| e.to_string())?;
         }
         let size = self.part_size(total);
-        let mut parts = Vec::new();
-        let mut offset = 0;
-        while offset < total || (total == 0 && parts.is_empty()) {
-            let n = parts.len();
-            let mut part = Part {
-                n,
-                offset,
-                size: size.min(total - offset),
-                completed: 0,
-            };
-            // Resume only into a partial file that was already the right size.
-            if existing == total {
-                if let Some(saved) = load_part(&partial, n) {
-                    if saved.offset == part.offset && saved.size == part.size {
-                        part.completed = saved.completed.min(part.size);
+        let count = job_parts(total, size);
+        let parts: Vec<Part> = (0..count)
+            .map(|n| {
+                let offset = n as u64 * size;
+                let mut part = Part {
+                    n,
+                    offset,
+                    size: size.min(total - offset),
+                    completed: 0,
+                };
+                // Resume only into a partial file that was already the right size.
+                if existing == total {
+                    if let Some(saved) = load_part(&partial, n) {
+                        if saved.offset == part.offset && saved.size == part.size {
+                            part.completed = saved.completed.min(part.size);
+                        }
                     }
                 }
-            }
-            offset += part.size;
-            parts.push(part);
-            if total == 0 {
-                break;
-            }
-        }
+                part
+            })
+            .collect();
         let resumed: u64 = parts.iter().map(|p| p.completed).sum();
         if resumed > 0 {
             eprintln!("pull {digest}: resuming with {resumed} of {total} bytes already on disk");
@@ -292,7 +289,6 @@ impl Downloads {
         })
         .await
         .map_err(|e| e.to_string())??;
-        let count = job_parts(total, size);
         if verified != digest {
             remove_partial(&partial, count);
             return Err(format!(

@@ -96,12 +96,7 @@ pub struct Registry {
 impl Registry {
     pub fn new(identity: std::path::PathBuf) -> Registry {
         let http = reqwest::Client::builder()
-            .user_agent(format!(
-                "rollama/{} ({} {})",
-                crate::VERSION,
-                std::env::consts::ARCH,
-                std::env::consts::OS
-            ))
+            .user_agent(crate::user_agent())
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .unwrap_or_default();

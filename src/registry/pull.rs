@@ -6,7 +6,7 @@ use super::download::Downloads;
 use super::{Registry, RegistryError, Repo};
 use crate::server::error::ApiError;
 use crate::server::progress::Progress;
-use crate::store::{Digest, Layer, Manifest, ModelName, Store};
+use crate::store::{Digest, Manifest, ModelName, Store};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,13 +43,7 @@ pub async fn pull(
         .map_err(|e| manifest_error("pull model manifest", e))?;
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::internal(format!("pull model manifest: invalid manifest: {e}")))?;
-    let layers: Vec<Layer> = manifest
-        .layers
-        .iter()
-        .cloned()
-        .chain(std::iter::once(manifest.config.clone()))
-        .collect();
-    for layer in &layers {
+    for layer in manifest.blobs() {
         let mut waiter = downloads.fetch(registry.clone(), &store, &repo, layer.digest, layer.size);
         let mut last_report: Option<Instant> = None;
         loop {
@@ -78,7 +72,7 @@ pub async fn pull(
     }
     progress.emit_status("verifying sha256 digest").await;
     // Each blob was hashed before it was moved into the store; check they are all still there.
-    for layer in &layers {
+    for layer in manifest.blobs() {
         if !store.has_blob(&layer.digest) {
             return Err(ApiError::internal(format!(
                 "blob {} is missing after download",
@@ -87,9 +81,12 @@ pub async fn pull(
         }
     }
     progress.emit_status("writing manifest").await;
-    let old = store.find(&name).ok().flatten();
+    // An existing model's spelling on disk wins (Ollama's `getExistingName`).
+    let old = store.find(&name)?;
     let write_store = store.clone();
-    let write_name = store.existing_name(&name).map_err(ApiError::from)?;
+    let write_name = old
+        .as_ref()
+        .map_or_else(|| name.clone(), |m| m.name.clone());
     tokio::task::spawn_blocking(move || write_store.write_manifest_bytes(&write_name, &bytes))
         .await
         .map_err(ApiError::internal)??;
@@ -128,14 +125,7 @@ pub async fn push(
     store
         .check(&model)
         .map_err(|problem| ApiError::internal(format!("model is damaged: {problem}")))?;
-    let layers: Vec<Layer> = model
-        .manifest
-        .layers
-        .iter()
-        .cloned()
-        .chain(std::iter::once(model.manifest.config.clone()))
-        .collect();
-    for layer in &layers {
+    for layer in model.manifest.blobs() {
         let status = format!("pushing {}", short(&layer.digest));
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let from = ModelName::parse(&layer.from)

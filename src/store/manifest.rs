@@ -70,12 +70,14 @@ impl Manifest {
         self.layers.iter().map(|l| l.size).sum::<u64>() + self.config.size
     }
 
+    /// Every blob the manifest references: the layers, then the config.
+    pub fn blobs(&self) -> impl Iterator<Item = &Layer> + '_ {
+        self.layers.iter().chain(std::iter::once(&self.config))
+    }
+
     /// Every digest the manifest references, config included.
     pub fn digests(&self) -> impl Iterator<Item = Digest> + '_ {
-        self.layers
-            .iter()
-            .map(|l| l.digest)
-            .chain(std::iter::once(self.config.digest))
+        self.blobs().map(|l| l.digest)
     }
 
     pub fn layers_of<'a>(&'a self, media_type: &'a str) -> impl Iterator<Item = &'a Layer> + 'a {

@@ -247,7 +247,7 @@ impl Store {
     /// manifest gives. A `stat` per blob: contents are verified when blobs are written.
     pub fn check(&self, model: &StoredModel) -> Result<(), String> {
         let manifest = &model.manifest;
-        for layer in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        for layer in manifest.blobs() {
             match std::fs::metadata(self.blob_path(&layer.digest)) {
                 Ok(meta) if meta.len() == layer.size => {}
                 Ok(meta) => {

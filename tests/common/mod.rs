@@ -200,10 +200,33 @@ pub fn test_gguf() -> PathBuf {
 
 /// A Modelfile next to a symlink of the test model, so `FROM ./model.gguf` is relative.
 pub fn modelfile_dir(body: &str) -> tempfile::TempDir {
+    modelfile_dir_for(&test_gguf(), body)
+}
+
+/// A Modelfile next to a symlink `model.gguf` of `gguf`.
+pub fn modelfile_dir_for(gguf: &Path, body: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(test_gguf(), dir.path().join("model.gguf")).unwrap();
+    std::os::unix::fs::symlink(gguf, dir.path().join("model.gguf")).unwrap();
     std::fs::write(dir.path().join("Modelfile"), body).unwrap();
     dir
+}
+
+/// `rollama create NAME` from `gguf` (with `<|im_end|>` as stop), plus `extra` arguments.
+pub fn create_from_gguf(server: &Server, name: &str, gguf: &Path, extra: &[&str]) -> Output {
+    let dir = modelfile_dir_for(gguf, "FROM ./model.gguf\nPARAMETER stop <|im_end|>\n");
+    let modelfile = dir.path().join("Modelfile");
+    let mut args = vec!["create", name, "-f", modelfile.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    server.run(&args)
+}
+
+/// The test model re-quantized to `target`, written as `dir/smollm2-<target>.gguf`.
+pub fn requantized(dir: &Path, target: rollama::quantize::Target) -> PathBuf {
+    let path = dir.join(format!("smollm2-{}.gguf", target.name()));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    rollama::quantize::requantize(&test_gguf(), target, &mut file, |_, _| {}).unwrap();
+    std::io::Write::flush(&mut file).unwrap();
+    path
 }
 
 /// Creates `name` from the test model through the CLI.
@@ -234,6 +257,16 @@ You can call these tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}<|im_e
 """
 PARAMETER stop <|im_end|>
 "#;
+
+/// GETs `path` and decodes the reply as JSON.
+pub async fn get_json(server: &Server, path: &str) -> serde_json::Value {
+    reqwest::get(server.url(path))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
 
 /// POSTs a JSON body; the status and the reply as JSON (a string when it is not JSON).
 pub async fn post(

@@ -577,6 +577,31 @@ pub(crate) fn native_generate_request(request: &Map<String, Value>) -> Result<Va
 }
 
 /// OpenAI's legacy completions `logprobs` object from Ollama's entries.
+/// A legacy completion (or one of its stream chunks) around `choices`.
+fn completion_object(id: &str, model: &Value, choices: Value) -> Value {
+    json!({
+        "id": id,
+        "object": "text_completion",
+        "created": unix_now(),
+        "model": model,
+        "system_fingerprint": "fp_ollama",
+        "choices": choices,
+    })
+}
+
+/// The choice made of a native generate reply or chunk; `finished` gives it its finish reason.
+fn completion_choice(native: &Value, finished: bool) -> Value {
+    let mut choice = json!({
+        "text": native["response"],
+        "index": 0,
+        "finish_reason": if finished { finish_reason(&native["done_reason"], false) } else { Value::Null },
+    });
+    if native.get("logprobs").is_some() {
+        choice["logprobs"] = completion_logprobs(&native["logprobs"]);
+    }
+    choice
+}
+
 fn completion_logprobs(native: &Value) -> Value {
     let entries = native.as_array().cloned().unwrap_or_default();
     json!({
@@ -605,26 +630,10 @@ pub async fn completions(state: web::Data<AppState>, body: web::Bytes) -> HttpRe
     match reply {
         NativeReply::Error(status, message) => error(status, &message),
         NativeReply::Object(done, meta) => {
-            let mut choice = json!({
-                "text": done["response"],
-                "index": 0,
-                "finish_reason": finish_reason(&done["done_reason"], false),
-            });
-            if done.get("logprobs").is_some() {
-                choice["logprobs"] = completion_logprobs(&done["logprobs"]);
-            }
-            json_response(
-                &json!({
-                    "id": id,
-                    "object": "text_completion",
-                    "created": unix_now(),
-                    "model": model,
-                    "system_fingerprint": "fp_ollama",
-                    "choices": [choice],
-                    "usage": usage(&done, meta.prompt_truncated),
-                }),
-                meta.prompt_truncated,
-            )
+            let mut object =
+                completion_object(&id, &model, json!([completion_choice(&done, true)]));
+            object["usage"] = usage(&done, meta.prompt_truncated);
+            json_response(&object, meta.prompt_truncated)
         }
         NativeReply::Chunks(chunks, meta) => {
             let truncated = meta.prompt_truncated;
@@ -636,39 +645,16 @@ pub async fn completions(state: web::Data<AppState>, body: web::Bytes) -> HttpRe
                     return out;
                 }
                 let done = native["done"].as_bool().unwrap_or(false);
-                let mut choice = json!({
-                    "text": native["response"],
-                    "index": 0,
-                    "finish_reason": if done { finish_reason(&native["done_reason"], false) } else { Value::Null },
-                });
-                if native.get("logprobs").is_some() {
-                    choice["logprobs"] = completion_logprobs(&native["logprobs"]);
-                }
+                let choice = completion_choice(&native, done);
                 out.push(sse_event(
                     None,
-                    &json!({
-                        "id": id,
-                        "object": "text_completion",
-                        "created": unix_now(),
-                        "model": model,
-                        "system_fingerprint": "fp_ollama",
-                        "choices": [choice],
-                    }),
+                    &completion_object(&id, &model, json!([choice])),
                 ));
                 if done {
                     if include_usage {
-                        out.push(sse_event(
-                            None,
-                            &json!({
-                                "id": id,
-                                "object": "text_completion",
-                                "created": unix_now(),
-                                "model": model,
-                                "system_fingerprint": "fp_ollama",
-                                "choices": [],
-                                "usage": usage(&native, truncated),
-                            }),
-                        ));
+                        let mut last = completion_object(&id, &model, json!([]));
+                        last["usage"] = usage(&native, truncated);
+                        out.push(sse_event(None, &last));
                     }
                     out.push(sse_done());
                 }
