@@ -129,8 +129,8 @@ pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
             .app_data(guard.clone())
             .app_data(limits.clone())
             .app_data(web::PayloadConfig::new(MAX_JSON_BODY))
-            // Inside the request logger, so refused requests are logged too.
             .wrap(actix_web::middleware::from_fn(limits::body_timeout))
+            // Inside the request logger, so refused requests are logged too.
             .wrap(actix_web::middleware::from_fn(guard::guard))
             .wrap(actix_web::middleware::from_fn(routes::log_request))
             .configure(routes::configure)
