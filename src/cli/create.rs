@@ -104,9 +104,7 @@ pub fn build_request(parsed: &Modelfile, dir: &Path) -> Result<Map<String, Value
                 saw_from = true;
                 let path = expand(&command.args, dir);
                 if path.exists() {
-                    for file in model_files(&path)? {
-                        files.insert(file_key(&file), file);
-                    }
+                    files.extend(model_files(&path)?);
                 } else {
                     request.insert("from".into(), json!(command.args));
                 }
@@ -116,9 +114,7 @@ pub fn build_request(parsed: &Modelfile, dir: &Path) -> Result<Map<String, Value
                 if !path.exists() {
                     bail!("invalid adapter path: {}", command.args);
                 }
-                for file in model_files(&path)? {
-                    adapters.insert(file_key(&file), file);
-                }
+                adapters.extend(model_files(&path)?);
             }
             "draft" => bail!("DRAFT models are not supported yet"),
             "template" | "system" | "renderer" | "parser" | "requires" => {
@@ -180,30 +176,46 @@ fn expand(arg: &str, dir: &Path) -> PathBuf {
     }
 }
 
-/// A file is used as is; a directory contributes its GGUF files.
-fn model_files(path: &Path) -> Result<Vec<PathBuf>> {
+/// A file is used as is; a directory contributes its GGUF files or, failing those, the files
+/// of a Hugging Face model (safetensors, JSON configs and tokenizer), each by its name
+/// relative to the directory.
+fn model_files(path: &Path) -> Result<Vec<(String, PathBuf)>> {
     if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(vec![(name, path.to_path_buf())]);
     }
-    let mut found: Vec<PathBuf> = fs_err::read_dir(path)?
+    let mut found: Vec<(String, PathBuf)> = fs_err::read_dir(path)?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "gguf") && p.is_file())
+        .map(|p| {
+            (
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                p,
+            )
+        })
         .collect();
+    if found.is_empty() {
+        let names = crate::convert::directory_files(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if names.iter().any(|n| n.ends_with(".safetensors")) {
+            found = names
+                .into_iter()
+                .map(|n| (n.clone(), path.join(n)))
+                .collect();
+        }
+    }
     found.sort();
     if found.is_empty() {
-        bail!(
-            "no GGUF files found in {}; importing safetensors directories is not supported yet",
-            path.display()
-        );
+        bail!("no GGUF or safetensors files found in {}", path.display());
     }
     Ok(found)
-}
-
-fn file_key(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -235,5 +247,38 @@ mod tests {
             request["messages"],
             json!([{"role": "user", "content": "hello there"}])
         );
+    }
+
+    #[test]
+    fn from_a_hugging_face_directory_uploads_its_model_files_by_relative_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "model.safetensors",
+            "config.json",
+            "tokenizer.json",
+            "README.md",
+            "vocab.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"{}").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
+        std::fs::write(dir.path().join("1_Pooling/config.json"), b"{}").unwrap();
+        let parsed = modelfile::parse("FROM .").unwrap();
+        let request = build_request(&parsed, dir.path()).unwrap();
+        let files: Vec<&String> = request["files"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            files,
+            [
+                "1_Pooling/config.json",
+                "config.json",
+                "model.safetensors",
+                "tokenizer.json"
+            ]
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let error = build_request(&parsed, empty.path())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no GGUF or safetensors files"), "{error}");
     }
 }

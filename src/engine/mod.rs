@@ -121,6 +121,11 @@ pub struct Engine {
 pub struct WeightsGone(Option<Weak<tokio::sync::Mutex<dyn mistralrs::core::Pipeline>>>);
 
 impl WeightsGone {
+    /// For weights that are not the engine's (nothing to wait for).
+    pub fn already() -> WeightsGone {
+        WeightsGone(None)
+    }
+
     pub fn is_gone(&self) -> bool {
         self.0.as_ref().is_none_or(|weak| weak.strong_count() == 0)
     }

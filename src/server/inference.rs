@@ -360,7 +360,9 @@ impl Generation {
     /// Ollama's `logprobs` entries: `{token, logprob, bytes, top_logprobs: [{token, logprob,
     /// bytes}]}`, natural-log values.
     fn logprobs_json(&self, list: &[TokenLogprob]) -> Value {
-        let engine = &self.lease.runner.engine;
+        let Ok(engine) = self.lease.runner.engine() else {
+            return Value::Array(Vec::new());
+        };
         let entry = |id: u32, logprob: f32| {
             let (token, bytes) = engine.token_piece(id);
             json!({"token": token, "logprob": logprob, "bytes": bytes})
@@ -419,7 +421,7 @@ impl Generation {
             let events = self
                 .lease
                 .runner
-                .engine
+                .engine()?
                 .generate(request.clone())
                 .await
                 .map_err(|e| ApiError::internal(e.to_string()))?;

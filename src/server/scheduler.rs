@@ -9,6 +9,7 @@
 
 use super::error::ApiError;
 use super::keep_alive::KeepAlive;
+use crate::embed::Embedder;
 use crate::engine::{Engine, EngineError, WeightsGone};
 use crate::gguf::Gguf;
 use crate::store::Digest;
@@ -38,6 +39,12 @@ pub struct LoadRequest {
     pub keep_alive: KeepAlive,
 }
 
+/// What a loaded model runs on: mistralrs for text, the embedding engine for BERT-family models.
+enum Loaded {
+    Text(Engine),
+    Embedding(Arc<Embedder>),
+}
+
 /// A loaded model.
 pub struct Runner {
     pub name: String,
@@ -45,7 +52,7 @@ pub struct Runner {
     pub details: Value,
     pub size: u64,
     pub num_ctx: usize,
-    pub engine: Engine,
+    model: Loaded,
     blob_digest: Digest,
     permits: Arc<Semaphore>,
     active: AtomicUsize,
@@ -60,6 +67,28 @@ struct RunnerState {
 }
 
 impl Runner {
+    /// The text engine; an error for an embedding model (callers check capabilities first).
+    pub fn engine(&self) -> Result<&Engine, ApiError> {
+        match &self.model {
+            Loaded::Text(engine) => Ok(engine),
+            Loaded::Embedding(_) => Err(ApiError::bad_request(format!(
+                "\"{}\" is an embedding model",
+                self.name
+            ))),
+        }
+    }
+
+    /// The embedding engine; an error for a text model.
+    pub fn embedder(&self) -> Result<Arc<Embedder>, ApiError> {
+        match &self.model {
+            Loaded::Embedding(embedder) => Ok(embedder.clone()),
+            Loaded::Text(_) => Err(ApiError::bad_request(format!(
+                "\"{}\" does not support embedding",
+                self.name
+            ))),
+        }
+    }
+
     /// When the runner will be unloaded: far future for "forever", None while in use
     /// (reported as now + keep-alive, as Ollama does).
     pub fn expires_at(&self) -> SystemTime {
@@ -81,6 +110,15 @@ impl Runner {
         match (state.keep_alive, state.idle_since) {
             (KeepAlive::For(d), Some(since)) => since.elapsed() >= d,
             _ => false,
+        }
+    }
+
+    /// Tells when the weights of this runner, once unloaded, are freed.
+    fn weights_watch(&self) -> WeightsGone {
+        match &self.model {
+            Loaded::Text(engine) => engine.weights_watch(),
+            // Freed with the last `Arc`, which a request holds at most until it finishes.
+            Loaded::Embedding(_) => WeightsGone::already(),
         }
     }
 
@@ -153,7 +191,7 @@ impl Inner {
         self.unloaded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((Instant::now(), runner.engine.weights_watch()));
+            .push((Instant::now(), runner.weights_watch()));
     }
 }
 
@@ -335,17 +373,23 @@ impl Scheduler {
         let blob = request.blob.clone();
         let blob_digest = request.blob_digest;
         let loading = Instant::now();
-        let loaded = tokio::task::spawn_blocking(move || -> Result<(Engine, u64), EngineError> {
+        let loaded = tokio::task::spawn_blocking(move || -> Result<(Loaded, u64), EngineError> {
             let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
+            if crate::embed::supports_architecture(gguf.architecture().unwrap_or("")) {
+                let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
+                let embedder = Embedder::load(&blob)
+                    .map_err(|e| EngineError::Failed(format!("failed to load model: {e}")))?;
+                return Ok((Loaded::Embedding(Arc::new(embedder)), size));
+            }
             // Weight types the engine runs badly are loaded from a converted copy.
             let weights = crate::engine::weights::prepare(&blob, &blob_digest, &gguf)
                 .map_err(EngineError::Failed)?;
             let size = std::fs::metadata(&weights).map(|m| m.len()).unwrap_or(0);
-            Ok((Engine::load(&weights, &gguf)?, size))
+            Ok((Loaded::Text(Engine::load(&weights, &gguf)?), size))
         })
         .await
         .map_err(|_| ApiError::internal("model load crashed"))?;
-        let (engine, size) = loaded.map_err(|e| match e {
+        let (model, size) = loaded.map_err(|e| match e {
             EngineError::Unsupported(m) => ApiError::BadRequest(m),
             EngineError::Failed(m) => ApiError::Internal(m),
         })?;
@@ -356,7 +400,7 @@ impl Scheduler {
             details: request.details.clone(),
             size,
             num_ctx: request.num_ctx,
-            engine,
+            model,
             blob_digest: request.blob_digest,
             permits: Arc::new(Semaphore::new(self.inner.num_parallel)),
             active: AtomicUsize::new(0),

@@ -162,7 +162,7 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
     }));
 
     let (lease, load_duration) = state.scheduler.acquire(load).await?;
-    let engine = &lease.runner.engine;
+    let engine = lease.runner.engine()?;
     let prompt_format = PromptFormat::choose(
         target.view.template.as_deref(),
         engine.facts.has_chat_template,

@@ -383,20 +383,12 @@ fn gguf_layers(
     if files.is_empty() {
         return Err(ApiError::bad_request("no files provided to convert"));
     }
-    if files.keys().any(|f| f.ends_with(".safetensors")) {
-        return Err(ApiError::bad_request(
-            "importing safetensors models is not supported yet; convert the model to GGUF first",
-        ));
+    if !adapter && files.keys().any(|f| f.ends_with(".safetensors")) {
+        return Ok(vec![converted_layer(store, files, progress)?]);
     }
     let mut layers = Vec::new();
     for (file, raw_digest) in files {
-        let digest =
-            Digest::parse(raw_digest).map_err(|_| ApiError::bad_request(INVALID_DIGEST_FORMAT))?;
-        if !store.has_blob(&digest) {
-            return Err(ApiError::bad_request(format!(
-                "blob \"{digest}\" not found; upload it with POST /api/blobs/{digest} first"
-            )));
-        }
+        let digest = uploaded_blob(store, raw_digest)?;
         let is_gguf_name = file.ends_with(".gguf");
         if !is_gguf_name && !has_gguf_magic(store, &digest) {
             return Err(ApiError::bad_request("unknown type"));
@@ -422,6 +414,52 @@ fn gguf_layers(
         });
     }
     Ok(layers)
+}
+
+/// The digest of an uploaded file, which must be in the store.
+fn uploaded_blob(store: &Store, raw_digest: &str) -> Result<Digest, ApiError> {
+    let digest =
+        Digest::parse(raw_digest).map_err(|_| ApiError::bad_request(INVALID_DIGEST_FORMAT))?;
+    if !store.has_blob(&digest) {
+        return Err(ApiError::bad_request(format!(
+            "blob \"{digest}\" not found; upload it with POST /api/blobs/{digest} first"
+        )));
+    }
+    Ok(digest)
+}
+
+/// A Hugging Face model directory (safetensors, config and tokenizer files, uploaded as
+/// blobs) converted into a GGUF model layer (`crate::convert`).
+fn converted_layer(
+    store: &Store,
+    files: &BTreeMap<String, String>,
+    progress: &Progress,
+) -> Result<NewLayer, ApiError> {
+    let mut paths = BTreeMap::new();
+    for (file, raw_digest) in files {
+        let digest = uploaded_blob(store, raw_digest)?;
+        paths.insert(file.clone(), store.blob_path(&digest));
+    }
+    progress.status("converting model");
+    let mut temp = store.temp_file("convert")?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        crate::convert::convert(&crate::convert::ModelFiles::new(paths), &mut out, |_, _| {})
+            .map_err(|e| match e {
+                crate::convert::ConvertError::Unsupported(m) => ApiError::bad_request(m),
+                crate::convert::ConvertError::Failed(m) => {
+                    ApiError::internal(format!("converting model: {m}"))
+                }
+            })?;
+    }
+    let digest = store.adopt_temp_file(temp)?;
+    let size = std::fs::metadata(store.blob_path(&digest))
+        .map_err(ApiError::internal)?
+        .len();
+    Ok(NewLayer {
+        layer: Layer::new(MEDIA_MODEL, digest, size),
+        created: true,
+    })
 }
 
 fn has_gguf_magic(store: &Store, digest: &Digest) -> bool {

@@ -124,7 +124,7 @@ pub async fn generate(
     }
 
     let (lease, load_duration) = state.scheduler.acquire(load).await?;
-    let engine = &lease.runner.engine;
+    let engine = lease.runner.engine()?;
     let mut prompt_ids = if request.raw {
         engine
             .tokenize_text(&request.prompt, true)

@@ -4,6 +4,7 @@ pub(crate) mod anthropic;
 mod blobs;
 mod chat;
 mod create;
+mod embed;
 mod generate;
 mod meta;
 pub mod models;
@@ -17,7 +18,7 @@ use actix_web::{
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
     middleware::Next,
-    web, HttpResponse,
+    web,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -63,9 +64,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/metrics").route(web::get().to(crate::server::metrics::scrape)))
     .service(resource("/v1/models").route(web::get().to(openai::list_models)))
     .service(resource("/v1/models/{model:.+}").route(web::get().to(openai::retrieve_model)));
-    for path in ["/api/embed", "/api/embeddings", "/v1/embeddings"] {
-        cfg.service(resource(path).route(web::post().to(not_implemented)));
-    }
+    cfg.service(resource("/api/embed").route(web::post().to(embed::embed)))
+        .service(resource("/api/embeddings").route(web::post().to(embed::embeddings)))
+        .service(resource("/v1/embeddings").route(web::post().to(openai::embeddings)));
 }
 
 /// Request bodies on routes that carry base64 images may be this large; other JSON bodies are
@@ -74,18 +75,6 @@ pub const MAX_BODY_WITH_IMAGES: usize = 64 * 1024 * 1024;
 
 fn with_images(resource: actix_web::Resource) -> actix_web::Resource {
     resource.app_data(web::PayloadConfig::new(MAX_BODY_WITH_IMAGES))
-}
-
-/// Routes that a later rollama release serves; until then they say so plainly.
-async fn not_implemented(request: actix_web::HttpRequest) -> HttpResponse {
-    HttpResponse::NotImplemented()
-        .content_type("application/json; charset=utf-8")
-        .body(
-            serde_json::json!({
-                "error": format!("{} is not implemented yet in rollama", request.path())
-            })
-            .to_string(),
-        )
 }
 
 /// One line per request on stderr, in the spirit of gin's logger:

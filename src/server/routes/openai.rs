@@ -4,7 +4,7 @@
 //! does. Beyond Ollama: `tool_choice` and `parallel_tool_calls` are enforced,
 //! `max_completion_tokens` is honoured, and `options` / `keep_alive` may be sent as extra fields.
 
-use super::{chat, generate, models};
+use super::{chat, embed, generate, models};
 use crate::server::compat::{
     json_response, json_type_name, native_body, options_with, random_digits, sse_done, sse_event,
     sse_response, stop_list, unix_now, NativeReply,
@@ -663,6 +663,97 @@ pub async fn completions(state: web::Data<AppState>, body: web::Bytes) -> HttpRe
             sse_response(events, truncated)
         }
     }
+}
+
+// ------------------------------------------------------------------ embeddings
+
+/// The native `/api/embed` request for an OpenAI embeddings request (Ollama's checks: a
+/// string or an array of strings, `""` meaning one empty input, no token arrays).
+fn native_embed_request(request: &Map<String, Value>) -> Result<Value, String> {
+    let input = match request.get("input") {
+        Some(Value::String(text)) => json!([text]),
+        Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_string) => {
+            json!(items)
+        }
+        _ => return Err("invalid input".to_string()),
+    };
+    let mut native = json!({
+        "model": request.get("model").cloned().unwrap_or(json!("")),
+        "input": input,
+    });
+    if let Some(dimensions) = number(request, "dimensions")? {
+        native["dimensions"] = dimensions;
+    }
+    for key in ["options", "keep_alive"] {
+        if let Some(value) = request.get(key) {
+            native[key] = value.clone();
+        }
+    }
+    Ok(native)
+}
+
+/// `POST /v1/embeddings`: vectors as floats or as base64 of little-endian `f32`s.
+pub async fn embeddings(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let request = match parse_object(&body) {
+        Ok(request) => request,
+        Err(message) => return bad_request(message),
+    };
+    let base64 = match request.get("encoding_format") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(format)) if format == "float" => false,
+        Some(Value::String(format)) if format == "base64" => true,
+        Some(other) => {
+            let shown = other
+                .as_str()
+                .map_or_else(|| other.to_string(), str::to_string);
+            return bad_request(format!(
+                "Invalid value for 'encoding_format' = {shown}. Supported values: ['float', 'base64']."
+            ));
+        }
+    };
+    let native = match native_embed_request(&request) {
+        Ok(native) => native,
+        Err(message) => return bad_request(message),
+    };
+    let model = native["model"].clone();
+    let reply = NativeReply::read(embed::embed(state, native_body(&native)).await).await;
+    let done = match reply {
+        NativeReply::Error(status, message) => return error(status, &message),
+        NativeReply::Object(done, _) => done,
+        NativeReply::Chunks(..) => {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected stream")
+        }
+    };
+    let data: Vec<Value> = done["embeddings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, vector)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = vector
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|v| (v.as_f64().unwrap_or(0.0) as f32).to_le_bytes())
+                    .collect();
+                json!(base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    bytes
+                ))
+            } else {
+                vector.clone()
+            };
+            json!({"object": "embedding", "embedding": embedding, "index": index})
+        })
+        .collect();
+    let tokens = done["prompt_eval_count"].as_u64().unwrap_or(0);
+    HttpResponse::Ok().json(json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }))
 }
 
 // ------------------------------------------------------------------ models

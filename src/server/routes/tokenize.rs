@@ -61,7 +61,7 @@ pub async fn tokenize(
     let lease = lease(&state, &request.model, request.keep_alive.as_ref()).await?;
     let tokens = lease
         .runner
-        .engine
+        .engine()?
         .encode(&content)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(json!({ "model": request.model, "tokens": tokens })))
@@ -80,7 +80,7 @@ pub async fn detokenize(
         .map(|t| u32::try_from(*t).map_err(|_| ApiError::bad_request(format!("invalid token {t}"))))
         .collect::<Result<_, _>>()?;
     let lease = lease(&state, &request.model, request.keep_alive.as_ref()).await?;
-    let content = lease.runner.engine.decode(&ids).map_err(|e| match e {
+    let content = lease.runner.engine()?.decode(&ids).map_err(|e| match e {
         crate::engine::EngineError::Unsupported(message) => ApiError::BadRequest(message),
         other => ApiError::internal(other.to_string()),
     })?;
