@@ -411,7 +411,7 @@ _rollama() {
             return 0
             ;;
         rollama__subcmd__run)
-            opts="-h --keepalive --verbose --insecure --nowordwrap --format --think --hidethinking --help"
+            opts="-h --keepalive --verbose --insecure --nowordwrap --format --think --hidethinking --truncate --dimensions --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -426,6 +426,14 @@ _rollama() {
                     return 0
                     ;;
                 --think)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --truncate)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --dimensions)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -55,6 +55,9 @@ complete -c rollama -n "__fish_rollama_using_subcommand show" -s h -l help -d 'P
 complete -c rollama -n "__fish_rollama_using_subcommand run" -l keepalive -d 'Duration to keep a model loaded (e.g. 5m)' -r
 complete -c rollama -n "__fish_rollama_using_subcommand run" -l format -d 'Response format (e.g. json)' -r
 complete -c rollama -n "__fish_rollama_using_subcommand run" -l think -d 'Enable thinking mode: true/false or high/medium/low for supported models' -r
+complete -c rollama -n "__fish_rollama_using_subcommand run" -l truncate -d 'For embedding models: truncate inputs that exceed the context length (default: true). Set --truncate=false to error instead' -r -f -a "true\t''
+false\t''"
+complete -c rollama -n "__fish_rollama_using_subcommand run" -l dimensions -d 'Truncate output embeddings to specified dimension (embedding models only)' -r
 complete -c rollama -n "__fish_rollama_using_subcommand run" -l verbose -d 'Show timings for response'
 complete -c rollama -n "__fish_rollama_using_subcommand run" -l insecure -d 'Use an insecure registry'
 complete -c rollama -n "__fish_rollama_using_subcommand run" -l nowordwrap -d 'Don\'t wrap words to the next line automatically'

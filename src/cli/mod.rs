@@ -166,6 +166,13 @@ pub struct RunArgs {
     /// Hide thinking output (if provided)
     #[arg(long)]
     pub hidethinking: bool,
+    /// For embedding models: truncate inputs that exceed the context length (default: true).
+    /// Set --truncate=false to error instead
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub truncate: Option<bool>,
+    /// Truncate output embeddings to specified dimension (embedding models only)
+    #[arg(long)]
+    pub dimensions: Option<i64>,
 }
 
 #[derive(Args, Debug)]

@@ -26,20 +26,26 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
         crate::server::keep_alive::parse_go_duration(keep_alive).map_err(anyhow::Error::msg)?;
     }
     // A model that is not here is pulled first, as Ollama's `run` does.
-    match client
+    let show = match client
         .post_json::<Value>("/api/show", &json!({ "model": args.model }))
         .await
     {
-        Ok(_) => {}
+        Ok(show) => show,
         Err(ClientError::Status { status: 404, .. }) => {
             let pull = super::TransferArgs {
                 model: args.model.clone(),
                 insecure: args.insecure,
             };
             super::pull::pull(client, &pull).await?;
+            client
+                .post_json::<Value>("/api/show", &json!({ "model": args.model }))
+                .await?
         }
         Err(e) => return Err(e.into()),
-    }
+    };
+    let is_embedding = show["capabilities"]
+        .as_array()
+        .is_some_and(|caps| caps.iter().any(|c| c == "embedding"));
 
     let mut prompt = args.prompt.join(" ");
     let stdin_is_terminal = std::io::stdin().is_terminal();
@@ -54,6 +60,9 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
                 format!("{piped} {prompt}")
             };
         }
+    }
+    if is_embedding {
+        return embed(client, &args, &prompt).await;
     }
     let interactive =
         args.prompt.is_empty() && stdin_is_terminal && std::io::stdout().is_terminal();
@@ -99,6 +108,32 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
     if args.verbose {
         eprint!("{}", crate::chat::metrics_summary(&last));
     }
+    Ok(())
+}
+
+/// An embedding model's `run`: the vector of the prompt, as one compact JSON array.
+async fn embed(client: &Client, args: &RunArgs, prompt: &str) -> Result<()> {
+    if prompt.is_empty() {
+        bail!(
+            "embedding models require input text. Usage: rollama run {} \"your text here\"",
+            args.model
+        );
+    }
+    let mut request = json!({"model": args.model, "input": prompt});
+    if let Some(keep_alive) = &args.keepalive {
+        request["keep_alive"] = json!(keep_alive);
+    }
+    if let Some(truncate) = args.truncate {
+        request["truncate"] = json!(truncate);
+    }
+    if let Some(dimensions) = args.dimensions.filter(|d| *d > 0) {
+        request["dimensions"] = json!(dimensions);
+    }
+    let reply: Value = client.post_json("/api/embed", &request).await?;
+    let first = reply["embeddings"]
+        .get(0)
+        .ok_or_else(|| anyhow::anyhow!("no embeddings received"))?;
+    println!("{first}");
     Ok(())
 }
 

@@ -303,3 +303,48 @@ pub async fn greedy_answer(server: &Server, model: &str, prompt: &str) -> String
         .unwrap_or_default()
         .to_string()
 }
+
+/// A model directory fetched beside the SmolLM2 GGUF by scripts/fetch-test-models.sh
+/// (`all-minilm-l6-v2`, `smollm2-safetensors`).
+pub fn test_model_dir(name: &str) -> PathBuf {
+    let dir = test_gguf()
+        .parent()
+        .expect("the test GGUF has a directory")
+        .join(name);
+    assert!(
+        dir.is_dir(),
+        "{} is missing: run scripts/fetch-test-models.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// `rollama create NAME` with `FROM <dir>` (a model directory), plus `extra` arguments.
+pub fn create_from_dir(server: &Server, name: &str, dir: &Path, extra: &[&str]) -> Output {
+    let modelfile_dir = tempfile::tempdir().unwrap();
+    let modelfile = modelfile_dir.path().join("Modelfile");
+    std::fs::write(&modelfile, format!("FROM {}\n", dir.display())).unwrap();
+    let mut args = vec!["create", name, "-f", modelfile.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    server.run(&args)
+}
+
+/// `quantization_level` from `/api/show` and the size `/api/tags` lists for `name`.
+pub async fn level_and_size(server: &Server, name: &str) -> (String, u64) {
+    let (status, show) = post(server, "/api/show", serde_json::json!({"model": name})).await;
+    assert_eq!(status, 200, "{show}");
+    let tags = get_json(server, "/api/tags").await;
+    let size = tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == format!("{name}:latest"))
+        .unwrap_or_else(|| panic!("{name} is not listed: {tags}"))["size"]
+        .as_u64()
+        .unwrap();
+    let level = show["details"]["quantization_level"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (level, size)
+}
