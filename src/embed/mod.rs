@@ -189,9 +189,16 @@ impl Embedder {
             let Some(hf_name) = names::to_hugging_face(table, name) else {
                 continue;
             };
-            let tensor = info
+            let mut tensor = info
                 .read(&mut file, content.tensor_data_offset, &Device::Cpu)?
                 .dequantize(&Device::Cpu)?;
+            if tensor.rank() == 2 && !hf_name.starts_with("embeddings.") {
+                // A linear layer multiplies by the transpose of its weight. Kept transposed in
+                // memory (a transposed view of an `(in, out)` matrix), that product reads the
+                // matrix row-major and the matmul need not repack the whole weight on every
+                // call, which dominated short inputs (measured: 35% of the time).
+                tensor = tensor.t()?.contiguous()?.t()?;
+            }
             tensors.insert(hf_name, tensor);
         }
         let rows = |name: &str| tensors.get(name).and_then(|t| t.dims().first().copied());
