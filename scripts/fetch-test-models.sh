@@ -7,7 +7,9 @@
 #   (the embedding and import tests);
 # - `smollm2-safetensors/`: a Hugging Face directory made from the SmolLM2 GGUF by
 #   scripts/smollm2-to-safetensors.py with the PyPI `gguf` package (the chat-model import
-#   tests), in a small venv of its own.
+#   tests), in a small venv of its own;
+# - `tiny-nomic-bert/`: a NomicBERT directory with random weights (fixed seed) made by
+#   scripts/make-tiny-nomic-bert.py (the nomic-bert tests).
 # Idempotent: verified copies are reused.
 #
 # Usage: scripts/fetch-test-models.sh [CACHE_DIR]   (default: $ROLLAMA_TEST_MODELS or
@@ -83,28 +85,49 @@ PY
     mv "$work/minilm/model" "$dir"
 }
 
+# The Python packages the test-data scripts use, in a venv of their own; prints its python.
+DATA_REQUIREMENTS="gguf==0.19.0 numpy==2.4.6"
+data_python() {
+    local venv="${ROLLAMA_DATA_VENV:-$HOME/.cache/rollama/data-venv}"
+    if [ "$(cat "$venv/.rollama-requirements" 2>/dev/null)" != "$DATA_REQUIREMENTS" ]; then
+        echo "creating $venv with $DATA_REQUIREMENTS..." >&2
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        # shellcheck disable=SC2086
+        "$venv/bin/pip" install --quiet --disable-pip-version-check $DATA_REQUIREMENTS >&2
+        echo "$DATA_REQUIREMENTS" > "$venv/.rollama-requirements"
+    fi
+    echo "$venv/bin/python"
+}
+
 make_smollm2_safetensors() {
     local dir="$CACHE_DIR/smollm2-safetensors"
     local script
     script="$(cd "$(dirname "$0")" && pwd)/smollm2-to-safetensors.py"
-    local requirements="gguf==0.19.0 numpy==2.4.6"
     local stamp
-    stamp="$( (cat "$script" "$target"; echo "$requirements") | sha256sum | cut -c1-64)"
+    stamp="$( (cat "$script" "$target"; echo "$DATA_REQUIREMENTS") | sha256sum | cut -c1-64)"
     if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
         return 0
     fi
-    local venv="${ROLLAMA_DATA_VENV:-$HOME/.cache/rollama/data-venv}"
-    if [ "$(cat "$venv/.rollama-requirements" 2>/dev/null)" != "$requirements" ]; then
-        echo "creating $venv with $requirements..." >&2
-        rm -rf "$venv"
-        python3 -m venv "$venv"
-        # shellcheck disable=SC2086
-        "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements >&2
-        echo "$requirements" > "$venv/.rollama-requirements"
-    fi
     echo "making $dir from $target..." >&2
     rm -rf "$dir" "$dir.tmp"
-    "$venv/bin/python" "$script" "$target" "$dir.tmp" >&2
+    "$(data_python)" "$script" "$target" "$dir.tmp" >&2
+    echo "$stamp" > "$dir.tmp/.stamp"
+    mv "$dir.tmp" "$dir"
+}
+
+make_tiny_nomic_bert() {
+    local dir="$CACHE_DIR/tiny-nomic-bert"
+    local script
+    script="$(cd "$(dirname "$0")" && pwd)/make-tiny-nomic-bert.py"
+    local stamp
+    stamp="$( (cat "$script"; cat "$CACHE_DIR/all-minilm-l6-v2/tokenizer.json") | sha256sum | cut -c1-64)"
+    if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    rm -rf "$dir" "$dir.tmp"
+    "$(data_python)" "$script" "$dir.tmp" \
+        "$CACHE_DIR/all-minilm-l6-v2" >&2
     echo "$stamp" > "$dir.tmp/.stamp"
     mv "$dir.tmp" "$dir"
 }
@@ -112,4 +135,5 @@ make_smollm2_safetensors() {
 verify "$target" || fetch_smollm2
 fetch_minilm
 make_smollm2_safetensors
+make_tiny_nomic_bert
 echo "$target"

@@ -345,3 +345,42 @@ async fn all_minilm_quantized_to_q8_0_stays_close_to_the_reference() {
         assert!(similarity >= 0.99, "cosine {similarity}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nomic_bert_directory_imports_and_embeds_as_llama_cpp_does() {
+    // A tiny NomicBERT with random weights (scripts/make-tiny-nomic-bert.py); the expected
+    // vectors are llama.cpp's for the GGUF rollama writes from it.
+    let server = Server::start();
+    let output = common::create_from_dir(
+        &server,
+        "tiny-nomic",
+        &common::test_model_dir("tiny-nomic-bert"),
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (status, show) = post(&server, "/api/show", json!({"model": "tiny-nomic"})).await;
+    assert_eq!(status, 200, "{show}");
+    assert_eq!(show["details"]["family"], "nomic-bert");
+    assert_eq!(show["capabilities"], json!(["embedding"]));
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/tiny-nomic-bert-llama-cpp.json");
+    let expected: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let sentences = expected["sentences"].as_array().unwrap();
+    let texts: Vec<&str> = sentences
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    let reply = embed(&server, json!({"model": "tiny-nomic", "input": texts})).await;
+    for (sentence, got) in sentences
+        .iter()
+        .zip(reply["embeddings"].as_array().unwrap())
+    {
+        let similarity = cosine(&floats(got), &floats(&sentence["vector"]));
+        assert!(
+            similarity >= 0.9999,
+            "{}: cosine {similarity}",
+            sentence["text"]
+        );
+    }
+}
