@@ -238,6 +238,19 @@ fn apply_penalties(options: &SamplingOptions, logits: &mut [f32], context: &[u32
     }
 }
 
+/// The `k` best `(token, logit)` pairs (all when `k` is 0), best first, ties by token id.
+fn best(mut candidates: Vec<(usize, f32)>, k: usize) -> Vec<(usize, f32)> {
+    let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if k > 0 && k < candidates.len() {
+        // Only the k best need ordering: select them in linear time, then sort those. With
+        // Ollama's default top_k of 40 this replaces a sort of the whole vocabulary per token.
+        candidates.select_nth_unstable_by(k - 1, order);
+        candidates.truncate(k);
+    }
+    candidates.sort_unstable_by(order);
+    candidates
+}
+
 /// Greedy at temperature ≤ 0, otherwise top-k → softmax(temperature) → top-p → min-p → draw.
 fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option<usize> {
     let finite: Vec<(usize, f32)> = logits
@@ -255,11 +268,7 @@ fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(i, _)| *i);
     }
-    let mut candidates = finite;
-    candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if options.top_k > 0 {
-        candidates.truncate(options.top_k as usize);
-    }
+    let candidates = best(finite, usize::try_from(options.top_k).unwrap_or(0));
     let max = candidates[0].1;
     let mut probs: Vec<f32> = candidates
         .iter()
@@ -333,6 +342,22 @@ mod tests {
         };
         let sampler = Sampler::new(options, 0);
         assert_eq!(sampler.choose(&mut logits(), &[]), Some(1));
+    }
+
+    #[test]
+    fn the_k_best_are_those_a_full_sort_ranks_first() {
+        let mut rng = StdRng::seed_from_u64(9);
+        // Few distinct values, so that many logits tie.
+        let pairs: Vec<(usize, f32)> = (0..5000)
+            .map(|i| (i, (rng.random::<u32>() % 50) as f32 / 7.0))
+            .collect();
+        let mut sorted = pairs.clone();
+        sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for k in [1, 2, 40, 4999, 5000, 9000] {
+            let want: Vec<_> = sorted.iter().take(k).copied().collect();
+            assert_eq!(best(pairs.clone(), k), want, "k = {k}");
+        }
+        assert_eq!(best(pairs.clone(), 0), sorted);
     }
 
     #[test]
