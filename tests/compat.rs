@@ -88,7 +88,8 @@ async fn chat_completions_answer_in_openais_shape() {
         &server,
         "/v1/chat/completions",
         json!({"model": "smol", "max_tokens": 8, "seed": 1,
-               "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]}),
+               "messages": [{"role": "system", "content": "Be brief."},
+                            {"role": "user", "content": "Write a long story about a dragon."}]}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -112,7 +113,8 @@ async fn chat_completions_answer_in_openais_shape() {
         &server,
         "/v1/chat/completions",
         json!({"model": "smol", "max_tokens": 8, "seed": 1,
-               "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]}),
+               "messages": [{"role": "system", "content": "Be brief."},
+                            {"role": "user", "content": "Write a long story about a dragon."}]}),
     )
     .await;
     assert_eq!(again["choices"][0]["message"], choice["message"]);
@@ -381,7 +383,7 @@ async fn logprobs_are_natural_logs_of_the_chosen_tokens() {
         &server,
         "/v1/chat/completions",
         json!({"model": "smol", "max_tokens": 30, "temperature": 0, "logprobs": true,
-               "messages": [{"role": "user", "content": "Hello"}]}),
+               "messages": [{"role": "user", "content": "What is the capital of France?"}]}),
     )
     .await;
     assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");

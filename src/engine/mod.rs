@@ -14,8 +14,8 @@ use crate::gguf::Gguf;
 use either::Either;
 use indexmap::IndexMap;
 use mistralrs::{
-    Constraint, GgufModelBuilder, Model, NormalRequest, Request, RequestMessage, Response,
-    SamplingParams, StopTokens, TokenSource,
+    Constraint, Model, NormalRequest, Request, RequestMessage, Response, SamplingParams,
+    StopTokens, TokenSource,
 };
 use sampler::{Sampler, SamplingOptions};
 use std::path::Path;
@@ -44,6 +44,21 @@ pub fn supports_architecture(architecture: &str) -> bool {
 /// The error of a generation whose engine went away before finishing it (mistralrs
 /// restarts a dead engine on the next request, so one retry is worthwhile).
 pub const RUNNER_STOPPED: &str = "the model runner stopped unexpectedly";
+
+/// Environment variable choosing the engine's activation (and KV cache) dtype: `f32` (the
+/// default) or `auto` (mistralrs's own choice, F16 on a CPU).
+pub const ACTIVATION_DTYPE: &str = "ROLLAMA_ACTIVATION_DTYPE";
+
+fn activation_dtype() -> mistralrs::ModelDType {
+    match crate::env::var(ACTIVATION_DTYPE)
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "auto" => mistralrs::ModelDType::Auto,
+        "f16" => mistralrs::ModelDType::F16,
+        _ => mistralrs::ModelDType::F32,
+    }
+}
 
 /// Environment variable that turns on mistralrs's own log on stderr.
 pub const ENGINE_LOG: &str = "ROLLAMA_ENGINE_LOG";
@@ -227,26 +242,54 @@ impl Engine {
                 )))
             }
         };
-        let mut builder = GgufModelBuilder::new(
-            dir.to_string_lossy(),
-            vec![file.to_string_lossy().into_owned()],
-        )
-        .with_token_source(TokenSource::None)
-        .with_force_cpu()
-        .with_max_num_seqs(MAX_SEQUENCES)
-        // The CPU prefix cache never evicts (unbounded memory growth).
-        .with_prefix_cache_n(None);
-        // The engine's own log (mistralrs's tracing output, filtered by `RUST_LOG`), for
-        // diagnosing the engine itself.
-        if crate::env::bool_var(ENGINE_LOG, false) {
-            builder = builder.with_logging();
-        }
-        // `build()` is these two steps; between them we keep the tokenizer and a weak handle
-        // on the pipeline (a strong one would pin the weights), whose end says when the
-        // weights are freed after an unload.
+        let logging = crate::env::bool_var(ENGINE_LOG, false);
+        let activations = activation_dtype();
+        // mistralrs's `build_gguf_pipeline`, with the activation dtype chosen here: its builder
+        // forces `Auto`, which is F16 on a CPU, so every quantized matmul (which wants F32)
+        // converts its input and output, and attention runs in F16.
         let task = runtime().spawn(async move {
-            let (pipeline, scheduler, config) =
-                mistralrs::model_builder_trait::build_gguf_pipeline(builder).await?;
+            use mistralrs::core::{
+                AddModelConfig, AutoDeviceMapParams, DeviceMapSetting, EngineConfig,
+                GGUFLoaderBuilder, GGUFSpecificConfig,
+            };
+            if logging {
+                // The engine's own log (mistralrs's tracing output, filtered by `RUST_LOG`).
+                mistralrs::core::initialize_logging();
+            }
+            let loader = GGUFLoaderBuilder::new(
+                None,
+                None,
+                dir.to_string_lossy().into_owned(),
+                vec![file.to_string_lossy().into_owned()],
+                GGUFSpecificConfig { topology: None },
+                false,
+                None,
+            )
+            .build();
+            let pipeline = loader.load_model_from_hf(
+                None,
+                TokenSource::None,
+                &activations,
+                &mistralrs::Device::Cpu,
+                !logging,
+                DeviceMapSetting::Auto(AutoDeviceMapParams::default_text()),
+                None,
+                None,
+            )?;
+            let scheduler = mistralrs::SchedulerConfig::DefaultScheduler {
+                method: mistralrs::DefaultSchedulerMethod::Fixed(
+                    std::num::NonZeroUsize::new(MAX_SEQUENCES).expect("MAX_SEQUENCES > 0"),
+                ),
+            };
+            let config = AddModelConfig {
+                engine_config: EngineConfig {
+                    // The CPU prefix cache never evicts (unbounded memory growth).
+                    no_prefix_cache: true,
+                    ..EngineConfig::default()
+                },
+                mcp_client_config: None,
+                loader_config: None,
+            };
             let tokenizer = pipeline.lock().await.tokenizer();
             let weights = Arc::downgrade(&pipeline);
             let model = mistralrs::model_builder_trait::build_model_from_pipeline(
