@@ -194,12 +194,7 @@ fn rewrite<W: Write + Seek>(
 ) -> Result<(), QuantizeError> {
     let mut file = std::io::BufReader::new(std::fs::File::open(source)?);
     let content = gguf_file::Content::read(&mut file)?;
-    let architecture = content
-        .metadata
-        .get("general.architecture")
-        .and_then(|v| v.to_string().ok())
-        .cloned()
-        .unwrap_or_default();
+    let architecture = architecture_of(&content);
     let layers = content
         .metadata
         .get(&format!("{architecture}.block_count"))
@@ -238,8 +233,31 @@ fn rewrite<W: Write + Seek>(
         metadata.insert("general.file_type", gguf_file::Value::U32(file_type));
         metadata.insert("general.quantization_version", gguf_file::Value::U32(2));
     }
-    let metadata: Vec<(&str, &gguf_file::Value)> =
-        metadata.iter().map(|(key, value)| (*key, value)).collect();
+    write_gguf(out, &metadata, &tensors)?;
+    Ok(())
+}
+
+/// `general.architecture` of a GGUF read by candle (empty when absent).
+pub fn architecture_of(content: &gguf_file::Content) -> String {
+    content
+        .metadata
+        .get("general.architecture")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Writes a GGUF (version 2, 32-byte alignment) with `metadata` in key order and `tensors` in
+/// the order given.
+pub fn write_gguf<W: Write + Seek, K: AsRef<str>>(
+    out: &mut W,
+    metadata: &BTreeMap<K, gguf_file::Value>,
+    tensors: &[(String, QTensor)],
+) -> Result<(), QuantizeError> {
+    let metadata: Vec<(&str, &gguf_file::Value)> = metadata
+        .iter()
+        .map(|(key, value)| (key.as_ref(), value))
+        .collect();
     let tensors: Vec<(&str, &QTensor)> = tensors
         .iter()
         .map(|(name, tensor)| (name.as_str(), tensor))

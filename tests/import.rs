@@ -164,43 +164,25 @@ async fn a_llama_safetensors_directory_imports_to_f16_and_answers_like_the_origi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directories_that_are_not_importable_get_clear_errors() {
     let server = Server::start();
-    // A config.json of an architecture the converter does not know.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.json"),
+    let refused = |config: &str, safetensors: &[u8], expected: &str| {
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), safetensors).unwrap();
+        let output = common::create_from_dir(&server, "bad", dir.path(), &[]);
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+    };
+    // An architecture the converter does not know.
+    refused(
         r#"{"architectures":["GPT2LMHeadModel"]}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("model.safetensors"),
         b"\x08\0\0\0\0\0\0\0{}      ",
-    )
-    .unwrap();
-    let output = common::create_from_dir(&server, "bad", dir.path(), &[]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("unsupported architecture \"GPT2LMHeadModel\""),
-        "{}",
-        stderr(&output)
+        "unsupported architecture \"GPT2LMHeadModel\"",
     );
-
     // Safetensors that are not safetensors.
-    std::fs::write(
-        dir.path().join("config.json"),
+    refused(
         r#"{"architectures":["BertModel"],"num_attention_heads":2}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("model.safetensors"),
         b"not a safetensors file",
-    )
-    .unwrap();
-    let output = common::create_from_dir(&server, "bad", dir.path(), &[]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("model.safetensors"),
-        "{}",
-        stderr(&output)
+        "model.safetensors",
     );
 
     // A directory with neither GGUF nor safetensors files.

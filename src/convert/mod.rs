@@ -250,18 +250,9 @@ pub fn convert<W: Write + Seek>(
     }
     vocabulary.write(architecture, &mut put);
 
-    let metadata: Vec<(&str, &gguf_file::Value)> = metadata
-        .iter()
-        .map(|(key, value)| (key.as_str(), value))
-        .collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    let tensors: Vec<(&str, &QTensor)> = tensors
-        .iter()
-        .map(|(name, tensor)| (name.as_str(), tensor))
-        .collect();
-    gguf_file::write(out, &metadata, &tensors)?;
-    out.flush()?;
-    Ok(())
+    crate::quantize::write_gguf(out, &metadata, &tensors)
+        .map_err(|e| ConvertError::Failed(e.to_string()))
 }
 
 /// Reads hyper-parameters by their Hugging Face name (or a second spelling).

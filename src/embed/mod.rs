@@ -137,12 +137,7 @@ impl Embedder {
         let failed = |e: std::io::Error| EmbedError::Failed(format!("{}: {e}", path.display()));
         let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(failed)?);
         let content = gguf_file::Content::read(&mut file)?;
-        let architecture = content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_default();
+        let architecture = crate::quantize::architecture_of(&content);
         let table = names::table(&architecture)
             .filter(|_| supports_architecture(&architecture))
             .ok_or_else(|| {
@@ -222,9 +217,9 @@ impl Embedder {
             )));
         }
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let (network, context_length) = match architecture.as_str() {
+        let positions = meta.required("context_length")?;
+        let network = match architecture.as_str() {
             "bert" => {
-                let positions = meta.required("context_length")?;
                 let config = bert::Config {
                     vocab_size: vocabulary_size,
                     hidden_size: hidden,
@@ -241,13 +236,9 @@ impl Embedder {
                     model_type: None,
                     ..bert::Config::default()
                 };
-                (
-                    Network::Bert(bert::BertModel::load(vb, &config)?),
-                    positions,
-                )
+                Network::Bert(bert::BertModel::load(vb, &config)?)
             }
             _ => {
-                let positions = meta.required("context_length")?;
                 let config = nomic_bert::Config {
                     vocab_size: vocabulary_size,
                     n_embd: hidden,
@@ -261,8 +252,7 @@ impl Embedder {
                     model_type: None,
                     ..nomic_bert::Config::default()
                 };
-                let network = nomic_bert::NomicBertModel::load(vb, &config)?;
-                (Network::NomicBert(network), positions)
+                Network::NomicBert(nomic_bert::NomicBertModel::load(vb, &config)?)
             }
         };
         let pooling = match meta.usize_of("pooling_type") {
@@ -275,7 +265,7 @@ impl Embedder {
             network,
             tokenizer,
             pooling,
-            context_length,
+            context_length: positions,
             dimensions: hidden,
             vocabulary_size,
         })
