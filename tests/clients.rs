@@ -1,6 +1,7 @@
-//! The official OpenAI, Anthropic and Ollama Python clients against the real server and model
-//! (`tests/clients/sdk_clients.py`), in a virtual environment made by
-//! `scripts/python-clients.sh` (or the python named by `ROLLAMA_TEST_PYTHON`).
+//! The official OpenAI, Anthropic and Ollama Python clients against the real server and models
+//! (SmolLM2, and all-MiniLM-L6-v2 for embeddings; `tests/clients/sdk_clients.py`), in a
+//! virtual environment made by `scripts/python-clients.sh` (or the python named by
+//! `ROLLAMA_TEST_PYTHON`).
 
 mod common;
 
@@ -29,11 +30,15 @@ fn official_python_clients_work_unchanged() {
     let server = Server::start();
     let _plain = create_model(&server, "smol", MODEL);
     let _tools = create_model(&server, "smol-tools", TOOLS_MODEL);
+    let minilm = common::test_model_dir("all-minilm-l6-v2");
+    let created = common::create_from_dir(&server, "minilm", &minilm, &[]);
+    assert!(created.status.success(), "{}", stderr(&created));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sdk_clients.py");
     let mut child = Command::new(python)
         .arg(script)
         .arg(format!("http://{}", server.addr))
         .arg("smol")
+        .arg("minilm")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,12 +1,13 @@
 """Drives a running `rollama serve` with the official OpenAI, Anthropic and Ollama Python
 clients, as applications do. Run by tests/clients.rs:
 
-    python sdk_clients.py http://127.0.0.1:PORT MODEL
+    python sdk_clients.py http://127.0.0.1:PORT MODEL [EMBEDDING_MODEL]
 
 Every check is an assert; the first failure exits non-zero with its traceback.
 """
 
 import json
+import math
 import sys
 
 import anthropic
@@ -14,6 +15,7 @@ import ollama
 import openai
 
 base, model = sys.argv[1], sys.argv[2]
+embedder = sys.argv[3] if len(sys.argv) > 3 else None
 oai = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
 
 # Models.
@@ -153,5 +155,30 @@ client = ollama.Client(host=base)
 answer = client.chat(model=model, messages=[{"role": "user", "content": "Hi"}],
                      options={"num_predict": 4})
 assert answer.message.content and answer.done
+
+# Embeddings through both clients (an embedding model created from all-MiniLM-L6-v2).
+if embedder:
+    def unit(v):
+        return abs(math.sqrt(sum(x * x for x in v)) - 1.0) < 1e-3
+
+    batch = client.embed(model=embedder, input=["why is the sky blue?", "hello"])
+    assert len(batch.embeddings) == 2 and len(batch.embeddings[0]) == 384, batch
+    assert batch.prompt_eval_count == 11 and unit(batch.embeddings[0]), batch.prompt_eval_count
+    legacy = client.embeddings(model=embedder, prompt="why is the sky blue?")
+    assert len(legacy.embedding) == 384 and not unit(legacy.embedding)
+    # The OpenAI client asks for base64 unless told otherwise, and decodes it itself.
+    oa = openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
+    listed = oa.embeddings.create(model=embedder, input=["why is the sky blue?", "hello"])
+    assert [d.index for d in listed.data] == [0, 1] and listed.usage.prompt_tokens == 11
+    same = sum(x * y for x, y in zip(listed.data[0].embedding, batch.embeddings[0]))
+    assert same > 0.9999, same
+    short = oa.embeddings.create(model=embedder, input="hello", encoding_format="float",
+                                 dimensions=32)
+    assert len(short.data[0].embedding) == 32 and unit(short.data[0].embedding)
+    try:
+        client.embed(model=model, input="x")
+        raise AssertionError("a chat model must not embed")
+    except ollama.ResponseError as e:
+        assert e.status_code == 400 and "does not support embedding" in e.error, e
 
 print("all client checks passed")

@@ -142,14 +142,23 @@ impl Server {
 
     /// Resident memory of the server, from /proc.
     pub fn rss_bytes(&self) -> u64 {
+        self.status_kib("VmRSS:") * 1024
+    }
+
+    /// Resident anonymous memory (heap, stacks): what a leak grows, without the pages of the
+    /// binary and the model files that the kernel maps in as code paths are first used.
+    pub fn anon_rss_bytes(&self) -> u64 {
+        self.status_kib("RssAnon:") * 1024
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
         line.split_whitespace()
             .nth(1)
             .unwrap()
             .parse::<u64>()
             .unwrap()
-            * 1024
     }
 
     /// Asserts that the server stops computing: after a second to wind down, it uses under
