@@ -88,8 +88,7 @@ async fn chat_completions_answer_in_openais_shape() {
         &server,
         "/v1/chat/completions",
         json!({"model": "smol", "max_tokens": 8, "seed": 1,
-               "messages": [{"role": "system", "content": "Be brief."},
-                            {"role": "user", "content": "Write a long story about a dragon."}]}),
+               "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -113,8 +112,7 @@ async fn chat_completions_answer_in_openais_shape() {
         &server,
         "/v1/chat/completions",
         json!({"model": "smol", "max_tokens": 8, "seed": 1,
-               "messages": [{"role": "system", "content": "Be brief."},
-                            {"role": "user", "content": "Write a long story about a dragon."}]}),
+               "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]}),
     )
     .await;
     assert_eq!(again["choices"][0]["message"], choice["message"]);
@@ -383,7 +381,7 @@ async fn logprobs_are_natural_logs_of_the_chosen_tokens() {
         &server,
         "/v1/chat/completions",
         json!({"model": "smol", "max_tokens": 30, "temperature": 0, "logprobs": true,
-               "messages": [{"role": "user", "content": "What is the capital of France?"}]}),
+               "messages": [{"role": "user", "content": "Hello"}]}),
     )
     .await;
     assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");
