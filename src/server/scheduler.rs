@@ -375,17 +375,19 @@ impl Scheduler {
         let loading = Instant::now();
         let loaded = tokio::task::spawn_blocking(move || -> Result<(Loaded, u64), EngineError> {
             let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
-            if crate::embed::supports_architecture(gguf.architecture().unwrap_or("")) {
-                let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
-                let embedder = Embedder::load(&blob)
-                    .map_err(|e| EngineError::Failed(format!("failed to load model: {e}")))?;
-                return Ok((Loaded::Embedding(Arc::new(embedder)), size));
-            }
-            // Weight types the engine runs badly are loaded from a converted copy.
-            let weights = crate::engine::weights::prepare(&blob, &blob_digest, &gguf)
-                .map_err(EngineError::Failed)?;
+            let (model, weights) =
+                if crate::embed::supports_architecture(gguf.architecture().unwrap_or("")) {
+                    let embedder = Embedder::load(&blob)
+                        .map_err(|e| EngineError::Failed(format!("failed to load model: {e}")))?;
+                    (Loaded::Embedding(Arc::new(embedder)), blob)
+                } else {
+                    // Weight types the engine runs badly are loaded from a converted copy.
+                    let weights = crate::engine::weights::prepare(&blob, &blob_digest, &gguf)
+                        .map_err(EngineError::Failed)?;
+                    (Loaded::Text(Engine::load(&weights, &gguf)?), weights)
+                };
             let size = std::fs::metadata(&weights).map(|m| m.len()).unwrap_or(0);
-            Ok((Loaded::Text(Engine::load(&weights, &gguf)?), size))
+            Ok((model, size))
         })
         .await
         .map_err(|_| ApiError::internal("model load crashed"))?;

@@ -293,13 +293,11 @@ fn quantize_model(
         .ok_or_else(|| ApiError::bad_request(format!("unsupported quantization type {want}")))?;
     let status = format!("quantizing {have} model to {want}");
     progress.status(status.clone());
-    let mut temp = store.temp_file("quantize")?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+    let mut new = model_blob(store, "quantize", |out| {
         crate::quantize::requantize(
             &store.blob_path(&layer.digest),
             target,
-            &mut out,
+            out,
             |done, total| {
                 progress.send(serde_json::json!({
                     "status": status,
@@ -309,18 +307,32 @@ fn quantize_model(
                 }));
             },
         )
-        .map_err(|e| ApiError::internal(format!("quantizing: {e}")))?;
-    }
+        .map_err(|e| ApiError::internal(format!("quantizing: {e}")))
+    })?;
+    new.layer.from.clone_from(&layer.from);
+    Ok(Some(new))
+}
+
+/// A new model layer whose GGUF `write` produces: written to a temp file in the store, then
+/// adopted as the blob of its digest.
+fn model_blob(
+    store: &Store,
+    purpose: &str,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> Result<(), ApiError>,
+) -> Result<NewLayer, ApiError> {
+    let mut temp = store.temp_file(purpose)?;
+    write(&mut std::io::BufWriter::with_capacity(
+        1 << 20,
+        temp.as_file_mut(),
+    ))?;
     let digest = store.adopt_temp_file(temp)?;
     let size = std::fs::metadata(store.blob_path(&digest))
         .map_err(ApiError::internal)?
         .len();
-    let mut new = Layer::new(MEDIA_MODEL, digest, size);
-    new.from.clone_from(&layer.from);
-    Ok(Some(NewLayer {
-        layer: new,
+    Ok(NewLayer {
+        layer: Layer::new(MEDIA_MODEL, digest, size),
         created: true,
-    }))
+    })
 }
 
 /// Go decodes JSON numbers into float64 and writes whole ones without a fraction
@@ -441,24 +453,14 @@ fn converted_layer(
         paths.insert(file.clone(), store.blob_path(&digest));
     }
     progress.status("converting model");
-    let mut temp = store.temp_file("convert")?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        crate::convert::convert(&crate::convert::ModelFiles::new(paths), &mut out, |_, _| {})
-            .map_err(|e| match e {
-                crate::convert::ConvertError::Unsupported(m) => ApiError::bad_request(m),
-                crate::convert::ConvertError::Failed(m) => {
-                    ApiError::internal(format!("converting model: {m}"))
-                }
-            })?;
-    }
-    let digest = store.adopt_temp_file(temp)?;
-    let size = std::fs::metadata(store.blob_path(&digest))
-        .map_err(ApiError::internal)?
-        .len();
-    Ok(NewLayer {
-        layer: Layer::new(MEDIA_MODEL, digest, size),
-        created: true,
+    let files = crate::convert::ModelFiles::new(paths);
+    model_blob(store, "convert", |out| {
+        crate::convert::convert(&files, out, |_, _| {}).map_err(|e| match e {
+            crate::convert::ConvertError::Unsupported(m) => ApiError::bad_request(m),
+            crate::convert::ConvertError::Failed(m) => {
+                ApiError::internal(format!("converting model: {m}"))
+            }
+        })
     })
 }
 
@@ -495,22 +497,7 @@ fn text_layer(store: &Store, media_type: &str, bytes: &[u8]) -> Result<NewLayer,
 }
 
 fn licenses(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str().map(str::to_string).ok_or_else(|| {
-                    ApiError::bad_request("license must be a string or an array of strings")
-                })
-            })
-            .collect(),
-        Some(_) => Err(ApiError::bad_request(
-            "license must be a string or an array of strings",
-        )),
-    }
+    super::string_list(value, "license must be a string or an array of strings")
 }
 
 /// A message as Ollama's `api.Message` encodes it: fields in Go's declaration order,

@@ -49,20 +49,7 @@ struct Embedded {
 /// Ollama's accepted `input`s: a string, an array of strings, or nothing; `""` and `[]` mean
 /// no input.
 fn inputs_of(input: Option<&Value>) -> Result<Vec<String>, ApiError> {
-    match input {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(text)) if text.is_empty() => Ok(Vec::new()),
-        Some(Value::String(text)) => Ok(vec![text.clone()]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::bad_request("invalid input type"))
-            })
-            .collect(),
-        Some(_) => Err(ApiError::bad_request("invalid input type")),
-    }
+    super::string_list(input, "invalid input type")
 }
 
 /// Loads the model (an embedding model, else Ollama's 400) and embeds `inputs`, which may be

@@ -73,6 +73,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// capped lower (`server::MAX_JSON_BODY`).
 pub const MAX_BODY_WITH_IMAGES: usize = 64 * 1024 * 1024;
 
+/// A JSON field that may be a string or an array of strings (Ollama's `license` and `input`):
+/// missing, null and `""` give no strings; any other type, or a non-string item, gives a 400
+/// with `error`.
+fn string_list(
+    value: Option<&serde_json::Value>,
+    error: &str,
+) -> Result<Vec<String>, crate::server::error::ApiError> {
+    use serde_json::Value;
+    let invalid = || crate::server::error::ApiError::bad_request(error);
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(text)) if text.is_empty() => Ok(Vec::new()),
+        Some(Value::String(text)) => Ok(vec![text.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_string).ok_or_else(invalid))
+            .collect(),
+        Some(_) => Err(invalid()),
+    }
+}
+
 fn with_images(resource: actix_web::Resource) -> actix_web::Resource {
     resource.app_data(web::PayloadConfig::new(MAX_BODY_WITH_IMAGES))
 }
