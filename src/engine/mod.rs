@@ -8,6 +8,7 @@
 
 pub mod sampler;
 pub mod stop;
+pub mod threads;
 pub mod weights;
 
 use crate::gguf::Gguf;

@@ -192,6 +192,7 @@ impl mistralrs::CustomLogitsProcessor for Sampler {
         logits: &mistralrs::Tensor,
         context: &[u32],
     ) -> mistralrs::Result<mistralrs::Tensor> {
+        super::threads::adopt_current_thread();
         let mut values: Vec<f32> = logits.to_dtype(mistralrs::DType::F32)?.to_vec1()?;
         let Some(choice) = self.choose(&mut values, context) else {
             return Ok(logits.clone());
