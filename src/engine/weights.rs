@@ -1,24 +1,75 @@
-//! Opt-in conversion of 4-bit weights the engine may run slowly (issue: CPU speed).
+//! Conversion of the weight types the engine runs slowly (issue: CPU speed).
 //!
 //! candle 0.10.2, mistralrs 0.8.1's tensor library, has AVX2 dot products for Q4_0, Q8_0 and
-//! the K-quants but only a scalar one for Q4_1. On the Xeon the speed issue was measured on,
-//! Q8_0 decoded 46 tok/s against Q4_1's 32; on the EPYC of 2026-11-29 all three ran at
-//! 67–72 tok/s. So the conversion is a knob, not the default: with
-//! `ROLLAMA_CONVERT_WEIGHTS=q8_0`, Q4_0 and Q4_1 tensors are converted to Q8_0 (nearly lossless
-//! from a 4-bit source; about 1.7× the bytes of the converted tensors) into a cache beside the
-//! store, once per blob, and the engine loads the converted file.
+//! the K-quants, but only scalar ones for Q4_1, Q5_0 and Q5_1. Once the engine thread stopped
+//! handing every op to another thread (`threads.rs`), that scalar kernel became the largest
+//! cost: the Q4_1 test model decodes at ~81 tok/s as it is and at ~116 from a Q8_0 copy, with
+//! the same greedy text (BENCHMARKS.md). llama.cpp's Q4_K_M of the same model is mostly Q5_0
+//! (its rows are too short for K-quant blocks) and gains as much.
+//!
+//! The conversion is not lossless, so it is opt-in, as the speed issue asks of a weight format
+//! change whose loss is not nil: with `ROLLAMA_CONVERT_WEIGHTS=q8_0`, Q4_1, Q5_0 and Q5_1
+//! tensors are requantized to Q8_0, once per blob, into a cache beside the store
+//! (`$OLLAMA_MODELS/.rollama/converted`), and the engine loads that copy. Q8_0's step is 1/254
+//! of each 32-value block's largest magnitude, against 1/15 of the block's range for Q4_1, so
+//! the added error is about an eighth of the format's own; greedy answers agree on most
+//! prompts and part after a few tokens on some (tests/weights.rs). The cost: the converted
+//! tensors take 1.4–1.7× their bytes, in memory and on disk, and the first load converts
+//! (about a second for the 135M test model). Q4_0 has an AVX2 kernel and runs as it is.
 
 use crate::gguf::Gguf;
 use crate::store::Digest;
 use candle_core::quantized::GgmlDType;
 use std::path::{Path, PathBuf};
 
-/// `q8_0`: convert Q4_0 and Q4_1 tensors to Q8_0 before loading. Unset: load as they are.
+/// `q8_0`: convert Q4_1, Q5_0 and Q5_1 tensors to Q8_0 before loading; unset or `none`: load
+/// every model as it is.
 pub const ROLLAMA_CONVERT_WEIGHTS: &str = "ROLLAMA_CONVERT_WEIGHTS";
 
-/// ggml type ids.
-const Q4_0: u32 = 2;
-const Q4_1: u32 = 3;
+/// The types candle has only scalar dot products for, by ggml type id.
+const SCALAR_KERNEL: &[(u32, GgmlDType)] = &[
+    (3, GgmlDType::Q4_1),
+    (6, GgmlDType::Q5_0),
+    (7, GgmlDType::Q5_1),
+];
+
+/// What `ROLLAMA_CONVERT_WEIGHTS` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Load every model as it is (the default).
+    None,
+    /// Convert the types with only scalar kernels to Q8_0.
+    Q8_0,
+}
+
+impl Policy {
+    /// The policy `value` names; `Err` names the accepted values.
+    pub fn parse(value: &str) -> Result<Policy, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "none" | "off" | "0" | "false" => Ok(Policy::None),
+            "q8_0" => Ok(Policy::Q8_0),
+            other => Err(format!(
+                "{ROLLAMA_CONVERT_WEIGHTS}={other:?} is neither q8_0 nor none"
+            )),
+        }
+    }
+
+    /// The policy of the environment; an unknown value warns once and converts nothing.
+    pub fn from_env() -> Policy {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        Policy::parse(&crate::env::var(ROLLAMA_CONVERT_WEIGHTS)).unwrap_or_else(|e| {
+            WARNED.call_once(|| eprintln!("warning: {e}; converting nothing"));
+            Policy::None
+        })
+    }
+
+    fn types(self) -> &'static [(u32, GgmlDType)] {
+        match self {
+            Policy::None => &[],
+            Policy::Q8_0 => SCALAR_KERNEL,
+        }
+    }
+}
 
 /// The directory of converted weights for the store whose `blobs/` is `blobs`:
 /// `$OLLAMA_MODELS/.rollama/converted`.
@@ -27,26 +78,24 @@ pub fn cache_dir(blobs: &Path) -> Option<PathBuf> {
 }
 
 /// Which tensor types of `gguf` to convert under the current policy.
-pub fn types_to_convert(gguf: &Gguf) -> Vec<GgmlDType> {
-    if !crate::env::var(ROLLAMA_CONVERT_WEIGHTS).eq_ignore_ascii_case("q8_0") {
-        return Vec::new();
-    }
+pub fn types_to_convert(gguf: &Gguf, policy: Policy) -> Vec<GgmlDType> {
     let has = |kind: u32| {
         gguf.tensors
             .iter()
             .any(|t| t.kind == kind && t.shape.len() >= 2)
     };
-    [(Q4_0, GgmlDType::Q4_0), (Q4_1, GgmlDType::Q4_1)]
-        .into_iter()
+    policy
+        .types()
+        .iter()
         .filter(|(id, _)| has(*id))
-        .map(|(_, kind)| kind)
+        .map(|&(_, kind)| kind)
         .collect()
 }
 
 /// The file the engine should load for the blob `digest` at `blob`: the blob itself, or its
 /// converted copy (made now if it is not cached yet).
 pub fn prepare(blob: &Path, digest: &Digest, gguf: &Gguf) -> Result<PathBuf, String> {
-    let types = types_to_convert(gguf);
+    let types = types_to_convert(gguf, Policy::from_env());
     if types.is_empty() {
         return Ok(blob.to_path_buf());
     }
@@ -100,5 +149,61 @@ pub fn remove_orphans(blobs: &Path) {
         if orphan {
             let _ = std::fs::remove_file(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::TensorInfo;
+
+    fn model(kinds: &[u32]) -> Gguf {
+        let mut tensors: Vec<TensorInfo> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &kind)| TensorInfo {
+                name: format!("blk.{i}.ffn_up.weight"),
+                kind,
+                shape: vec![576, 1536],
+            })
+            .collect();
+        // A 1-D tensor of a convertible type is left alone.
+        tensors.push(TensorInfo {
+            name: "output_norm.weight".into(),
+            kind: 3,
+            shape: vec![576],
+        });
+        Gguf {
+            version: 3,
+            metadata: Vec::new(),
+            tensors,
+        }
+    }
+
+    #[test]
+    fn the_policy_is_read_from_its_documented_values() {
+        for none in ["", " none ", "off", "0", "false"] {
+            assert_eq!(Policy::parse(none), Ok(Policy::None));
+        }
+        assert_eq!(Policy::parse("Q8_0"), Ok(Policy::Q8_0));
+        let error = Policy::parse("q4_k").unwrap_err();
+        assert!(error.contains("neither q8_0 nor none"), "{error}");
+    }
+
+    #[test]
+    fn only_the_types_with_scalar_kernels_are_converted() {
+        // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, F16.
+        let mixed = model(&[2, 3, 6, 7, 8, 12, 14, 1]);
+        assert_eq!(
+            types_to_convert(&mixed, Policy::Q8_0),
+            vec![GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1]
+        );
+        assert!(types_to_convert(&mixed, Policy::None).is_empty());
+        // Only what the model has.
+        assert_eq!(
+            types_to_convert(&model(&[12, 6]), Policy::Q8_0),
+            vec![GgmlDType::Q5_0]
+        );
+        assert!(types_to_convert(&model(&[2, 12, 14]), Policy::Q8_0).is_empty());
     }
 }
