@@ -172,8 +172,9 @@ async fn ten_thousand_mixed_requests_leave_the_server_answering_and_memory_flat(
                 .map(|r| r.status().as_u16())
             })
         };
-    for i in 0..4 {
-        assert_eq!(long(i).await.unwrap().unwrap(), 200);
+    let longs: Vec<_> = (0..4).map(long).collect();
+    for handle in longs {
+        assert_eq!(handle.await.unwrap().unwrap(), 200);
     }
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let warm = server.rss_bytes();

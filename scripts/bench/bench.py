@@ -25,6 +25,11 @@ Measured for each server:
 
 Python 3.11 standard library only. Usage:
   scripts/bench/build-llama-server.sh && python3 scripts/bench/bench.py [--no-write]
+  python3 scripts/bench/bench.py --formats [--no-write]
+      Q4_K_M (the headline), Q4_1, Q8_0 and Q4_0 of the test model (llama-quantize makes
+      them once into ~/.cache/rollama/bench-formats), each side by side with llama-server,
+      and rollama's opt-in Q8_0 copy beside the formats it applies to; written between the
+      `<!-- formats:begin -->` and `<!-- formats:end -->` markers
   python3 scripts/bench/bench.py --http-only [--requests N] [--no-write]
       only rollama's HTTP overhead (no llama-server needed), N pairs (default 300), written
       between the `<!-- http:begin -->` and `<!-- http:end -->` markers
@@ -270,11 +275,11 @@ class LlamaServer(Server):
 
 
 class Rollama(Server):
-    name = "rollama"
     trivial_path = "/api/version"
 
-    def __init__(self, binary: Path, gguf: Path):
+    def __init__(self, binary: Path, gguf: Path, name: str = "rollama", extra_env: dict | None = None):
         self.binary, self.gguf = binary, gguf
+        self.name, self.extra_env = name, extra_env or {}
         self.models = tempfile.mkdtemp(prefix="rollama-bench-models-")
         self.home = tempfile.mkdtemp(prefix="rollama-bench-home-")
         self.log = tempfile.NamedTemporaryFile(prefix="bench-rollama-", suffix=".log", delete=False)
@@ -284,7 +289,7 @@ class Rollama(Server):
         return {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{self.port}",
                 "OLLAMA_MODELS": self.models, "HOME": self.home,
                 "OLLAMA_NUM_PARALLEL": str(PARALLEL), "OLLAMA_CONTEXT_LENGTH": str(CONTEXT),
-                "RAYON_NUM_THREADS": str(THREADS)}
+                "RAYON_NUM_THREADS": str(THREADS), **self.extra_env}
 
     def command(self) -> list[str]:
         return [str(self.binary), "serve"]
@@ -689,6 +694,8 @@ def main() -> int:
 
     if "--http-only" in sys.argv[1:]:
         return http_only(write, log)
+    if "--formats" in sys.argv[1:]:
+        return formats(write, log)
 
     llama_binary = Path(os.environ.get("LLAMA_SERVER", CACHE / "llama.cpp-build" / "bin" / "llama-server"))
     rollama_binary = Path(os.environ.get("ROLLAMA", TARGET / "release" / "rollama"))
@@ -737,6 +744,119 @@ def main() -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     shutil.rmtree(rollama.models, ignore_errors=True)
     shutil.rmtree(rollama.home, ignore_errors=True)
+    return 0
+
+
+# ---------------------------------------------------------------- weight formats
+
+FORMATS = ["Q4_K_M", "Q4_1", "Q8_0", "Q4_0"]
+# The formats with tensors candle has only scalar kernels for (SmolLM2's Q4_K_M is mostly
+# Q5_0: its 576-wide rows are not whole K-quant blocks), measured a third time with
+# rollama's opt-in Q8_0 copy.
+CONVERTIBLE = {"Q4_K_M", "Q4_1"}
+COPY = "rollama, q8_0 copy"
+
+
+def format_files(source: Path, quantize: Path, log) -> dict[str, Path]:
+    """The test model (Q4_1) and llama-quantize's Q4_K_M, Q8_0 and Q4_0 of it, made once."""
+    out = CACHE / "bench-formats"
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name in FORMATS:
+        if source.stem.upper().endswith(name.upper()):
+            files[name] = source
+            continue
+        target = out / f"{source.stem.rsplit('.', 1)[0]}.{name}.gguf"
+        if not target.exists():
+            log(f"making {target.name} with llama-quantize")
+            partial = target.with_suffix(".partial")
+            subprocess.run([str(quantize), "--allow-requantize", str(source), str(partial), name],
+                           check=True, capture_output=True)
+            partial.rename(target)
+        files[name] = target
+    return files
+
+
+def formats_table(by_format: dict[str, Results]) -> str:
+    rows = [
+        ("decode tok/s", "decode_tps_server", 1),
+        ("prefill tok/s", "prefill_tps_server", 0),
+        ("TTFT, same prompt again (ms)", "ttft_cached_ms", 0),
+        ("8 streams, aggregate tok/s", "concurrent_8_tps", 1),
+        ("idle RSS (MiB)", "rss_mib", 0),
+    ]
+    lines = [f"| GGUF | Metric | llama-server | rollama | ratio | {COPY} | ratio |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, results in by_format.items():
+        for label, metric, digits in rows:
+            base = results.median("llama-server", metric)
+            cells = []
+            for server in ("rollama", COPY):
+                value = results.median(server, metric)
+                ratio = f"{value / base:.2f}×" if base and value is not None else ""
+                cells += [fmt(value, digits) if value is not None else "", ratio]
+            lines.append(f"| {name} | {label} | {fmt(base, digits)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def formats(write: bool, log) -> int:
+    """The side-by-side measurements on four weight formats of the test model, in one run."""
+    llama_binary = Path(os.environ.get("LLAMA_SERVER", CACHE / "llama.cpp-build" / "bin" / "llama-server"))
+    quantize = llama_binary.parent / "llama-quantize"
+    rollama_binary = Path(os.environ.get("ROLLAMA", TARGET / "release" / "rollama"))
+    for binary, hint in ((llama_binary, "scripts/bench/build-llama-server.sh"),
+                         (quantize, "scripts/bench/build-llama-server.sh"),
+                         (rollama_binary, "cargo build --release")):
+        if not binary.exists():
+            print(f"{binary} not found; build it with {hint}", file=sys.stderr)
+            return 1
+    files = format_files(bench_gguf(), quantize, log)
+    workdir = private_copy(rollama_binary)
+    busy = wait_for_quiet(log)
+    info = machine()
+    busy_start, own_start, wall_start = machine_busy_seconds(), own_seconds(), time.monotonic()
+    by_format: dict[str, Results] = {}
+    shares = []
+    for name, gguf in files.items():
+        servers: list[Server] = [LlamaServer(llama_binary, gguf), Rollama(workdir / "rb-server", gguf)]
+        if name in CONVERTIBLE:
+            servers.append(Rollama(workdir / "rb-server", gguf, COPY,
+                                   {"ROLLAMA_CONVERT_WEIGHTS": "q8_0"}))
+        results = Results()
+        try:
+            log(f"{name}: starting {len(servers)} servers")
+            for server in servers:
+                server.start()
+            measure(servers, results, log)
+        finally:
+            for server in servers:
+                if getattr(server, "process", None):
+                    stop(server.process)
+        by_format[name] = results
+        shares += results.samples.get(("machine", "others_during_samples"), [])
+        for server in servers:
+            Path(server.log.name).unlink(missing_ok=True)
+            if isinstance(server, Rollama):
+                shutil.rmtree(server.models, ignore_errors=True)
+                shutil.rmtree(server.home, ignore_errors=True)
+    wall = time.monotonic() - wall_start
+    others = max(machine_busy_seconds() - busy_start - (own_seconds() - own_start), 0.0)
+    shutil.rmtree(workdir, ignore_errors=True)
+    section = "\n".join([
+        f"Run {info['date']} on {info['nproc']} cores of an {info['cpu']}; rollama commit "
+        f"`{info['commit']}`; {THREADS} threads each; other processes used "
+        f"{others / wall / os.cpu_count():.0%} of the CPU during the {wall / 60:.1f}-minute run "
+        f"({busy:.0%} just before; per kept sample at most "
+        f"{max(shares) if shares else 0:.0%}). Medians of {REPS}, A/B order alternating, the "
+        "servers' own decode and prefill figures. Command: "
+        "`scripts/bench/build-llama-server.sh && python3 scripts/bench/bench.py --formats`.",
+        "",
+        formats_table(by_format),
+    ])
+    print(section)
+    if write:
+        write_benchmarks(section, "formats")
+        log("wrote BENCHMARKS.md")
     return 0
 
 

