@@ -31,8 +31,7 @@ fn official_python_clients_work_unchanged() {
     let _plain = create_model(&server, "smol", MODEL);
     let _tools = create_model(&server, "smol-tools", TOOLS_MODEL);
     let minilm = common::test_model_dir("all-minilm-l6-v2");
-    let created = common::create_from_dir(&server, "minilm", &minilm, &[]);
-    assert!(created.status.success(), "{}", stderr(&created));
+    common::import_dir(&server, "minilm", &minilm, &[]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sdk_clients.py");
     let mut child = Command::new(python)
         .arg(script)

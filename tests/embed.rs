@@ -48,14 +48,12 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// A server with all-MiniLM-L6-v2 created as `minilm` from its directory.
 fn server_with_minilm() -> Server {
     let server = Server::start();
-    let output = common::create_from_dir(
+    let log = common::import_dir(
         &server,
         "minilm",
         &common::test_model_dir("all-minilm-l6-v2"),
         &[],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
-    let log = stderr(&output);
     assert!(log.contains("converting model"), "{log}");
     server
 }
@@ -318,13 +316,12 @@ async fn embedding_endpoints_follow_ollama_and_openai() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_minilm_quantized_to_q8_0_stays_close_to_the_reference() {
     let server = server_with_minilm();
-    let output = common::create_from_dir(
+    common::import_dir(
         &server,
         "minilm-q8",
         &common::test_model_dir("all-minilm-l6-v2"),
         &["-q", "q8_0"],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
     let (level, size) = common::level_and_size(&server, "minilm-q8").await;
     let (f16_level, f16_size) = common::level_and_size(&server, "minilm").await;
     assert_eq!((level.as_str(), f16_level.as_str()), ("Q8_0", "F16"));
@@ -351,13 +348,12 @@ async fn a_nomic_bert_directory_imports_and_embeds_as_llama_cpp_does() {
     // A tiny NomicBERT with random weights (scripts/make-tiny-nomic-bert.py); the expected
     // vectors are llama.cpp's for the GGUF rollama writes from it.
     let server = Server::start();
-    let output = common::create_from_dir(
+    common::import_dir(
         &server,
         "tiny-nomic",
         &common::test_model_dir("tiny-nomic-bert"),
         &[],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
     let (status, show) = post(&server, "/api/show", json!({"model": "tiny-nomic"})).await;
     assert_eq!(status, 200, "{show}");
     assert_eq!(show["details"]["family"], "nomic-bert");

@@ -80,9 +80,8 @@ async fn a_llama_safetensors_directory_imports_to_f16_and_answers_like_the_origi
     let models = tempfile::tempdir().unwrap();
     let server = Server::start_with_store(models.path());
     let dir = common::test_model_dir("smollm2-safetensors");
-    let output = common::create_from_dir(&server, "smol-import", &dir, &[]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stderr(&output).contains("converting model"));
+    let log = common::import_dir(&server, "smol-import", &dir, &[]);
+    assert!(log.contains("converting model"), "{log}");
     let output = common::create_from_gguf(&server, "smol-orig", &common::test_gguf(), &[]);
     assert!(output.status.success(), "{}", stderr(&output));
 
@@ -144,9 +143,11 @@ async fn a_llama_safetensors_directory_imports_to_f16_and_answers_like_the_origi
     let mut previous = f16_size;
     for (kind, expected) in [("q8_0", "Q8_0"), ("q4_K_M", "Q4_K_M")] {
         let name = format!("smol-import-{kind}");
-        let output = common::create_from_dir(&server, &name, &dir, &["-q", kind]);
-        assert!(output.status.success(), "{kind}: {}", stderr(&output));
-        assert!(stderr(&output).contains(&format!("quantizing F16 model to {expected}")));
+        let log = common::import_dir(&server, &name, &dir, &["-q", kind]);
+        assert!(
+            log.contains(&format!("quantizing F16 model to {expected}")),
+            "{log}"
+        );
         let (level, size) = common::level_and_size(&server, &name).await;
         assert_eq!(level, expected);
         assert!(size < previous, "{kind}: {size} not below {previous}");

@@ -229,6 +229,14 @@ pub fn create_from_gguf(server: &Server, name: &str, gguf: &Path, extra: &[&str]
     server.run(&args)
 }
 
+/// [`create_from_dir`] that must succeed; returns its progress log (stderr).
+pub fn import_dir(server: &Server, name: &str, dir: &Path, extra: &[&str]) -> String {
+    let output = create_from_dir(server, name, dir, extra);
+    let log = stderr(&output);
+    assert!(output.status.success(), "create {name} failed: {log}");
+    log
+}
+
 /// The test model re-quantized to `target`, written as `dir/smollm2-<target>.gguf`.
 pub fn requantized(dir: &Path, target: rollama::quantize::Target) -> PathBuf {
     let path = dir.join(format!("smollm2-{}.gguf", target.name()));
