@@ -17,6 +17,7 @@
 //! The first prompt therefore runs the old way; every step after it runs in the pool.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 /// Environment variable that turns the adoption off (`0`), for comparison.
 pub const ENGINE_POOL: &str = "ROLLAMA_ENGINE_POOL";
@@ -60,8 +61,10 @@ pub fn adopt_current_thread() -> bool {
     })
 }
 
+/// Read once: this runs on every sampled token, and a thread that may not adopt asks again.
 fn enabled() -> bool {
-    crate::env::bool_var(ENGINE_POOL, true)
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| crate::env::bool_var(ENGINE_POOL, true))
 }
 
 #[cfg(test)]
