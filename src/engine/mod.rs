@@ -47,9 +47,9 @@ pub fn supports_architecture(architecture: &str) -> bool {
 pub const RUNNER_STOPPED: &str = "the model runner stopped unexpectedly";
 
 /// Environment variable choosing the engine's activation (and KV cache) dtype: `auto` (the
-/// default: mistralrs's own choice, F16 on a CPU), `f32` or `f16`. F32 is faster (decode
-/// +6-8%, prefill +18%) but not the default: with its KV caches twice the size, the soak test
-/// ended with 16% more anonymous memory than after its warm-up in two of three CI runs (see
+/// default: mistralrs's own choice, F16 on a CPU), `f32` or `f16`. F32 is faster (with the
+/// engine pool: decode +2%, prefill +24%) but not the default: with its KV caches twice the
+/// size, the soak test ends 15-16% above its warm-up memory (its bound is 10%; see
 /// BENCHMARKS.md).
 pub const ACTIVATION_DTYPE: &str = "ROLLAMA_ACTIVATION_DTYPE";
 
