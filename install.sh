@@ -21,7 +21,10 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-say "building rollama (release; the first build takes about 15 minutes)"
+# cmake, a C++ compiler and libclang, for the llama.cpp engine (apt-get where missing).
+./scripts/build-deps.sh
+
+say "building rollama (release; the first build takes about 20 minutes)"
 cargo build --release --locked --bin rollama
 
 say "installing $BIN_DIR/rollama"

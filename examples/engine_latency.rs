@@ -16,8 +16,9 @@
 //! handler's own `total_duration` for each HTTP request.
 
 use rollama::engine::sampler::SamplingOptions;
-use rollama::engine::{Engine, Event, GenerateRequest};
+use rollama::engine::{Engine, EngineKind, Event, GenerateRequest, LoadOptions};
 use rollama::gguf::Gguf;
+use rollama::store::Digest;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -86,6 +87,8 @@ async fn in_process(engine: &Engine, tokens: usize) -> Result<Timing, String> {
             max_tokens: tokens,
             stop: vec![],
             format: None,
+            num_ctx: 4096,
+            num_keep: 4,
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -99,7 +102,7 @@ async fn in_process(engine: &Engine, tokens: usize) -> Result<Timing, String> {
                     tokens: summary.tokens.len(),
                 })
             }
-            Event::Failed(message) => return Err(message),
+            Event::Failed(message) | Event::Rejected(message) => return Err(message),
         }
     }
     Err("the engine stopped without a final event".to_string())
@@ -155,7 +158,17 @@ fn main() -> Result<(), String> {
     let args = parse_args()?;
     let gguf = Gguf::open(&args.gguf).map_err(|e| e.to_string())?;
     // `Engine::load` blocks on the engine's own runtime, so it runs before ours starts.
-    let engine = Engine::load(&args.gguf, &gguf).map_err(|e| e.to_string())?;
+    // The engine `ROLLAMA_ENGINE` names, with the server's defaults; the digest only names
+    // converted copies mistralrs may make, so the path's stands in for the file's.
+    let kind = EngineKind::from_env()?;
+    let options = LoadOptions {
+        blob_digest: Digest::of(args.gguf.to_string_lossy().as_bytes()),
+        num_ctx: 4096,
+        num_parallel: 1,
+        num_batch: 512,
+        num_thread: 0,
+    };
+    let engine = Engine::load(kind, &args.gguf, &options, &gguf).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

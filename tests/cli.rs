@@ -304,7 +304,11 @@ fn version_flag_prints_server_and_client_versions() {
     assert!(output.status.success());
     assert_eq!(
         stdout(&output),
-        format!("rollama version is {}\n", env!("CARGO_PKG_VERSION"))
+        format!(
+            "rollama version is {} (Ollama API {})\n",
+            env!("CARGO_PKG_VERSION"),
+            rollama::OLLAMA_VERSION
+        )
     );
 }
 

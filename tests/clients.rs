@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{create_model, stderr, stdout, Server, TOOLS_MODEL};
+use common::{create_model, stderr, stdout, Server, THINKING_MODEL, TOOLS_MODEL};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +30,7 @@ fn official_python_clients_work_unchanged() {
     let server = Server::start();
     let _plain = create_model(&server, "smol", MODEL);
     let _tools = create_model(&server, "smol-tools", TOOLS_MODEL);
+    let _thinker = create_model(&server, "thinker", THINKING_MODEL);
     let minilm = common::test_model_dir("all-minilm-l6-v2");
     common::import_dir(&server, "minilm", &minilm, &[]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sdk_clients.py");
@@ -38,6 +39,7 @@ fn official_python_clients_work_unchanged() {
         .arg(format!("http://{}", server.addr))
         .arg("smol")
         .arg("minilm")
+        .arg("thinker")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

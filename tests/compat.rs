@@ -545,7 +545,10 @@ async fn unknown_models_get_404_in_each_apis_own_form() {
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(body["error"]["message"], "\"smol\" does not support vision");
+    assert_eq!(
+        body["error"]["message"],
+        "registry.ollama.ai/library/smol:latest does not support vision"
+    );
     let (status, body) = post(
         &server,
         "/v1/messages",
@@ -610,7 +613,7 @@ async fn anthropic_messages_answer_streaming_and_not() {
 async fn anthropic_tool_use_is_enforced_and_round_trips() {
     let (server, _dir) = server_with_model();
     let tools = json!([{"name": "get_weather", "description": "Current weather in a city",
-        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]);
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 30}}, "required": ["city"]}}]);
     let (status, body) = post(
         &server,
         "/v1/messages",
@@ -726,7 +729,7 @@ async fn responses_function_calls_and_schemas_are_enforced() {
         "/v1/responses",
         json!({"model": "smol", "input": "A color as JSON", "max_output_tokens": 60, "options": {"seed": 1},
                "text": {"format": {"type": "json_schema", "name": "color",
-                        "schema": {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}}}}),
+                        "schema": {"type": "object", "properties": {"color": {"type": "string", "maxLength": 20}}, "required": ["color"], "additionalProperties": false}}}}),
     )
     .await;
     assert_eq!(status, 200, "{body}");

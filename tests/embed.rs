@@ -73,6 +73,12 @@ async fn all_minilm_imported_from_its_directory_matches_sentence_transformers() 
     assert_eq!(show["details"]["family"], "bert");
     assert_eq!(show["details"]["quantization_level"], "F16");
     assert_eq!(show["model_info"]["bert.embedding_length"], 384);
+    // `/api/tags` says the same, for UIs that list embedding models apart.
+    let tags = common::get_json(&server, "/api/tags").await;
+    let listed = &tags["models"][0];
+    assert_eq!(listed["capabilities"], json!(["embedding"]), "{listed}");
+    assert_eq!(listed["details"]["embedding_length"], 384, "{listed}");
+    assert_eq!(listed["details"]["context_length"], 512, "{listed}");
     assert_eq!(show["model_info"]["bert.pooling_type"], 1);
 
     // One input: Ollama's integration check (384 values, 8 tokens with [CLS] and [SEP]).
@@ -298,7 +304,10 @@ async fn embedding_endpoints_follow_ollama_and_openai() {
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(reply["error"], "\"smollm2\" does not support embedding");
+    assert_eq!(
+        reply["error"],
+        "registry.ollama.ai/library/smollm2:latest does not support embedding"
+    );
 
     // keep_alive 0 unloads the embedding model like any other.
     embed(&server, json!({"model": "minilm", "keep_alive": 0})).await;

@@ -132,7 +132,11 @@ async fn a_llama_safetensors_directory_imports_to_f16_and_answers_like_the_origi
     // The same greedy answers. These prompts are chosen where the two agree for 24 tokens:
     // on others the answers part after a few tokens, because the original's Q4_1 matmuls
     // quantize the activations to Q8 and the F16 model's do not (the weights are equal, above).
-    for prompt in ["What is 2+2?", "Say hello.", "Who wrote Romeo and Juliet?"] {
+    for prompt in [
+        "What is 2+2?",
+        "Who wrote Romeo and Juliet?",
+        "What is the largest planet?",
+    ] {
         let want = greedy(&server, "smol-orig", prompt).await;
         let got = greedy(&server, "smol-import", prompt).await;
         assert_eq!(got, want, "{prompt:?}");

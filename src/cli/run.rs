@@ -80,18 +80,31 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
     if let Some(think) = think {
         request["think"] = think;
     }
+    let plain = !std::io::stdout().is_terminal();
     let mut stdout = std::io::stdout().lock();
     let mut last = Value::Null;
     let mut write_error = None;
+    // Reasoning is shown before the answer, set apart as Ollama does (grey on a terminal),
+    // unless --hidethinking.
+    let mut reasoning = Reasoning::default();
     client
         .stream("/api/generate", &request, |chunk| {
-            if let Some(text) = chunk["response"].as_str() {
-                if let Err(e) = stdout
-                    .write_all(text.as_bytes())
-                    .and_then(|_| stdout.flush())
-                {
-                    write_error.get_or_insert(e);
-                }
+            let thinking = chunk["thinking"].as_str().unwrap_or_default();
+            let text = chunk["response"].as_str().unwrap_or_default();
+            let mut shown = String::new();
+            if !thinking.is_empty() && !args.hidethinking {
+                shown.push_str(&reasoning.open(plain, thinking));
+                shown.push_str(thinking);
+            }
+            if !text.is_empty() {
+                shown.push_str(&reasoning.close(plain));
+                shown.push_str(text);
+            }
+            if let Err(e) = stdout
+                .write_all(shown.as_bytes())
+                .and_then(|_| stdout.flush())
+            {
+                write_error.get_or_insert(e);
             }
             if chunk["done"].as_bool() == Some(true) {
                 last = chunk.clone();
@@ -146,5 +159,47 @@ pub async fn stop(client: &Client, model: &str) -> Result<()> {
             bail!("couldn't find model \"{model}\" to stop")
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Where the reasoning shown by a one-shot `run` stands: the heading before its first piece,
+/// the closing line before the answer's first piece.
+#[derive(Default)]
+struct Reasoning {
+    opened: bool,
+    closed: bool,
+    ends_with_newline: bool,
+}
+
+const GREY_BOLD: &str = "\x1b[38;5;245m\x1b[1m";
+const GREY: &str = "\x1b[38;5;245m";
+const DEFAULT_COLOR: &str = "\x1b[0m";
+
+impl Reasoning {
+    /// What goes before a piece of reasoning.
+    fn open(&mut self, plain: bool, piece: &str) -> String {
+        self.ends_with_newline = piece.ends_with('\n');
+        if self.opened {
+            return String::new();
+        }
+        self.opened = true;
+        if plain {
+            "Thinking...\n".to_string()
+        } else {
+            format!("{GREY_BOLD}Thinking...\n{DEFAULT_COLOR}{GREY}")
+        }
+    }
+
+    fn close(&mut self, plain: bool) -> String {
+        if !self.opened || self.closed {
+            return String::new();
+        }
+        self.closed = true;
+        let newline = if self.ends_with_newline { "" } else { "\n" };
+        if plain {
+            format!("{newline}...done thinking.\n\n")
+        } else {
+            format!("{newline}{GREY_BOLD}...done thinking.\n\n{DEFAULT_COLOR}")
+        }
     }
 }

@@ -7,9 +7,57 @@ use crate::store::Store;
 use anyhow::{Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
+/// Moves the store an earlier rollama kept at `legacy` to Ollama's location `root`, once,
+/// when `root` holds no models yet; says what it did, or why the old store stays where it is.
+fn adopt_legacy_store(legacy: &std::path::Path, root: &std::path::Path) {
+    if !legacy.join("manifests").is_dir() {
+        return;
+    }
+    let has_models = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.join("manifests")).is_ok_and(|mut entries| entries.next().is_some())
+    };
+    if has_models(root) {
+        eprintln!(
+            "warning: a model store of an earlier rollama is still at {}; this server uses {} \
+             (Ollama's location). Move its models over, or set OLLAMA_MODELS={} to use it.",
+            legacy.display(),
+            root.display(),
+            legacy.display()
+        );
+        return;
+    }
+    // An empty store at the new place (a server started once before) gives way.
+    let _ = std::fs::remove_dir(root.join("manifests"));
+    let _ = std::fs::remove_dir(root.join("blobs"));
+    let _ = std::fs::remove_dir(root);
+    let moved = root
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::rename(legacy, root));
+    match moved {
+        Ok(()) => eprintln!(
+            "moved the model store from {} to {} (Ollama's location, shared with Ollama)",
+            legacy.display(),
+            root.display()
+        ),
+        Err(e) => eprintln!(
+            "warning: could not move the model store from {} to {}: {e}; set OLLAMA_MODELS={} \
+             to keep using it",
+            legacy.display(),
+            root.display(),
+            legacy.display()
+        ),
+    }
+}
+
 pub async fn serve() -> Result<()> {
     crate::memory::limit_arenas();
     let root = env::models_dir();
+    if env::var(env::OLLAMA_MODELS).is_empty() {
+        if let Some(legacy) = env::legacy_models_dir() {
+            adopt_legacy_store(&legacy, &root);
+        }
+    }
     let store = Store::open(&root)
         .with_context(|| format!("{}: ensure path elements are traversable", root.display()))?;
     match store.remove_temp_files() {
@@ -41,7 +89,11 @@ pub async fn serve() -> Result<()> {
         eprintln!("shutting down");
         handle.stop(true).await;
     });
-    eprintln!("Listening on {address} (version {})", crate::VERSION);
+    eprintln!(
+        "Listening on {address} (version {}, Ollama API {})",
+        crate::VERSION,
+        crate::OLLAMA_VERSION
+    );
     server.await?;
     Ok(())
 }

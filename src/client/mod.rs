@@ -77,9 +77,12 @@ impl Client {
         check(response).await.map(|_| ())
     }
 
-    pub async fn version(&self) -> Result<String, ClientError> {
+    /// The server's `/api/version`: the Ollama API version it answers as, and rollama's
+    /// version when the server is rollama (an Ollama server has none).
+    pub async fn version(&self) -> Result<(String, Option<String>), ClientError> {
         let value: Value = self.get_json("/api/version").await?;
-        Ok(value["version"].as_str().unwrap_or_default().to_string())
+        let text = |key: &str| value[key].as_str().map(str::to_string);
+        Ok((text("version").unwrap_or_default(), text("rollama_version")))
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -1,74 +1,78 @@
-//! The inference engine: the only module that names `mistralrs`.
+//! The inference engines, behind one wall: the only module that names an engine crate.
 //!
-//! It loads a GGUF blob fully offline (the store's existing `blobs/` directory is the model
-//! directory, so mistralrs never looks at the network), refuses architectures that mistralrs
-//! 0.8.1 would panic on, turns panics during load into errors, and streams generation through
-//! a channel owned by the caller: dropping the receiver cancels the request at the next token.
-//! See `shared/reference/mistralrs-0.8.1.md` §0 and §11 for the pitfalls fenced off here.
+//! Two engines run text models: llama.cpp (through `llama-cpp-2`, in [`llama`]) and
+//! mistralrs (in [`mistral`]). [`Engine`] is what the server holds: one type with one
+//! request, one event stream and one tokenizer interface, whichever engine is underneath, so
+//! nothing outside this module branches on the engine. `ROLLAMA_ENGINE` picks it
+//! ([`EngineKind`]); `auto` is llama.cpp on this CPU-only build (BENCHMARKS.md has the numbers).
 
+pub mod grammar;
+pub mod llama;
+pub mod mistral;
 pub mod sampler;
 pub mod stop;
 pub mod threads;
 pub mod weights;
 
 use crate::gguf::Gguf;
-use either::Either;
-use indexmap::IndexMap;
-use mistralrs::{
-    Constraint, Model, NormalRequest, Request, RequestMessage, Response, SamplingParams,
-    StopTokens, TokenSource,
-};
-use sampler::{Sampler, SamplingOptions};
-use std::path::Path;
-use std::sync::{Arc, OnceLock, Weak};
+use sampler::Sampler;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stop::StopFilter;
 use tokio::sync::mpsc;
-
-/// GGUF `general.architecture` values mistralrs 0.8.1 loads and runs on CPU.
-/// (`qwen3moe` loads but panics at the first forward pass on CPU, so it is not listed.)
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
-    "llama",
-    "mistral3",
-    "phi2",
-    "phi3",
-    "starcoder2",
-    "qwen2",
-    "qwen3",
-];
-
-/// Whether the engine can run a model of this architecture.
-pub fn supports_architecture(architecture: &str) -> bool {
-    SUPPORTED_ARCHITECTURES.contains(&architecture)
-}
 
 /// The error of a generation whose engine went away before finishing it (mistralrs
 /// restarts a dead engine on the next request, so one retry is worthwhile).
 pub const RUNNER_STOPPED: &str = "the model runner stopped unexpectedly";
 
-/// Environment variable choosing the engine's activation (and KV cache) dtype: `auto` (the
-/// default: mistralrs's own choice, F16 on a CPU), `f32` or `f16`. F32 is faster (with the
-/// engine pool: decode +2%, prefill +24%) but not the default: with its KV caches twice the
-/// size, the soak test ends 15-16% above its warm-up memory (its bound is 10%; see
-/// BENCHMARKS.md).
-pub const ACTIVATION_DTYPE: &str = "ROLLAMA_ACTIVATION_DTYPE";
+/// Environment variable that turns on the engine's own log on stderr.
+pub const ENGINE_LOG: &str = "ROLLAMA_ENGINE_LOG";
 
-fn activation_dtype() -> mistralrs::ModelDType {
-    match crate::env::var(ACTIVATION_DTYPE)
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "f32" => mistralrs::ModelDType::F32,
-        "f16" => mistralrs::ModelDType::F16,
-        _ => mistralrs::ModelDType::Auto,
+/// Environment variable choosing the engine: `auto` (the default), `llamacpp` or `mistralrs`.
+pub const ENGINE: &str = "ROLLAMA_ENGINE";
+
+/// Which engine runs text models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    LlamaCpp,
+    MistralRs,
+}
+
+impl EngineKind {
+    /// The engine `ROLLAMA_ENGINE` asks for; `auto` (or unset) is llama.cpp, the faster one
+    /// on CPUs, which is all this build runs on.
+    pub fn from_env() -> Result<EngineKind, String> {
+        match crate::env::var(ENGINE).trim().to_ascii_lowercase().as_str() {
+            "" | "auto" | "llamacpp" | "llama.cpp" | "llama-cpp" => Ok(EngineKind::LlamaCpp),
+            "mistralrs" | "mistral.rs" => Ok(EngineKind::MistralRs),
+            other => Err(format!(
+                "{ENGINE}={other:?} is not an engine; use auto, llamacpp or mistralrs"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::LlamaCpp => "llamacpp",
+            EngineKind::MistralRs => "mistralrs",
+        }
     }
 }
 
-/// Environment variable that turns on mistralrs's own log on stderr.
-pub const ENGINE_LOG: &str = "ROLLAMA_ENGINE_LOG";
-
-/// How many sequences one loaded model runs at once.
-const MAX_SEQUENCES: usize = 8;
+/// Load-time settings (a change to any of them reloads the model, as in Ollama).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadOptions {
+    pub blob_digest: crate::store::Digest,
+    /// Tokens one sequence may hold (Ollama's `num_ctx`).
+    pub num_ctx: usize,
+    /// Sequences run at once (`OLLAMA_NUM_PARALLEL`).
+    pub num_parallel: usize,
+    /// Prompt tokens decoded per step (`num_batch`).
+    pub num_batch: usize,
+    /// CPU threads; 0 picks the number of physical cores.
+    pub num_thread: usize,
+}
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EngineError {
@@ -78,21 +82,6 @@ pub enum EngineError {
     /// Loading failed or mistralrs panicked → 500.
     #[error("{0}")]
     Failed(String),
-}
-
-/// The runtime mistralrs's async parts run on: multi-threaded (mistralrs needs
-/// `block_in_place` during load) and alive for the whole process, unlike actix's
-/// single-threaded worker runtimes.
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("rollama-engine")
-            .enable_all()
-            .build()
-            .expect("the engine runtime must start")
-    })
 }
 
 /// Facts about a loaded model the server needs for prompts and limits.
@@ -126,18 +115,19 @@ impl ModelFacts {
     }
 }
 
-/// A loaded model. Dropping it stops its engine thread and frees its memory.
+/// A loaded model. Dropping it stops its engine and frees its memory.
 pub struct Engine {
-    model: Arc<Model>,
-    /// The tokenizer the engine itself uses, for work that need not wait for an engine step.
-    tokenizer: Option<Arc<tokenizers::Tokenizer>>,
-    /// Gone once the engine thread has stopped and the weights are freed.
-    weights: Option<Weak<tokio::sync::Mutex<dyn mistralrs::core::Pipeline>>>,
+    backend: Backend,
     pub facts: ModelFacts,
 }
 
+enum Backend {
+    Llama(llama::LlamaEngine),
+    Mistral(Box<mistral::MistralEngine>),
+}
+
 /// Tells when an unloaded engine has really let go of its weights.
-pub struct WeightsGone(Option<Weak<tokio::sync::Mutex<dyn mistralrs::core::Pipeline>>>);
+pub struct WeightsGone(Option<Box<dyn Fn() -> bool + Send + Sync>>);
 
 impl WeightsGone {
     /// For weights that are not the engine's (nothing to wait for).
@@ -145,8 +135,12 @@ impl WeightsGone {
         WeightsGone(None)
     }
 
+    fn when(gone: impl Fn() -> bool + Send + Sync + 'static) -> WeightsGone {
+        WeightsGone(Some(Box::new(gone)))
+    }
+
     pub fn is_gone(&self) -> bool {
-        self.0.as_ref().is_none_or(|weak| weak.strong_count() == 0)
+        self.0.as_ref().is_none_or(|gone| gone())
     }
 }
 
@@ -161,6 +155,8 @@ pub struct ChatMessage {
     /// For `tool` messages: which tool answered, and to which call.
     pub tool_name: String,
     pub tool_call_id: String,
+    /// An assistant's earlier reasoning, which templates may show again (`.Thinking`).
+    pub thinking: String,
 }
 
 impl ChatMessage {
@@ -174,7 +170,7 @@ impl ChatMessage {
 
     /// The content a template without tool support sees: the text, then each call as the
     /// JSON object the model would have written.
-    fn content_with_calls(&self) -> String {
+    pub(crate) fn content_with_calls(&self) -> String {
         let mut content = self.content.clone();
         for call in &self.tool_calls {
             let function = &call["function"];
@@ -195,12 +191,17 @@ impl ChatMessage {
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
     pub prompt: Vec<u32>,
-    pub sampling: SamplingOptions,
+    pub sampling: sampler::SamplingOptions,
     /// Most tokens to generate.
     pub max_tokens: usize,
     pub stop: Vec<String>,
     /// A JSON schema the output must satisfy (Ollama's `format`).
     pub format: Option<serde_json::Value>,
+    /// Tokens one sequence may hold (`num_ctx`); past it the llama.cpp engine shifts the
+    /// context and mistralrs stops with `length`.
+    pub num_ctx: usize,
+    /// Tokens at the start a context shift keeps (`num_keep`).
+    pub num_keep: usize,
 }
 
 /// What a generation reports, in order: text pieces, then exactly one `Done` or `Failed`.
@@ -212,6 +213,9 @@ pub enum Event {
     Logprobs(Vec<sampler::TokenLogprob>),
     Done(Summary),
     Failed(String),
+    /// The engine refused the request before generating: the request's own fault (a JSON
+    /// schema it cannot compile, say), a 400 rather than a 500.
+    Rejected(String),
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +223,8 @@ pub struct Summary {
     /// `stop` or `length`.
     pub done_reason: &'static str,
     pub prompt_tokens: usize,
+    /// Prompt tokens whose KV cache was reused from an earlier request (not evaluated again).
+    pub cached_tokens: usize,
     /// Generated token ids.
     pub tokens: Vec<u32>,
     pub prompt_duration: Duration,
@@ -226,147 +232,62 @@ pub struct Summary {
 }
 
 impl Engine {
-    /// Loads the GGUF at `path`. Blocking: call it off the async workers. Refuses
-    /// architectures mistralrs cannot run before mistralrs sees them.
-    pub fn load(path: &Path, gguf: &Gguf) -> Result<Engine, EngineError> {
+    /// Loads the GGUF at `blob` on the engine `kind`. Blocking: call it off the async
+    /// workers. An architecture the engine cannot run is refused with an error naming it.
+    pub fn load(
+        kind: EngineKind,
+        blob: &Path,
+        options: &LoadOptions,
+        gguf: &Gguf,
+    ) -> Result<Engine, EngineError> {
         let facts = ModelFacts::from_gguf(gguf);
-        if !supports_architecture(&facts.architecture) {
-            return Err(EngineError::Unsupported(format!(
-                "this model's architecture ({}) is not supported by rollama's engine; supported: {}",
-                if facts.architecture.is_empty() { "unknown" } else { &facts.architecture },
-                SUPPORTED_ARCHITECTURES.join(", ")
-            )));
-        }
-        let (dir, file) = match (path.parent(), path.file_name()) {
-            (Some(dir), Some(file)) if dir.is_dir() => (dir.to_path_buf(), file.to_owned()),
-            _ => {
-                return Err(EngineError::Failed(format!(
-                    "model file {} not found",
-                    path.display()
-                )))
+        let backend = match kind {
+            EngineKind::LlamaCpp => {
+                Backend::Llama(llama::LlamaEngine::load(blob, options, gguf, &facts)?)
             }
+            EngineKind::MistralRs => Backend::Mistral(Box::new(mistral::MistralEngine::load(
+                blob,
+                options,
+                gguf,
+                facts.clone(),
+            )?)),
         };
-        let logging = crate::env::bool_var(ENGINE_LOG, false);
-        let activations = activation_dtype();
-        // mistralrs's `build_gguf_pipeline`, with the activation dtype chosen here (its builder
-        // forces `Auto`, which is F16 on a CPU, so every quantized matmul, which wants F32,
-        // converts its input and output).
-        let task = runtime().spawn(async move {
-            use mistralrs::core::{
-                AddModelConfig, AutoDeviceMapParams, DeviceMapSetting, EngineConfig,
-                GGUFLoaderBuilder, GGUFSpecificConfig,
-            };
-            if logging {
-                // The engine's own log (mistralrs's tracing output, filtered by `RUST_LOG`).
-                mistralrs::core::initialize_logging();
-            }
-            let loader = GGUFLoaderBuilder::new(
-                None,
-                None,
-                dir.to_string_lossy().into_owned(),
-                vec![file.to_string_lossy().into_owned()],
-                GGUFSpecificConfig { topology: None },
-                false,
-                None,
-            )
-            .build();
-            let pipeline = loader.load_model_from_hf(
-                None,
-                TokenSource::None,
-                &activations,
-                &mistralrs::Device::Cpu,
-                !logging,
-                DeviceMapSetting::Auto(AutoDeviceMapParams::default_text()),
-                None,
-                None,
-            )?;
-            let scheduler = mistralrs::SchedulerConfig::DefaultScheduler {
-                method: mistralrs::DefaultSchedulerMethod::Fixed(
-                    std::num::NonZeroUsize::new(MAX_SEQUENCES).expect("MAX_SEQUENCES > 0"),
-                ),
-            };
-            let config = AddModelConfig {
-                engine_config: EngineConfig {
-                    // The CPU prefix cache never evicts (unbounded memory growth).
-                    no_prefix_cache: true,
-                    ..EngineConfig::default()
-                },
-                mcp_client_config: None,
-                loader_config: None,
-            };
-            let tokenizer = pipeline.lock().await.tokenizer();
-            let weights = Arc::downgrade(&pipeline);
-            let model = mistralrs::model_builder_trait::build_model_from_pipeline(
-                pipeline, scheduler, config,
-            )
-            .await;
-            anyhow::Ok((model, tokenizer, weights))
-        });
-        let (model, tokenizer, weights) = match runtime().block_on(task) {
-            Ok(Ok(built)) => built,
-            Ok(Err(e)) => return Err(EngineError::Failed(format!("failed to load model: {e}"))),
-            Err(join) if join.is_panic() => {
-                return Err(EngineError::Failed(
-                    "failed to load model: the engine crashed while loading it".to_string(),
-                ))
-            }
-            Err(e) => return Err(EngineError::Failed(format!("failed to load model: {e}"))),
-        };
-        let engine = Engine {
-            model: Arc::new(model),
-            tokenizer,
-            weights: Some(weights),
-            facts,
-        };
-        // A first generation right after load occasionally lost its sequence (the engine
-        // thread went away and mistralrs rebooted it on the next request). Run one tiny
-        // generation here, twice if the first is lost, so that happens before serving.
-        runtime().block_on(async {
-            for _ in 0..2 {
-                if engine.warm_up().await {
-                    break;
-                }
-            }
-        });
-        Ok(engine)
+        Ok(Engine { backend, facts })
     }
 
-    /// One token from a one-token prompt; true when it completed.
-    async fn warm_up(&self) -> bool {
-        let Ok(prompt) = self.tokenize_text("hi", true).await else {
-            return false;
-        };
-        let request = GenerateRequest {
-            prompt,
-            sampling: SamplingOptions {
-                temperature: 0.0,
-                ..SamplingOptions::default()
-            },
-            max_tokens: 1,
-            stop: Vec::new(),
-            format: None,
-        };
-        let Ok(mut events) = self.generate(request).await else {
-            return false;
-        };
-        while let Some(event) = events.recv().await {
-            match event {
-                Event::Text(_) | Event::Logprobs(_) => {}
-                Event::Done(_) => return true,
-                Event::Failed(_) => return false,
-            }
+    /// The engine's name, for logs and `/api/ps`.
+    pub fn kind(&self) -> EngineKind {
+        match &self.backend {
+            Backend::Llama(_) => EngineKind::LlamaCpp,
+            Backend::Mistral(_) => EngineKind::MistralRs,
         }
-        false
+    }
+
+    /// The file the weights came from (mistralrs loads some weight types from a converted copy).
+    pub fn weights_path(&self) -> PathBuf {
+        match &self.backend {
+            Backend::Llama(engine) => engine.path.clone(),
+            Backend::Mistral(engine) => engine.path.clone(),
+        }
+    }
+
+    /// Bytes the loaded model holds: its weights and, where the engine allocates it up
+    /// front, its KV cache.
+    pub fn memory_size(&self) -> u64 {
+        let file = std::fs::metadata(self.weights_path())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        match &self.backend {
+            Backend::Llama(engine) => file + engine.kv_bytes,
+            Backend::Mistral(_) => file,
+        }
     }
 
     /// Token ids of `text`, with the model's BOS in front when it wants one.
     pub async fn tokenize_text(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, EngineError> {
-        // The engine's own tokenizer, here: the engine would do exactly this
-        // (`encode_fast(text, false)`), but only between two of its steps, which costs a
-        // request up to a whole step (measured: 12-16 ms per request on an idle engine).
-        let mut ids = match self.tokenizer {
-            Some(_) => self.encode(text)?,
-            None => self.tokenize(Either::Right(text.to_string())).await?,
+        let mut ids = match &self.backend {
+            Backend::Llama(engine) => engine.encode(text)?,
+            Backend::Mistral(engine) => engine.tokenize_text(text).await?,
         };
         if add_bos && self.facts.add_bos_token {
             if let Some(bos) = self.facts.bos_token {
@@ -379,65 +300,16 @@ impl Engine {
     }
 
     /// Token ids of `messages` rendered with the model's GGUF chat template, ending with the
-    /// assistant's turn opened.
-    pub async fn tokenize_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, EngineError> {
-        let messages = messages
-            .iter()
-            .map(|m| {
-                let mut map: IndexMap<String, mistralrs::MessageContent> = IndexMap::new();
-                map.insert("role".into(), Either::Left(m.role.clone()));
-                map.insert("content".into(), Either::Left(m.content_with_calls()));
-                map
-            })
-            .collect();
-        self.tokenize(Either::Left(messages)).await
-    }
-
-    async fn tokenize(
+    /// assistant's turn opened; `enable_thinking` reaches templates that read it (Qwen3's), as
+    /// the request's `think`.
+    pub async fn tokenize_chat(
         &self,
-        text: Either<Vec<IndexMap<String, mistralrs::MessageContent>>, String>,
+        messages: &[ChatMessage],
+        enable_thinking: Option<bool>,
     ) -> Result<Vec<u32>, EngineError> {
-        let is_chat = text.is_left();
-        let model = self.model.clone();
-        // mistralrs panics if a tokenize reply channel is dropped early, so the request runs to
-        // completion in its own task even if our caller goes away.
-        let task = runtime().spawn(async move {
-            let (sender, mut receiver) = mpsc::channel(1);
-            let request = Request::Tokenize(mistralrs::core::TokenizationRequest {
-                text,
-                tools: None,
-                add_generation_prompt: is_chat,
-                add_special_tokens: false,
-                enable_thinking: None,
-                reasoning_effort: None,
-                response: sender,
-            });
-            let engine = model
-                .inner()
-                .get_sender(None)
-                .map_err(|e| EngineError::Failed(e.to_string()))?;
-            engine
-                .send(request)
-                .await
-                .map_err(|e| EngineError::Failed(e.to_string()))?;
-            match receiver.recv().await {
-                Some(Ok(ids)) => Ok(ids),
-                Some(Err(e)) => Err(EngineError::Failed(format!("tokenizing: {e}"))),
-                None => Err(EngineError::Failed("the model runner stopped".into())),
-            }
-        });
-        task.await
-            .map_err(|_| EngineError::Failed("the model runner crashed while tokenizing".into()))?
-    }
-
-    /// Text of `ids`.
-    pub async fn detokenize(&self, ids: Vec<u32>) -> Result<String, EngineError> {
-        let model = self.model.clone();
-        let task = runtime().spawn(async move { model.detokenize(ids, false).await });
-        match task.await {
-            Ok(Ok(text)) => Ok(text),
-            Ok(Err(e)) => Err(EngineError::Failed(e.to_string())),
-            Err(_) => Err(EngineError::Failed("the model runner crashed".into())),
+        match &self.backend {
+            Backend::Llama(engine) => engine.tokenize_chat(messages, enable_thinking),
+            Backend::Mistral(engine) => engine.tokenize_chat(messages, enable_thinking).await,
         }
     }
 
@@ -447,209 +319,47 @@ impl Engine {
         &self,
         request: GenerateRequest,
     ) -> Result<mpsc::Receiver<Event>, EngineError> {
-        let started = Instant::now();
-        let prompt_tokens = request.prompt.len();
-        let sampler = Arc::new(Sampler::new(request.sampling.clone(), prompt_tokens));
-        let mut engine_events = submit(&self.model, &request, &sampler, &[]).await?;
-        let (events, receiver) = mpsc::channel::<Event>(256);
-        let mut filter = StopFilter::new(&request.stop);
-        let request_logprobs = request.sampling.logprobs.is_some();
-        let json_constrained = request.format.is_some();
-        let mut produced = String::new();
-        let mut logprobs_sent = 0;
-        let model = self.model.clone();
-        let tokenizer = self.tokenizer.clone();
-        let mut resumed = 0;
-        let mut received = String::new();
-        let mut received_chunks = 0usize;
-        let mut pending_text: Option<String> = None;
-        let mut finish_after_pending = false;
-        let drop_after = test_drop_after();
-        tokio::spawn(async move {
-            let summary = |reason: &'static str| {
-                let observed = sampler.observed();
-                let first = observed.first_step.unwrap_or(started);
-                let last = observed.last_step.unwrap_or(first);
-                Summary {
-                    done_reason: reason,
-                    prompt_tokens,
-                    tokens: observed.tokens,
-                    prompt_duration: first.saturating_duration_since(started),
-                    eval_duration: last.saturating_duration_since(first),
-                }
-            };
-            loop {
-                let response = match pending_text.take() {
-                    // Text of an interrupted attempt that never reached us (see below).
-                    Some(text) => {
-                        Response::CompletionChunk(mistralrs::core::CompletionChunkResponse {
-                            id: String::new(),
-                            choices: vec![mistralrs::core::CompletionChunkChoice {
-                                text,
-                                index: 0,
-                                logprobs: None,
-                                finish_reason: None,
-                            }],
-                            created: 0,
-                            model: String::new(),
-                            system_fingerprint: String::new(),
-                            object: String::new(),
-                        })
-                    }
-                    None => match engine_events.recv().await {
-                        Some(response) => response,
-                        None => {
-                            // mistralrs 0.8.1 now and then drops a running sequence without a
-                            // final chunk (no error, no panic). Unless a grammar constrains the
-                            // output (its state cannot be carried over), continue it as a new
-                            // sequence from the prompt and the tokens chosen so far: the same
-                            // sampler keeps the RNG and the penalties going, and the text of
-                            // tokens chosen but not yet sent is sent first, so the client sees
-                            // one uninterrupted answer.
-                            if json_constrained || resumed >= MAX_RESUMES {
-                                break;
-                            }
-                            // Wait until the lost sequence has really stopped (it shares the
-                            // sampler); when mistralrs dropped it, it already has.
-                            let waited = Instant::now();
-                            while engine_events.sender_strong_count() > 0
-                                && waited.elapsed() < Duration::from_secs(10)
-                            {
-                                tokio::time::sleep(Duration::from_millis(5)).await;
-                            }
-                            let generated = sampler.observed().tokens;
-                            resumed += 1;
-                            eprintln!(
-                                "engine: a sequence ended without its final chunk; continuing it after {} tokens",
-                                generated.len()
-                            );
-                            if let Some(full) = tokenizer
-                                .as_ref()
-                                .and_then(|t| t.decode(&generated, true).ok())
-                            {
-                                if let Some(missing) = full.strip_prefix(received.as_str()) {
-                                    if !missing.is_empty() {
-                                        pending_text = Some(missing.to_string());
-                                    }
-                                }
-                            }
-                            if generated.len() >= request.max_tokens {
-                                finish_after_pending = true;
-                                if pending_text.is_none() {
-                                    deliver(&events, Event::Done(summary("length"))).await;
-                                    return;
-                                }
-                                continue;
-                            }
-                            match submit(&model, &request, &sampler, &generated).await {
-                                Ok(resubmitted) => engine_events = resubmitted,
-                                Err(_) => break,
-                            }
-                            continue;
-                        }
-                    },
-                };
-                let (text, mut finish) = match response {
-                    Response::CompletionChunk(chunk) => match chunk.choices.into_iter().next() {
-                        Some(choice) => (choice.text, choice.finish_reason),
-                        None => continue,
-                    },
-                    Response::CompletionDone(done) => match done.choices.into_iter().next() {
-                        Some(choice) => (choice.text, Some(choice.finish_reason)),
-                        None => (String::new(), Some("stop".to_string())),
-                    },
-                    Response::CompletionModelError(message, _)
-                    | Response::ModelError(message, _) => {
-                        deliver(&events, Event::Failed(message)).await;
-                        return;
-                    }
-                    Response::ValidationError(e) | Response::InternalError(e) => {
-                        deliver(&events, Event::Failed(e.to_string())).await;
-                        return;
-                    }
-                    _ => continue,
-                };
-                // After a resumed attempt the text comes from our own decoding of all the
-                // tokens chosen so far: the engine decodes a new sequence's first token on its
-                // own (dropping its leading space) and knows nothing of the earlier attempt.
-                let text = match (resumed > 0, tokenizer.as_ref()) {
-                    (true, Some(tokenizer)) => {
-                        let tokens = sampler.observed().tokens;
-                        match tokenizer.decode(&tokens, true) {
-                            Ok(full) if !full.ends_with('\u{FFFD}') => full
-                                .strip_prefix(received.as_str())
-                                .map(str::to_string)
-                                .unwrap_or(text),
-                            Ok(_) => String::new(),
-                            Err(_) => text,
-                        }
-                    }
-                    _ => text,
-                };
-                received.push_str(&text);
-                if finish_after_pending && finish.is_none() {
-                    finish = Some("length".to_string());
-                }
-                // Fault injection for tests: lose the sequence once after this many chunks.
-                if resumed == 0 && drop_after.is_some_and(|n| received_chunks + 1 == n) {
-                    engine_events.close();
-                }
-                received_chunks += 1;
-                // Log-probabilities go out with text: those of a final end-of-sequence or stop
-                // token, which add no text, are not reported (as OpenAI reports them).
-                if request_logprobs && !text.is_empty() {
-                    let fresh = sampler.logprobs_since(logprobs_sent);
-                    if !fresh.is_empty() {
-                        logprobs_sent += fresh.len();
-                        if !deliver(&events, Event::Logprobs(fresh)).await {
-                            return;
-                        }
-                    }
-                }
-                let filtered = filter.push(&text);
-                if json_constrained {
-                    produced.push_str(&filtered.text);
-                }
-                if !filtered.text.is_empty() && !deliver(&events, Event::Text(filtered.text)).await
-                {
-                    // The client went away: dropping `engine_events` cancels the sequence.
-                    return;
-                }
-                // Once the constrained JSON value is complete nothing more can follow, but the
-                // grammar's end token is not always one the engine stops on (SmolLM2: it
-                // emits `<|endoftext|>` until the length limit), so stop here.
-                if filtered.stopped || (json_constrained && is_complete_json(&produced)) {
-                    deliver(&events, Event::Done(summary("stop"))).await;
-                    return;
-                }
-                if let Some(reason) = finish {
-                    let rest = filter.finish();
-                    if !rest.is_empty() && !deliver(&events, Event::Text(rest)).await {
-                        return;
-                    }
-                    let reason = if reason == "length" { "length" } else { "stop" };
-                    deliver(&events, Event::Done(summary(reason))).await;
-                    return;
-                }
-            }
-            eprintln!("engine: a sequence ended without its final chunk");
-            deliver(&events, Event::Failed(RUNNER_STOPPED.to_string())).await;
-        });
-        Ok(receiver)
+        match &self.backend {
+            Backend::Llama(engine) => engine.generate(request),
+            Backend::Mistral(engine) => engine.generate(request).await,
+        }
+    }
+
+    /// A handle that outlives the engine and says when its weights have been freed.
+    pub fn weights_watch(&self) -> WeightsGone {
+        match &self.backend {
+            Backend::Llama(engine) => engine.weights_watch(),
+            Backend::Mistral(engine) => engine.weights_watch(),
+        }
+    }
+
+    /// Token ids of `text` from the model's own tokenizer, without waiting for an engine
+    /// step; special tokens written in the text are parsed, none are added.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        match &self.backend {
+            Backend::Llama(engine) => engine.encode(text),
+            Backend::Mistral(engine) => engine.encode(text),
+        }
+    }
+
+    /// Text of `ids` from the model's own tokenizer; special tokens are kept. Ids outside
+    /// the vocabulary are an error, not a panic.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
+        match &self.backend {
+            Backend::Llama(engine) => engine.decode(ids),
+            Backend::Mistral(engine) => engine.decode(ids),
+        }
+    }
+
+    /// The text of one token as it appears in output, and its bytes (byte-level BPE pieces
+    /// that are not whole UTF-8 decode lossily to text but keep their bytes).
+    pub fn token_piece(&self, id: u32) -> (String, Vec<u8>) {
+        match &self.backend {
+            Backend::Llama(engine) => engine.token_piece(id),
+            Backend::Mistral(engine) => engine.token_piece(id),
+        }
     }
 }
-
-/// `ROLLAMA_TEST_LOSE_SEQUENCE_AFTER=N`: for tests of the recovery below, every generation
-/// loses its engine sequence once, after N chunks, as mistralrs sometimes does on its own.
-fn test_drop_after() -> Option<usize> {
-    crate::env::var("ROLLAMA_TEST_LOSE_SEQUENCE_AFTER")
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-}
-
-/// How often one generation is continued after mistralrs dropped its sequence.
-const MAX_RESUMES: usize = 3;
 
 /// How long a generation waits for its reader to take an event once the channel's buffer is
 /// full. A client that keeps the connection open but stops reading would otherwise hold a
@@ -665,132 +375,129 @@ async fn deliver(events: &mpsc::Sender<Event>, event: Event) -> bool {
     )
 }
 
-/// Hands one generation to the engine: `request`'s prompt followed by `generated` (the tokens
-/// of an earlier, interrupted attempt), with the sampler that chose those tokens.
-async fn submit(
-    model: &Arc<Model>,
-    request: &GenerateRequest,
-    sampler: &Arc<Sampler>,
-    generated: &[u32],
-) -> Result<mpsc::Receiver<Response>, EngineError> {
-    let mut params = SamplingParams::deterministic();
-    params.max_len = Some(request.max_tokens.saturating_sub(generated.len()).max(1));
-    if !request.stop.is_empty() {
-        params.stop_toks = Some(StopTokens::Seqs(request.stop.clone()));
-    }
-    let constraint = match &request.format {
-        Some(schema) => Constraint::JsonSchema(compact_json(schema.clone())),
-        None => Constraint::None,
-    };
-    let mut prompt = request.prompt.clone();
-    prompt.extend_from_slice(generated);
-    // A big buffer: the engine awaits each send, so a slow client must not stall it.
-    let (sender, receiver) = mpsc::channel::<Response>(10_000);
-    let inner = model.inner();
-    let normal = NormalRequest {
-        id: inner.next_request_id(),
-        messages: RequestMessage::CompletionTokens(prompt),
-        sampling_params: params,
-        response: sender,
-        return_logprobs: false,
-        // Always streaming: dropping a non-streaming request's receiver panics mistralrs.
-        is_streaming: true,
-        constraint,
-        suffix: None,
-        tools: None,
-        tool_choice: None,
-        logits_processors: Some(vec![sampler.clone()]),
-        return_raw_logits: false,
-        web_search_options: None,
-        model_id: None,
-        truncate_sequence: false,
-    };
-    inner
-        .get_sender(None)
-        .map_err(|e| EngineError::Failed(e.to_string()))?
-        .send(Request::Normal(Box::new(normal)))
-        .await
-        .map_err(|e| EngineError::Failed(e.to_string()))?;
-    Ok(receiver)
+/// The refusal of an architecture an engine cannot run, naming it; `engine` says which
+/// engine refused and, where useful, what it runs instead.
+fn unsupported_architecture(architecture: &str, engine: &str) -> EngineError {
+    EngineError::Unsupported(format!(
+        "this model's architecture ({}) is not supported by rollama's engine {engine}",
+        if architecture.is_empty() {
+            "unknown"
+        } else {
+            architecture
+        },
+    ))
 }
 
-impl Engine {
-    /// A handle that outlives the engine and says when its weights have been freed.
-    pub fn weights_watch(&self) -> WeightsGone {
-        WeightsGone(self.weights.clone())
+/// The events of a request the engine refuses before generating (its `format` cannot become
+/// a grammar, say): one `Rejected`.
+fn rejected(message: String) -> mpsc::Receiver<Event> {
+    let (events, receiver) = mpsc::channel::<Event>(1);
+    let _ = events.try_send(Event::Rejected(message));
+    receiver
+}
+
+/// A generation's way to its reader, the same for both engines: log-probabilities before the
+/// text they belong to, stop sequences held back, the end once a constrained JSON value is
+/// complete, and the closing summary from what the sampler observed.
+struct Output {
+    events: mpsc::Sender<Event>,
+    sampler: Arc<Sampler>,
+    filter: StopFilter,
+    logprobs: bool,
+    logprobs_sent: usize,
+    /// The text sent so far, kept while a `format` constrains it.
+    produced: Option<String>,
+    started: Instant,
+    prompt_tokens: usize,
+}
+
+impl Output {
+    /// The output of `request` (started at `started`) and the reader's end of it.
+    fn new(
+        request: &GenerateRequest,
+        sampler: Arc<Sampler>,
+        started: Instant,
+    ) -> (Output, mpsc::Receiver<Event>) {
+        let (events, receiver) = mpsc::channel::<Event>(256);
+        let output = Output {
+            events,
+            sampler,
+            filter: StopFilter::new(&request.stop),
+            logprobs: request.sampling.logprobs.is_some(),
+            logprobs_sent: 0,
+            produced: request.format.as_ref().map(|_| String::new()),
+            started,
+            prompt_tokens: request.prompt.len(),
+        };
+        (output, receiver)
     }
 
-    /// Token ids of `text` from the engine's own tokenizer, without waiting for an engine
-    /// step; no special tokens are added.
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
-        let tokenizer = self.tokenizer.as_ref().ok_or_else(no_tokenizer)?;
-        tokenizer
-            .encode_fast(text, false)
-            .map(|encoding| encoding.get_ids().to_vec())
-            .map_err(|e| EngineError::Failed(format!("tokenizing: {e}")))
-    }
-
-    /// Text of `ids` from the engine's own tokenizer; special tokens are kept. Ids outside
-    /// the vocabulary are an error, not a panic.
-    pub fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
-        let tokenizer = self.tokenizer.as_ref().ok_or_else(no_tokenizer)?;
-        let size = tokenizer.get_vocab_size(true) as u32;
-        if let Some(bad) = ids.iter().find(|id| **id >= size) {
-            return Err(EngineError::Unsupported(format!(
-                "token {bad} is outside the vocabulary (size {size})"
-            )));
+    /// Sends newly generated text. False when the generation is over: the reader is gone,
+    /// or a stop sequence or the completed JSON value ended it (its `Done` sent already).
+    async fn text(&mut self, text: &str) -> bool {
+        // Log-probabilities go out with text: those of a final end-of-sequence or stop
+        // token, which add no text, are not reported (as OpenAI reports them).
+        if self.logprobs && !text.is_empty() {
+            let fresh = self.sampler.logprobs_since(self.logprobs_sent);
+            if !fresh.is_empty() {
+                self.logprobs_sent += fresh.len();
+                if !deliver(&self.events, Event::Logprobs(fresh)).await {
+                    return false;
+                }
+            }
         }
-        tokenizer
-            .decode(ids, false)
-            .map_err(|e| EngineError::Failed(format!("detokenizing: {e}")))
+        let filtered = self.filter.push(text);
+        if let Some(produced) = self.produced.as_mut() {
+            produced.push_str(&filtered.text);
+        }
+        if !filtered.text.is_empty() && !deliver(&self.events, Event::Text(filtered.text)).await {
+            return false;
+        }
+        // Once the constrained JSON value is complete nothing more can follow, but the
+        // grammar's end token is not always one the engine stops on (SmolLM2 under mistralrs
+        // emits `<|endoftext|>` until the length limit), so stop here.
+        if filtered.stopped || self.produced.as_deref().is_some_and(is_complete_json) {
+            self.done("stop", 0).await;
+            return false;
+        }
+        true
     }
 
-    /// The text of one token as it appears in output, and its bytes (byte-level BPE pieces
-    /// that are not whole UTF-8 decode lossily to text but keep their bytes).
-    pub fn token_piece(&self, id: u32) -> (String, Vec<u8>) {
-        let text = self.decode(&[id]).unwrap_or_default();
-        let bytes = text.as_bytes().to_vec();
-        (text, bytes)
+    /// The end: text the stop filter held back, then `Done`.
+    async fn finish(&mut self, reason: &'static str, cached_tokens: usize) {
+        let rest = self.filter.finish();
+        if !rest.is_empty() && !deliver(&self.events, Event::Text(rest)).await {
+            return;
+        }
+        self.done(reason, cached_tokens).await;
     }
-}
 
-fn no_tokenizer() -> EngineError {
-    EngineError::Failed("this model has no tokenizer".to_string())
-}
-
-/// A JSON schema constraint that allows no free whitespace (`, ` and `: ` between items):
-/// with flexible whitespace a small model can pad its answer with newlines until it runs out
-/// of tokens. Keywords the grammar cannot enforce are skipped (`lenient`) rather than failing
-/// the request. A schema with its own `x-guidance` options keeps them.
-fn compact_json(mut schema: serde_json::Value) -> serde_json::Value {
-    if let Some(object) = schema.as_object_mut() {
-        object.entry("x-guidance").or_insert_with(|| {
-            serde_json::json!({
-                "whitespace_flexible": false,
-                "item_separator": ", ",
-                "key_separator": ": ",
-                "lenient": true,
-            })
-        });
+    /// `Done`, with the summary of what the sampler observed.
+    async fn done(&self, reason: &'static str, cached_tokens: usize) {
+        let observed = self.sampler.observed();
+        let first = observed.first_step.unwrap_or(self.started);
+        let last = observed.last_step.unwrap_or(first);
+        let summary = Summary {
+            done_reason: reason,
+            prompt_tokens: self.prompt_tokens,
+            cached_tokens,
+            tokens: observed.tokens,
+            prompt_duration: first.saturating_duration_since(self.started),
+            eval_duration: last.saturating_duration_since(first),
+        };
+        deliver(&self.events, Event::Done(summary)).await;
     }
-    schema
+
+    /// Any other event (`Failed`, `Rejected`), as it is.
+    async fn send(&self, event: Event) {
+        deliver(&self.events, event).await;
+    }
 }
 
 /// Whether `text` is a whole JSON object or array (a closing bracket cannot be extended).
 fn is_complete_json(text: &str) -> bool {
     let text = text.trim();
     text.ends_with(['}', ']']) && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
-}
-
-impl Drop for Engine {
-    /// Stops the engine thread explicitly: mistralrs's own drop only runs when the last
-    /// reference to its runner goes, and the engine thread keeps the weights alive until
-    /// it has stopped.
-    fn drop(&mut self) {
-        if let Ok(sender) = self.model.inner().get_sender(None) {
-            let _ = sender.try_send(Request::Terminate);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -804,13 +511,5 @@ mod tests {
         assert!(!is_complete_json("{\"a\": [1, 2]"));
         assert!(!is_complete_json("{\"a\": \"}\""));
         assert!(!is_complete_json("12"));
-    }
-
-    #[test]
-    fn refuses_architectures_that_panic_in_mistralrs() {
-        assert!(supports_architecture("llama"));
-        assert!(!supports_architecture("qwen3moe"));
-        assert!(!supports_architecture("gemma3"));
-        assert!(!supports_architecture("bert"));
     }
 }

@@ -1,11 +1,14 @@
-//! Ollama's sampler, run inside mistralrs as a `CustomLogitsProcessor`.
+//! Ollama's sampler, the same for both engines: the llama.cpp engine calls it with each
+//! step's logits; mistralrs runs it as a `CustomLogitsProcessor`.
 //!
 //! mistralrs 0.8.1 has no per-request seed and applies penalties to the whole context, so
-//! rollama samples the token itself (penalties over the last `repeat_last_n` tokens, top-k,
-//! temperature, top-p, min-p, then a draw from a seeded RNG) and hands mistralrs logits in
-//! which only the chosen token is finite; mistralrs runs greedy and picks it. The processor
-//! also records each chosen token and when decoding steps happened, which gives the exact
-//! `eval_count`, the timings, and the `context` array.
+//! rollama samples the token itself (the `format` grammar's mask, penalties over the last
+//! `repeat_last_n` tokens, top-k, temperature, top-p, min-p, then a draw from a seeded RNG) and
+//! hands mistralrs logits in which only the chosen token is finite; mistralrs runs greedy and
+//! picks it. The sampler also records each chosen token and when decoding steps happened,
+//! which gives the exact `eval_count`, the timings, and the `context` array.
+
+use super::grammar::Grammar;
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Mutex;
@@ -122,6 +125,8 @@ struct State {
     rng: StdRng,
     prompt_len: usize,
     observed: Observed,
+    /// The request's `format`, masking what it does not allow and advanced by each choice.
+    grammar: Option<Grammar>,
 }
 
 pub struct Sampler {
@@ -141,8 +146,27 @@ impl Sampler {
                 rng,
                 prompt_len,
                 observed: Observed::default(),
+                grammar: None,
             }),
         }
+    }
+
+    /// The same sampler, constrained by `grammar`.
+    pub fn with_grammar(self, grammar: Option<Grammar>) -> Sampler {
+        let mut state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        state.grammar = grammar;
+        Sampler {
+            options: self.options,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Whether the grammar is complete: nothing more may follow.
+    pub fn grammar_done(&self) -> bool {
+        self.state
+            .lock()
+            .map(|s| s.grammar.as_ref().is_some_and(Grammar::is_done))
+            .unwrap_or(false)
     }
 
     pub fn observed(&self) -> Observed {
@@ -163,10 +187,16 @@ impl Sampler {
     /// Chooses the next token from raw logits given the whole context so far.
     pub fn choose(&self, logits: &mut [f32], context: &[u32]) -> Option<usize> {
         let mut state = self.state.lock().ok()?;
+        if let Some(grammar) = state.grammar.as_mut() {
+            grammar.mask(logits);
+        }
         apply_penalties(&self.options, logits, context);
         let choice = sample(&self.options, logits, &mut state.rng)?;
-        // A constrained request may call us again for the same position after the grammar
-        // rejected our first pick: replace, don't append.
+        if let Some(grammar) = state.grammar.as_mut() {
+            grammar.accept(choice as u32);
+        }
+        // Should an engine ask again for a position it asked for already, the new choice
+        // replaces the old one.
         let position = context.len().saturating_sub(state.prompt_len);
         let now = Instant::now();
         let recorded = self
@@ -254,6 +284,16 @@ fn best(mut candidates: Vec<(usize, f32)>, k: usize) -> Vec<(usize, f32)> {
 
 /// Greedy at temperature ≤ 0, otherwise top-k → softmax(temperature) → top-p → min-p → draw.
 fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option<usize> {
+    if options.temperature <= 0.0 {
+        // Greedy: the first of the highest logits (llama.cpp's argmax), in one pass.
+        let mut chosen: Option<(usize, f32)> = None;
+        for (i, l) in logits.iter().copied().enumerate() {
+            if l.is_finite() && chosen.is_none_or(|(_, best)| l > best) {
+                chosen = Some((i, l));
+            }
+        }
+        return chosen.map(|(i, _)| i);
+    }
     let finite: Vec<(usize, f32)> = logits
         .iter()
         .copied()
@@ -262,12 +302,6 @@ fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option
         .collect();
     if finite.is_empty() {
         return None;
-    }
-    if options.temperature <= 0.0 {
-        return finite
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(i, _)| *i);
     }
     let candidates = best(finite, usize::try_from(options.top_k).unwrap_or(0));
     let max = candidates[0].1;

@@ -119,10 +119,28 @@ fn ndjson_values(body: BoxBody) -> impl Stream<Item = Value> {
 /// A compatibility request's body as a JSON object, or the message of a 400.
 pub fn request_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => Ok(without_nulls(map)),
         Ok(_) => Err("invalid request: expected a JSON object".to_string()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// A request object with its `null` fields left out: Ollama's Go structs take `null` as the
+/// zero value, the same as a field that is not there.
+pub fn without_nulls(mut map: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    map.retain(|_, value| !value.is_null());
+    map
+}
+
+/// Whether a native chat chunk carries the answer (text or tool calls) or ends the reply:
+/// where a streamed reasoning block closes.
+pub fn answer_begins(native: &Value) -> bool {
+    let message = &native["message"];
+    message["content"].as_str().is_some_and(|t| !t.is_empty())
+        || message["tool_calls"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+        || native["done"].as_bool().unwrap_or(false)
 }
 
 /// The body a native handler receives for a JSON request built by a compatibility route.

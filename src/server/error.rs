@@ -95,11 +95,33 @@ impl From<crate::store::StoreError> for ApiError {
 /// Decodes a JSON request body the way Ollama's handlers do: an empty body is
 /// `missing request body`, malformed JSON or a wrongly typed field is a 400 naming the problem,
 /// unknown fields are ignored. The content type is not checked (Ollama does not check it).
+///
+/// Go's decoder takes `null` as the field's zero value, and clients send it (`"options": null`,
+/// `"format": null`): a top-level `null` is taken as absent, which for request types whose
+/// fields all default is the same thing. Nested request types use [`null_is_default`].
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("missing request body"));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if value.is_null() {
+        value = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.retain(|_, field| !field.is_null());
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// `#[serde(default, deserialize_with = "null_is_default")]`: a field that takes `null` as its
+/// zero value, as Go's decoder does.
+pub fn null_is_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -117,6 +139,34 @@ mod tests {
         let err = parse_json::<Request>(b"").unwrap_err();
         assert_eq!(err, ApiError::bad_request("missing request body"));
         assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+    }
+
+    #[derive(serde::Deserialize, Debug, Default)]
+    struct Nested {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        tags: Vec<String>,
+        #[serde(default)]
+        items: Vec<Item>,
+    }
+
+    #[derive(serde::Deserialize, Debug, Default)]
+    struct Item {
+        #[serde(default, deserialize_with = "null_is_default")]
+        text: String,
+    }
+
+    #[test]
+    fn null_fields_take_their_zero_value_as_in_go() {
+        let parsed: Nested =
+            parse_json(br#"{"name": null, "tags": null, "items": [{"text": null}]}"#).unwrap();
+        assert_eq!(parsed.name, "");
+        assert!(parsed.tags.is_empty());
+        assert_eq!(parsed.items[0].text, "");
+        // A `null` body is Go's zero request too.
+        let parsed: Nested = parse_json(b"null").unwrap();
+        assert_eq!(parsed.name, "");
     }
 
     #[test]

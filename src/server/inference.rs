@@ -7,6 +7,7 @@ use super::keep_alive::KeepAlive;
 use super::options::Options;
 use super::routes::models::{parse_name, ModelView};
 use super::scheduler::{Lease, LoadRequest};
+use super::thinking::{Parser, Think};
 use super::{AppState, CachedModel};
 use crate::engine::sampler::TokenLogprob;
 use crate::engine::{ChatMessage, Event, GenerateRequest, RUNNER_STOPPED};
@@ -126,13 +127,28 @@ impl Target {
             .contains(&capability)
     }
 
-    /// Ollama's 400 for a model that lacks what the request needs.
+    /// Ollama's 400 for a model that lacks what the request needs (its `CheckCapabilities`),
+    /// naming the model in full: `registry.ollama.ai/library/smollm2:latest does not support
+    /// tools`.
     pub fn require(&self, capability: &str) -> Result<(), ApiError> {
         if self.has_capability(capability) {
             Ok(())
         } else {
             Err(ApiError::bad_request(format!(
-                "\"{}\" does not support {capability}",
+                "{} does not support {capability}",
+                self.view.stored.name
+            )))
+        }
+    }
+
+    /// Ollama's 400 for `think` on a model that cannot think, which quotes the name as the
+    /// request gave it: `"smollm2" does not support thinking`.
+    pub fn require_thinking(&self) -> Result<(), ApiError> {
+        if self.has_capability("thinking") {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request(format!(
+                "\"{}\" does not support thinking",
                 self.requested
             )))
         }
@@ -145,10 +161,40 @@ impl Target {
         Ok(options)
     }
 
+    /// The request's `think` as this model's template sees it, and the parser that takes
+    /// the reasoning out of its replies when it thinks (a thinking model thinks unless told
+    /// not to, as with Ollama).
+    pub fn thinking(&self, value: Option<&Value>) -> (Think, Option<Parser>) {
+        let tags = self.view.thinking_tags(Some(&self.gguf));
+        let think = Think::resolve(value, tags.is_some());
+        let parser = tags
+            .filter(|_| think.enabled)
+            .map(|(opening, closing)| Parser::new(&opening, &closing));
+        (think, parser)
+    }
+
+    /// The request's window: its `num_ctx`/`num_keep`, `truncate` and `shift`.
+    pub fn window(&self, options: &Options, truncate: Option<bool>, shift: Option<bool>) -> Window {
+        let deepseek2 = self.view.config.model_family == "deepseek2"
+            || self
+                .view
+                .config
+                .model_families
+                .iter()
+                .flatten()
+                .any(|f| f == "deepseek2");
+        Window {
+            num_ctx: options.num_ctx,
+            num_keep: options.num_keep,
+            truncate: truncate.unwrap_or(true),
+            shift: shift.unwrap_or(!deepseek2),
+        }
+    }
+
     pub fn load_request(
         &self,
         store: &crate::store::Store,
-        num_ctx: usize,
+        options: &Options,
         keep_alive: KeepAlive,
     ) -> Option<LoadRequest> {
         let layer = self.view.model_layer()?;
@@ -158,7 +204,9 @@ impl Target {
             blob: store.blob_path(&layer.digest),
             blob_digest: layer.digest,
             details: self.view.details(),
-            num_ctx,
+            num_ctx: options.num_ctx,
+            num_batch: options.num_batch,
+            num_thread: options.num_thread.max(0) as usize,
             keep_alive,
         })
     }
@@ -199,6 +247,39 @@ pub fn validate_think(think: Option<&Value>) -> Result<bool, ApiError> {
     }
 }
 
+/// Ollama's error for a prompt that does not fit the window and may not be shortened
+/// (`truncate: false`, or `shift: false`).
+pub const PROMPT_TOO_LONG: &str = "the prompt is longer than the context length currently \
+    available to the model; shorten the prompt, adjust the context length in settings, or use a \
+    model with a longer context length";
+
+/// The context window a prompt must fit, and what may be done when it does not: Ollama's
+/// `truncate` (drop a chat's oldest messages; default true) and `shift` (keep the first
+/// `num_keep` tokens and the most recent ones; default true but for deepseek2 models, whose
+/// cache cannot shift). A generation with an explicit `num_predict` and `shift` on may run
+/// past the window's end (see [`max_tokens`]); any other stops there.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub num_ctx: usize,
+    pub num_keep: usize,
+    pub truncate: bool,
+    pub shift: bool,
+}
+
+impl Window {
+    /// The prompt as it will run, and whether it was shortened; Ollama's 400 when it does not
+    /// fit and may not be shortened.
+    pub fn fit(&self, ids: Vec<u32>) -> Result<(Vec<u32>, bool), ApiError> {
+        if ids.len() < self.num_ctx {
+            Ok((ids, false))
+        } else if self.truncate && self.shift {
+            Ok((fit_prompt(ids, self.num_ctx, self.num_keep), true))
+        } else {
+            Err(ApiError::bad_request(PROMPT_TOO_LONG))
+        }
+    }
+}
+
 /// Keeps a prompt inside the window: when it does not leave room for at least one token,
 /// keep the first `num_keep` tokens and the most recent ones, so that half the window is
 /// left for the answer (Ollama shifts the context the same way).
@@ -213,10 +294,13 @@ pub fn fit_prompt(ids: Vec<u32>, num_ctx: usize, num_keep: usize) -> Vec<u32> {
     fitted
 }
 
-/// Tokens to generate: `num_predict` if set, never past the window.
-pub fn max_tokens(options: &Options, prompt_len: usize) -> usize {
+/// Tokens to generate. An explicit `num_predict` may run past the window when the context
+/// may shift (the llama.cpp engine shifts it, as Ollama does; mistralrs stops at the window);
+/// without one, or with `shift: false`, generation ends at the window.
+pub fn max_tokens(options: &Options, prompt_len: usize, shift: bool) -> usize {
     let room = options.num_ctx.saturating_sub(prompt_len);
     match options.num_predict {
+        n if n >= 0 && shift => n as usize,
         n if n >= 0 => (n as usize).min(room),
         _ => room,
     }
@@ -254,15 +338,20 @@ pub struct Generation {
     pub logprobs: bool,
     /// Whether the prompt was shortened to fit `num_ctx`.
     pub prompt_truncated: bool,
+    /// For a model that thinks: takes its reasoning out of the text (`thinking`).
+    pub thinking: Option<Parser>,
 }
 
-/// Engine events after tool-call parsing.
+/// Engine events after reasoning and tool-call parsing.
 enum Out {
     Text(String),
+    Thinking(String),
     Logprobs(Vec<TokenLogprob>),
     Calls(Vec<Value>),
     Done(crate::engine::Summary),
     Failed(String),
+    /// Refused by the engine before generating, for the request's own fault: a 400.
+    Rejected(String),
 }
 
 /// Where a response reads its events from: the engine itself, or the tool-call parser.
@@ -279,60 +368,114 @@ impl Outs {
                 Event::Logprobs(list) => Out::Logprobs(list),
                 Event::Done(summary) => Out::Done(summary),
                 Event::Failed(message) => Out::Failed(message),
+                Event::Rejected(message) => Out::Rejected(message),
             }),
             Outs::Parsed(outs) => outs.recv().await,
         }
     }
 }
 
-/// Holds back text that may be a tool call and turns it into calls at the end. Without tools
-/// the engine's events are read directly (one task and channel hop fewer). Dropping the
-/// result drops the engine's receiver, which cancels the generation.
-fn adapt_tool_calls(
+/// Holds back text that may be a tool call and turns it into calls at the end.
+struct ToolCalls {
+    tools: Vec<String>,
+    max_calls: Option<usize>,
+    held: String,
+    holding: bool,
+}
+
+impl ToolCalls {
+    fn new(tools: Vec<String>, max_calls: Option<usize>) -> ToolCalls {
+        let holding = !tools.is_empty();
+        ToolCalls {
+            tools,
+            max_calls,
+            held: String::new(),
+            holding,
+        }
+    }
+
+    /// Answer text, passed on unless it may still become a tool call.
+    fn text(&mut self, text: String) -> Option<Out> {
+        if !self.holding {
+            return Some(Out::Text(text));
+        }
+        self.held.push_str(&text);
+        if super::tools::may_be_tool_call(&self.held) {
+            return None;
+        }
+        self.holding = false;
+        Some(Out::Text(std::mem::take(&mut self.held)))
+    }
+
+    /// The end of the reply: held text becomes the calls it holds, or text after all.
+    fn finish(&mut self) -> Option<Out> {
+        if self.held.is_empty() {
+            return None;
+        }
+        let mut calls = super::tools::parse_tool_calls(&self.held, &self.tools);
+        if let Some(max) = self.max_calls {
+            calls.truncate(max);
+        }
+        Some(if calls.is_empty() {
+            Out::Text(std::mem::take(&mut self.held))
+        } else {
+            Out::Calls(calls)
+        })
+    }
+}
+
+/// Takes the reasoning out of the text (with a thinking parser) and holds back text that may
+/// be a tool call (with tools). Without either the engine's events are read directly (one
+/// task and channel hop fewer). Dropping the result drops the engine's receiver, which
+/// cancels the generation.
+fn adapt(
     mut events: mpsc::Receiver<Event>,
     tools: Vec<String>,
     max_calls: Option<usize>,
+    mut thinking: Option<Parser>,
 ) -> Outs {
-    if tools.is_empty() {
+    if tools.is_empty() && thinking.is_none() {
         return Outs::Engine(events);
     }
     let (sender, receiver) = mpsc::channel(256);
     tokio::spawn(async move {
-        let mut held = String::new();
-        let mut holding = !tools.is_empty();
+        let mut calls = ToolCalls::new(tools, max_calls);
+        // Reasoning and answer text of one piece (or of the parser's leftovers).
+        let split = |calls: &mut ToolCalls, split: super::thinking::Split| {
+            let mut outs = Vec::new();
+            if !split.thinking.is_empty() {
+                outs.push(Out::Thinking(split.thinking));
+            }
+            if !split.content.is_empty() {
+                outs.extend(calls.text(split.content));
+            }
+            outs
+        };
         while let Some(event) = events.recv().await {
-            let out = match event {
-                Event::Text(text) if holding => {
-                    held.push_str(&text);
-                    if super::tools::may_be_tool_call(&held) {
-                        continue;
-                    }
-                    holding = false;
-                    Out::Text(std::mem::take(&mut held))
-                }
-                Event::Text(text) => Out::Text(text),
-                Event::Logprobs(list) => Out::Logprobs(list),
+            let (outs, last) = match event {
+                Event::Text(text) => match &mut thinking {
+                    Some(parser) => (split(&mut calls, parser.add(&text)), false),
+                    None => (calls.text(text).into_iter().collect(), false),
+                },
+                Event::Logprobs(list) => (vec![Out::Logprobs(list)], false),
                 Event::Done(summary) => {
-                    if !held.is_empty() {
-                        let mut calls = super::tools::parse_tool_calls(&held, &tools);
-                        if let Some(max) = max_calls {
-                            calls.truncate(max);
-                        }
-                        let out = if calls.is_empty() {
-                            Out::Text(std::mem::take(&mut held))
-                        } else {
-                            Out::Calls(calls)
-                        };
-                        if sender.send(out).await.is_err() {
-                            return;
-                        }
-                    }
-                    let _ = sender.send(Out::Done(summary)).await;
+                    let mut outs = match &mut thinking {
+                        Some(parser) => split(&mut calls, parser.finish()),
+                        None => Vec::new(),
+                    };
+                    outs.extend(calls.finish());
+                    outs.push(Out::Done(summary));
+                    (outs, true)
+                }
+                Event::Failed(message) => (vec![Out::Failed(message)], true),
+                Event::Rejected(message) => (vec![Out::Rejected(message)], true),
+            };
+            for out in outs {
+                if sender.send(out).await.is_err() {
                     return;
                 }
-                Event::Failed(message) => Out::Failed(message),
-            };
-            if sender.send(out).await.is_err() {
+            }
+            if last {
                 return;
             }
         }
@@ -349,6 +492,32 @@ impl Generation {
         }
         chunk["done"] = json!(false);
         chunk
+    }
+
+    /// Puts reasoning where this endpoint's shape has it: `thinking` (generate) or
+    /// `message.thinking` (chat).
+    fn put_thinking(&self, chunk: &mut Value, thinking: &str) {
+        match self.shape {
+            Shape::Generate => chunk["thinking"] = json!(thinking),
+            Shape::Chat => chunk["message"]["thinking"] = json!(thinking),
+        }
+    }
+
+    /// A chunk of reasoning: Ollama's `thinking` beside an empty answer.
+    fn thinking_chunk(&self, thinking: &str) -> Value {
+        let mut chunk = self.chunk("");
+        self.put_thinking(&mut chunk, thinking);
+        chunk
+    }
+
+    /// The last tokens of the prompt as text: enough to see whether it ends with the opening
+    /// tag of the reasoning.
+    fn prompt_tail(&self) -> String {
+        let Ok(engine) = self.lease.runner.engine() else {
+            return String::new();
+        };
+        let from = self.prompt.len().saturating_sub(16);
+        engine.decode(&self.prompt[from..]).unwrap_or_default()
     }
 
     fn calls(&self, calls: &[Value]) -> Value {
@@ -383,6 +552,7 @@ impl Generation {
         super::metrics::metrics().generation(
             &self.model,
             summary.prompt_tokens,
+            summary.cached_tokens,
             summary.tokens.len(),
             self.started.elapsed().saturating_sub(summary.eval_duration),
             summary.eval_duration,
@@ -418,6 +588,7 @@ impl Generation {
         // reboots an engine whose thread stopped, and the client need not see that.
         let mut retried = false;
         loop {
+            super::metrics::metrics().generation_started(&self.model);
             let events = self
                 .lease
                 .runner
@@ -425,21 +596,30 @@ impl Generation {
                 .generate(request.clone())
                 .await
                 .map_err(|e| ApiError::internal(e.to_string()))?;
-            let mut events = adapt_tool_calls(events, self.tools.clone(), self.max_tool_calls);
+            let mut thinking = self.thinking.clone();
+            if let Some(parser) = &mut thinking {
+                parser.prompt_ends_with_opening(&self.prompt_tail());
+            }
+            let mut events = adapt(events, self.tools.clone(), self.max_tool_calls, thinking);
             if !stream {
                 let mut text = String::new();
+                let mut reasoning = String::new();
                 let mut tool_calls = Vec::new();
                 let mut logprobs = Vec::new();
                 let mut failure = RUNNER_STOPPED.to_string();
                 while let Some(out) = events.recv().await {
                     match out {
                         Out::Text(piece) => text.push_str(&piece),
+                        Out::Thinking(piece) => reasoning.push_str(&piece),
                         Out::Logprobs(list) => logprobs.extend(list),
                         Out::Calls(calls) => tool_calls = calls,
                         Out::Done(summary) => {
                             let mut body = self.done(&text, &summary);
                             if !tool_calls.is_empty() {
                                 body["message"]["tool_calls"] = json!(tool_calls);
+                            }
+                            if !reasoning.is_empty() {
+                                self.put_thinking(&mut body, &reasoning);
                             }
                             if self.logprobs {
                                 body["logprobs"] = self.logprobs_json(&logprobs);
@@ -450,6 +630,7 @@ impl Generation {
                             failure = message;
                             break;
                         }
+                        Out::Rejected(message) => return Err(ApiError::BadRequest(message)),
                     }
                 }
                 if failure == RUNNER_STOPPED && !retried {
@@ -465,6 +646,7 @@ impl Generation {
                     continue;
                 }
                 Some(Out::Failed(message)) => return Err(ApiError::Internal(message)),
+                Some(Out::Rejected(message)) => return Err(ApiError::BadRequest(message)),
                 Some(out) => out,
                 None if !retried => {
                     retried = true;
@@ -511,9 +693,12 @@ impl Generation {
                             continue;
                         }
                         Out::Text(text) => (generation.chunk(&text), true),
+                        Out::Thinking(text) => (generation.thinking_chunk(&text), true),
                         Out::Calls(calls) => (generation.calls(&calls), true),
                         Out::Done(summary) => (generation.done("", &summary), false),
-                        Out::Failed(message) => (json!({ "error": message }), false),
+                        Out::Failed(message) | Out::Rejected(message) => {
+                            (json!({ "error": message }), false)
+                        }
                     };
                 };
                 if generation.logprobs && !logprobs.is_empty() && value.get("error").is_none() {
@@ -581,15 +766,38 @@ mod tests {
     }
 
     #[test]
-    fn generation_never_runs_past_the_window() {
+    fn a_prompt_too_long_is_shortened_only_when_truncate_and_shift_allow() {
+        let window = |truncate, shift| Window {
+            num_ctx: 20,
+            num_keep: 4,
+            truncate,
+            shift,
+        };
+        let long: Vec<u32> = (0..100).collect();
+        let (fitted, shortened) = window(true, true).fit(long.clone()).unwrap();
+        assert!(shortened);
+        assert_eq!(fitted.len(), 10);
+        for (truncate, shift) in [(false, true), (true, false), (false, false)] {
+            let error = window(truncate, shift).fit(long.clone()).unwrap_err();
+            assert_eq!(error, ApiError::bad_request(PROMPT_TOO_LONG));
+        }
+        assert_eq!(
+            window(false, false).fit(vec![1, 2, 3]).unwrap(),
+            (vec![1, 2, 3], false)
+        );
+    }
+
+    #[test]
+    fn only_an_explicit_num_predict_runs_past_the_window_and_only_with_shift() {
         let mut options = Options::defaults();
         options.num_ctx = 100;
         options.num_predict = -1;
-        assert_eq!(max_tokens(&options, 60), 40);
+        assert_eq!(max_tokens(&options, 60, true), 40);
         options.num_predict = 10;
-        assert_eq!(max_tokens(&options, 60), 10);
+        assert_eq!(max_tokens(&options, 60, true), 10);
         options.num_predict = 500;
-        assert_eq!(max_tokens(&options, 60), 40);
+        assert_eq!(max_tokens(&options, 60, true), 500);
+        assert_eq!(max_tokens(&options, 60, false), 40);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `GET /metrics` (beyond Ollama): Prometheus text format. Requests by route and status,
-//! tokens in and out, time to first token and time per generated token, model load times,
-//! loaded models and queued requests. One registry per process.
+//! tokens in and out (and prompt tokens the KV cache already held), generations started, time to first token and time per generated token,
+//! model load times, loaded models, queued requests, how long requests waited for a slot and
+//! how many left while waiting. One registry per process.
 
 use actix_web::{web, HttpResponse};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -32,10 +33,14 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     prompt_tokens: Family<ModelLabels, Counter>,
+    prompt_cached_tokens: Family<ModelLabels, Counter>,
     generated_tokens: Family<ModelLabels, Counter>,
+    generations_started: Family<ModelLabels, Counter>,
     time_to_first_token: HistogramFamily,
     time_per_token: HistogramFamily,
     load_seconds: Histogram,
+    queue_wait_seconds: Histogram,
+    queue_abandoned: Counter,
     loaded_models: Gauge,
     queued_requests: Gauge,
 }
@@ -67,11 +72,24 @@ impl Metrics {
             "Prompt tokens processed",
             prompt_tokens.clone(),
         );
+        let prompt_cached_tokens = Family::<ModelLabels, Counter>::default();
+        registry.register(
+            "prompt_cached_tokens",
+            "Prompt tokens whose KV cache an earlier request left (not evaluated again); over \
+             prompt_tokens, the prompt cache's hit rate",
+            prompt_cached_tokens.clone(),
+        );
         let generated_tokens = Family::<ModelLabels, Counter>::default();
         registry.register(
             "generated_tokens",
             "Tokens generated",
             generated_tokens.clone(),
+        );
+        let generations_started = Family::<ModelLabels, Counter>::default();
+        registry.register(
+            "generations_started",
+            "Generations handed to the engine (a request that left while queued never is)",
+            generations_started.clone(),
         );
         let time_to_first_token: HistogramFamily = Family::new_with_constructor(latency_buckets);
         registry.register(
@@ -91,6 +109,19 @@ impl Metrics {
             "Time to load a model",
             load_seconds.clone(),
         );
+        let queue_wait_seconds = latency_buckets();
+        registry.register(
+            "queue_wait_seconds",
+            "Time a request waited for a free slot (and for other models' loads), not counting \
+             its own model's load",
+            queue_wait_seconds.clone(),
+        );
+        let queue_abandoned = Counter::default();
+        registry.register(
+            "queue_abandoned_requests",
+            "Requests whose client left while they waited for a model or a slot",
+            queue_abandoned.clone(),
+        );
         let loaded_models = Gauge::default();
         registry.register("loaded_models", "Models loaded now", loaded_models.clone());
         let queued_requests = Gauge::default();
@@ -103,10 +134,14 @@ impl Metrics {
             registry,
             requests,
             prompt_tokens,
+            prompt_cached_tokens,
             generated_tokens,
+            generations_started,
             time_to_first_token,
             time_per_token,
             load_seconds,
+            queue_wait_seconds,
+            queue_abandoned,
             loaded_models,
             queued_requests,
         }
@@ -128,6 +163,7 @@ impl Metrics {
         &self,
         model: &str,
         prompt_tokens: usize,
+        cached_tokens: usize,
         generated: usize,
         first_token: Duration,
         eval: Duration,
@@ -138,6 +174,9 @@ impl Metrics {
         self.prompt_tokens
             .get_or_create(&labels)
             .inc_by(prompt_tokens as u64);
+        self.prompt_cached_tokens
+            .get_or_create(&labels)
+            .inc_by(cached_tokens as u64);
         self.generated_tokens
             .get_or_create(&labels)
             .inc_by(generated as u64);
@@ -155,6 +194,25 @@ impl Metrics {
 
     pub fn model_loaded(&self, took: Duration) {
         self.load_seconds.observe(took.as_secs_f64());
+    }
+
+    /// A generation handed to the engine.
+    pub fn generation_started(&self, model: &str) {
+        self.generations_started
+            .get_or_create(&ModelLabels {
+                model: model.to_string(),
+            })
+            .inc();
+    }
+
+    /// A request got its slot after waiting this long.
+    pub fn queue_wait(&self, waited: Duration) {
+        self.queue_wait_seconds.observe(waited.as_secs_f64());
+    }
+
+    /// A request's client left while it waited.
+    pub fn queue_abandoned(&self) {
+        self.queue_abandoned.inc();
     }
 
     fn encode(&self, loaded: usize, queued: usize) -> String {
@@ -194,11 +252,15 @@ mod tests {
         metrics.generation(
             "smol",
             12,
+            8,
             5,
             Duration::from_millis(300),
             Duration::from_millis(200),
         );
         metrics.model_loaded(Duration::from_secs(1));
+        metrics.generation_started("smol");
+        metrics.queue_wait(Duration::from_millis(20));
+        metrics.queue_abandoned();
         let text = metrics.encode(1, 0);
         assert!(
             text.contains(
@@ -208,10 +270,14 @@ mod tests {
         );
         assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"));
         assert!(text.contains("rollama_prompt_tokens_total{model=\"smol\"} 12"));
+        assert!(text.contains("rollama_prompt_cached_tokens_total{model=\"smol\"} 8"));
         assert!(text.contains("rollama_generated_tokens_total{model=\"smol\"} 5"));
         assert!(text.contains("rollama_time_to_first_token_seconds_count{model=\"smol\"} 1"));
         assert!(text.contains("rollama_time_per_output_token_seconds_sum{model=\"smol\"} 0.05"));
         assert!(text.contains("rollama_model_load_seconds_count 1"));
+        assert!(text.contains("rollama_generations_started_total{model=\"smol\"} 1"));
+        assert!(text.contains("rollama_queue_wait_seconds_count 1"));
+        assert!(text.contains("rollama_queue_abandoned_requests_total 1"));
         assert!(text.contains("rollama_loaded_models 1"));
         assert!(text.ends_with("# EOF\n"));
     }

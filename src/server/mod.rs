@@ -13,6 +13,7 @@ pub mod progress;
 pub mod prompt;
 pub mod routes;
 pub mod scheduler;
+pub mod thinking;
 pub mod tools;
 
 use crate::store::Store;
@@ -141,6 +142,13 @@ pub fn start(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
             }))
     })
     .shutdown_timeout(5)
+    // A client that closes its connection abandons its request, as with Ollama (Go's server
+    // cancels a request's context when the peer hangs up). actix's dispatcher keeps reading
+    // the socket while a handler runs; with half-closed connections refused, the EOF it reads
+    // drops the handler's future. That one place cancels every route: a generation that has
+    // not sent a byte yet (`stream: false`, the OpenAI and Anthropic routes, held-back tool
+    // calls), an embedding, and a request still queued for its model or a slot.
+    .h1_allow_half_closed(false)
     .client_request_timeout(limits::HEADER_TIMEOUT)
     // Streamed tokens must leave as soon as they are written, not wait for Nagle's algorithm.
     .tcp_nodelay(true)

@@ -4,7 +4,8 @@
 //! keeping the system prompt and the latest message.
 
 use super::error::ApiError;
-use super::inference::fit_prompt;
+use super::inference::{Window, PROMPT_TOO_LONG};
+use super::thinking::Think;
 use crate::engine::{ChatMessage, Engine};
 use crate::template::{Message as TemplateMessage, Template, Values};
 
@@ -42,7 +43,7 @@ fn template_messages(messages: &[ChatMessage]) -> Vec<TemplateMessage> {
             tool_calls: m.tool_calls.clone(),
             tool_name: m.tool_name.clone(),
             tool_call_id: m.tool_call_id.clone(),
-            ..TemplateMessage::default()
+            thinking: m.thinking.clone(),
         })
         .collect()
 }
@@ -73,6 +74,7 @@ pub async fn generate_tokens(
     system: &str,
     prompt: &str,
     suffix: &str,
+    think: &Think,
 ) -> Result<Vec<u32>, ApiError> {
     match format {
         PromptFormat::Go(template) => {
@@ -82,7 +84,7 @@ pub async fn generate_tokens(
                 system: system.to_string(),
                 prompt: prompt.to_string(),
                 suffix: suffix.to_string(),
-                ..Values::default()
+                ..think.template_values()
             };
             tokenize_go(engine, template, &values).await
         }
@@ -92,7 +94,10 @@ pub async fn generate_tokens(
                 messages.push(ChatMessage::new("system", system));
             }
             messages.push(ChatMessage::new("user", prompt));
-            engine.tokenize_chat(&messages).await.map_err(engine_error)
+            engine
+                .tokenize_chat(&messages, think.enable_thinking())
+                .await
+                .map_err(engine_error)
         }
         PromptFormat::Plain => engine
             .tokenize_text(prompt, true)
@@ -108,14 +113,17 @@ pub async fn chat_tokens(
     format: &PromptFormat,
     tools: &[serde_json::Value],
     mut messages: Vec<ChatMessage>,
-    num_ctx: usize,
-    num_keep: usize,
+    window: Window,
+    think: &Think,
 ) -> Result<(Vec<u32>, bool), ApiError> {
     let mut truncated = false;
     loop {
-        let ids = render_chat(engine, format, tools, &messages).await?;
-        if ids.len() < num_ctx {
+        let ids = render_chat(engine, format, tools, &messages, think).await?;
+        if ids.len() < window.num_ctx {
             return Ok((ids, truncated));
+        }
+        if !window.truncate {
+            return Err(ApiError::bad_request(PROMPT_TOO_LONG));
         }
         truncated = true;
         // Drop the oldest message that is neither a system message nor the last one.
@@ -128,7 +136,7 @@ pub async fn chat_tokens(
             Some(oldest) => {
                 messages.remove(oldest);
             }
-            None => return Ok((fit_prompt(ids, num_ctx, num_keep), true)),
+            None => return window.fit(ids),
         }
     }
 }
@@ -138,19 +146,21 @@ async fn render_chat(
     format: &PromptFormat,
     tools: &[serde_json::Value],
     messages: &[ChatMessage],
+    think: &Think,
 ) -> Result<Vec<u32>, ApiError> {
     match format {
         PromptFormat::Go(template) => {
             let values = Values {
                 messages: template_messages(messages),
                 tools: tools.to_vec(),
-                ..Values::default()
+                ..think.template_values()
             };
             tokenize_go(engine, template, &values).await
         }
-        PromptFormat::ModelChatTemplate => {
-            engine.tokenize_chat(messages).await.map_err(engine_error)
-        }
+        PromptFormat::ModelChatTemplate => engine
+            .tokenize_chat(messages, think.enable_thinking())
+            .await
+            .map_err(engine_error),
         PromptFormat::Plain => {
             let last_user = messages
                 .iter()

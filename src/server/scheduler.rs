@@ -10,7 +10,7 @@
 use super::error::ApiError;
 use super::keep_alive::KeepAlive;
 use crate::embed::Embedder;
-use crate::engine::{Engine, EngineError, WeightsGone};
+use crate::engine::{Engine, EngineError, EngineKind, LoadOptions, WeightsGone};
 use crate::gguf::Gguf;
 use crate::store::Digest;
 use serde_json::Value;
@@ -36,10 +36,12 @@ pub struct LoadRequest {
     pub blob_digest: Digest,
     pub details: Value,
     pub num_ctx: usize,
+    pub num_batch: usize,
+    pub num_thread: usize,
     pub keep_alive: KeepAlive,
 }
 
-/// What a loaded model runs on: mistralrs for text, the embedding engine for BERT-family models.
+/// What a loaded model runs on: a text engine, or the embedding engine for BERT-family models.
 enum Loaded {
     Text(Engine),
     Embedding(Arc<Embedder>),
@@ -52,6 +54,8 @@ pub struct Runner {
     pub details: Value,
     pub size: u64,
     pub num_ctx: usize,
+    num_batch: usize,
+    num_thread: usize,
     model: Loaded,
     blob_digest: Digest,
     permits: Arc<Semaphore>,
@@ -67,6 +71,12 @@ struct RunnerState {
 }
 
 impl Runner {
+    /// Whether this runner was loaded with the load-time options `request` asks for.
+    fn fits(&self, request: &LoadRequest) -> bool {
+        (self.num_ctx, self.num_batch, self.num_thread)
+            == (request.num_ctx, request.num_batch, request.num_thread)
+    }
+
     /// The text engine; an error for an embedding model (callers check capabilities first).
     pub fn engine(&self) -> Result<&Engine, ApiError> {
         match &self.model {
@@ -170,6 +180,7 @@ struct Inner {
     loading: tokio::sync::Mutex<()>,
     queued: AtomicUsize,
     num_parallel: usize,
+    engine: EngineKind,
     max_loaded: usize,
     max_queue: usize,
 }
@@ -224,6 +235,7 @@ impl Scheduler {
                 loading: tokio::sync::Mutex::new(()),
                 queued: AtomicUsize::new(0),
                 num_parallel: env_usize("OLLAMA_NUM_PARALLEL", 1),
+                engine: EngineKind::from_env().unwrap_or(EngineKind::LlamaCpp),
                 max_loaded: env_usize("OLLAMA_MAX_LOADED_MODELS", 3),
                 max_queue: env_usize("OLLAMA_MAX_QUEUE", 512),
             }),
@@ -309,7 +321,8 @@ impl Scheduler {
     }
 
     /// Loads (if needed) and leases the model with one of its generation slots; returns the
-    /// lease and how long loading took.
+    /// lease and how long loading took (zero when the model was loaded already: time spent
+    /// waiting for a slot is not load time, as Ollama reports it).
     pub async fn acquire(&self, request: LoadRequest) -> Result<(Lease, Duration), ApiError> {
         self.lease(request, true).await
     }
@@ -324,25 +337,33 @@ impl Scheduler {
     }
 
     async fn lease(&self, request: LoadRequest, slot: bool) -> Result<(Lease, Duration), ApiError> {
-        let started = Instant::now();
+        let arrived = Instant::now();
         let queued = self.inner.queued.fetch_add(1, Ordering::SeqCst) + 1;
         let _queued = QueueSlot(&self.inner.queued);
         if queued > self.inner.max_queue {
             return Err(ApiError::ServiceUnavailable(BUSY.to_string()));
         }
-        let runner = self.runner_for(&request).await?;
-        let permit = if slot {
-            Some(
-                runner
-                    .permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| ApiError::internal("the model was unloaded"))?,
-            )
-        } else {
-            None
-        };
+        // Dropped while waiting (the client left): counted as abandoned.
+        let waiting = Waiting { settled: false };
+        let waited = async {
+            let (runner, load_duration) = self.runner_for(&request).await?;
+            let permit = if slot {
+                Some(
+                    runner
+                        .permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| ApiError::internal("the model was unloaded"))?,
+                )
+            } else {
+                None
+            };
+            Ok::<_, ApiError>((runner, load_duration, permit))
+        }
+        .await;
+        let (runner, load_duration, permit) = waiting.settle(waited)?;
+        super::metrics::metrics().queue_wait(arrived.elapsed().saturating_sub(load_duration));
         runner.active.fetch_add(1, Ordering::SeqCst);
         {
             let mut state = runner.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -356,13 +377,33 @@ impl Scheduler {
             keep_alive: request.keep_alive,
             _permit: permit,
         };
-        Ok((lease, started.elapsed()))
+        Ok((lease, load_duration))
     }
 
-    async fn runner_for(&self, request: &LoadRequest) -> Result<Arc<Runner>, ApiError> {
+    /// The loaded runner for a request, loading it if needed; with the time spent loading
+    /// (or waiting for another request's load of it), zero when it was loaded already.
+    async fn runner_for(&self, request: &LoadRequest) -> Result<(Arc<Runner>, Duration), ApiError> {
+        // A loaded model need not wait while another model loads.
+        if let Some(runner) = self.find(&request.blob_digest) {
+            if runner.fits(request) {
+                return Ok((runner, Duration::ZERO));
+            }
+        }
+        let started = Instant::now();
+        // The load runs in a task of its own: a client that leaves while its model loads does
+        // not throw the load away (and with it the loading lock) for the next request to redo.
+        let scheduler = self.clone();
+        let request = request.clone();
+        let runner = tokio::spawn(async move { scheduler.load(&request).await })
+            .await
+            .map_err(|_| ApiError::internal("model load crashed"))??;
+        Ok((runner, started.elapsed()))
+    }
+
+    async fn load(&self, request: &LoadRequest) -> Result<Arc<Runner>, ApiError> {
         let _loading = self.inner.loading.lock().await;
         if let Some(runner) = self.find(&request.blob_digest) {
-            if runner.num_ctx == request.num_ctx {
+            if runner.fits(request) {
                 return Ok(runner);
             }
             // A changed load-time option reloads the model once it is idle (as Ollama does).
@@ -371,23 +412,27 @@ impl Scheduler {
         }
         self.make_room().await;
         let blob = request.blob.clone();
-        let blob_digest = request.blob_digest;
+        let options = LoadOptions {
+            blob_digest: request.blob_digest,
+            num_ctx: request.num_ctx,
+            num_parallel: self.inner.num_parallel,
+            num_batch: request.num_batch,
+            num_thread: request.num_thread,
+        };
+        let kind = self.inner.engine;
         let loading = Instant::now();
         let loaded = tokio::task::spawn_blocking(move || -> Result<(Loaded, u64), EngineError> {
             let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
-            let (model, weights) =
-                if crate::embed::supports_architecture(gguf.architecture().unwrap_or("")) {
-                    let embedder = Embedder::load(&blob)
-                        .map_err(|e| EngineError::Failed(format!("failed to load model: {e}")))?;
-                    (Loaded::Embedding(Arc::new(embedder)), blob)
-                } else {
-                    // Weight types the engine runs badly are loaded from a converted copy.
-                    let weights = crate::engine::weights::prepare(&blob, &blob_digest, &gguf)
-                        .map_err(EngineError::Failed)?;
-                    (Loaded::Text(Engine::load(&weights, &gguf)?), weights)
-                };
-            let size = std::fs::metadata(&weights).map(|m| m.len()).unwrap_or(0);
-            Ok((model, size))
+            if crate::embed::supports_architecture(gguf.architecture().unwrap_or("")) {
+                let embedder = Embedder::load(&blob)
+                    .map_err(|e| EngineError::Failed(format!("failed to load model: {e}")))?;
+                let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
+                Ok((Loaded::Embedding(Arc::new(embedder)), size))
+            } else {
+                let engine = Engine::load(kind, &blob, &options, &gguf)?;
+                let size = engine.memory_size();
+                Ok((Loaded::Text(engine), size))
+            }
         })
         .await
         .map_err(|_| ApiError::internal("model load crashed"))?;
@@ -402,6 +447,8 @@ impl Scheduler {
             details: request.details.clone(),
             size,
             num_ctx: request.num_ctx,
+            num_batch: request.num_batch,
+            num_thread: request.num_thread,
             model,
             blob_digest: request.blob_digest,
             permits: Arc::new(Semaphore::new(self.inner.num_parallel)),
@@ -456,6 +503,27 @@ impl Scheduler {
                 Some(runner) => self.remove(&runner),
                 None => tokio::time::sleep(Duration::from_millis(50)).await,
             }
+        }
+    }
+}
+
+/// A request waiting for its model and a slot; dropped before it is settled (its client
+/// left), it is counted as abandoned.
+struct Waiting {
+    settled: bool,
+}
+
+impl Waiting {
+    fn settle<T>(mut self, outcome: T) -> T {
+        self.settled = true;
+        outcome
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if !self.settled {
+            super::metrics::metrics().queue_abandoned();
         }
     }
 }

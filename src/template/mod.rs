@@ -15,6 +15,7 @@
 //! steps, so a hostile template fails with an error instead of hanging or crashing.
 
 mod exec;
+pub mod jinja;
 mod lex;
 mod parse;
 mod value;
@@ -23,7 +24,7 @@ use std::rc::Rc;
 
 use serde_json::Value as Json;
 
-use self::parse::{Node, Tree};
+use self::parse::{Arg, Node, Pipe, Tree};
 use self::value::{Field, Stringer, Struct, Value};
 
 pub use self::exec::{MAX_DEPTH, MAX_OUTPUT, MAX_STEPS};
@@ -148,6 +149,16 @@ impl Template {
         self.has_var("thinking")
     }
 
+    /// The text around a message's `.Thinking` (Ollama's `thinking.InferTags`): inside a
+    /// `range` over `.Messages`, the first and last text of the list that holds the
+    /// `.Thinking`, trimmed; `<think>` and `</think>` in most templates. Both must be found for
+    /// the model to think, and the parser splits its replies on them.
+    pub fn thinking_tags(&self) -> Option<(String, String)> {
+        let mut tags = (String::new(), String::new());
+        infer_thinking_tags(&self.tree.root, false, &mut tags);
+        (!tags.0.is_empty() && !tags.1.is_empty()).then_some(tags)
+    }
+
     fn has_var(&self, name: &str) -> bool {
         self.vars.iter().any(|v| v == name)
     }
@@ -254,6 +265,64 @@ impl std::fmt::Display for Template {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.raw)
     }
+}
+
+/// Walks `list` in document order; each `.Thinking` inside a range over `.Messages` takes the
+/// tags from the list it sits in (the last one found wins, as in Ollama, tag by tag).
+fn infer_thinking_tags(list: &[Node], in_messages_range: bool, tags: &mut (String, String)) {
+    let take_tags_of_this_list = |tags: &mut (String, String)| {
+        if let Some(Node::Text(text)) = list.first() {
+            tags.0 = text.trim().to_string();
+        }
+        if let Some(Node::Text(text)) = list.last() {
+            tags.1 = text.trim().to_string();
+        }
+    };
+    for node in list {
+        match node {
+            Node::Action(pipe)
+            | Node::Template {
+                pipe: Some(pipe), ..
+            } => {
+                if in_messages_range && pipe_reads_field(pipe, "Thinking") {
+                    take_tags_of_this_list(tags);
+                }
+            }
+            Node::If(branch) | Node::With(branch) => {
+                if in_messages_range && pipe_reads_field(&branch.pipe, "Thinking") {
+                    take_tags_of_this_list(tags);
+                }
+                infer_thinking_tags(&branch.list, in_messages_range, tags);
+                if let Some(else_list) = &branch.else_list {
+                    infer_thinking_tags(else_list, in_messages_range, tags);
+                }
+            }
+            Node::Range(branch) => {
+                // Inside it, this range is the nearest one.
+                let over_messages = pipe_reads_field(&branch.pipe, "Messages");
+                if over_messages && pipe_reads_field(&branch.pipe, "Thinking") {
+                    take_tags_of_this_list(tags);
+                }
+                infer_thinking_tags(&branch.list, over_messages, tags);
+                if let Some(else_list) = &branch.else_list {
+                    infer_thinking_tags(else_list, over_messages, tags);
+                }
+            }
+            Node::Text(_) | Node::Template { pipe: None, .. } | Node::Break | Node::Continue => {}
+        }
+    }
+}
+
+/// Whether a pipeline reads the field `.name` (`.name…` on the dot, not on a variable).
+fn pipe_reads_field(pipe: &Pipe, name: &str) -> bool {
+    pipe.cmds
+        .iter()
+        .flat_map(|cmd| &cmd.args)
+        .any(|arg| match arg {
+            Arg::Field(idents) => idents.first().is_some_and(|first| first == name),
+            Arg::Pipe(inner) => pipe_reads_field(inner, name),
+            _ => false,
+        })
 }
 
 fn collect_vars(tree: &Tree) -> Result<Vec<String>, String> {

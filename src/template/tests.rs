@@ -761,3 +761,29 @@ fn every_prefix_of_real_templates_parses_or_fails_without_panicking() {
         }
     }
 }
+
+#[test]
+fn thinking_tags_are_the_text_around_a_messages_thinking() {
+    let qwen3 = "{{- range $i, $_ := .Messages }}{{- $last := eq (len (slice $.Messages $i)) 1 -}}\n\
+        {{- if eq .Role \"assistant\" }}<|im_start|>assistant\n\
+        {{ if and $.IsThinkSet (and $last .Thinking) -}}\n<think>\n{{ .Thinking }}\n</think>\n{{ end }}\
+        {{ .Content }}<|im_end|>\n{{ end }}{{ end }}";
+    let template = Template::parse(qwen3).unwrap();
+    assert_eq!(
+        template.thinking_tags(),
+        Some(("<think>".to_string(), "</think>".to_string()))
+    );
+    // Outside a range over .Messages, or without text on both sides, there are no tags.
+    for text in [
+        "{{ .Thinking }}",
+        "{{ range .Tools }}<t>{{ .Thinking }}</t>{{ end }}",
+        "{{ range .Messages }}{{ if .Thinking }}{{ .Thinking }}</t>{{ end }}{{ end }}",
+        "{{ range .Messages }}{{ .Content }}{{ end }}",
+    ] {
+        assert_eq!(
+            Template::parse(text).unwrap().thinking_tags(),
+            None,
+            "{text}"
+        );
+    }
+}

@@ -16,6 +16,7 @@ import openai
 
 base, model = sys.argv[1], sys.argv[2]
 embedder = sys.argv[3] if len(sys.argv) > 3 else None
+thinker = sys.argv[4] if len(sys.argv) > 4 else None
 oai = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
 
 # Models.
@@ -180,5 +181,34 @@ if embedder:
         raise AssertionError("a chat model must not embed")
     except ollama.ResponseError as e:
         assert e.status_code == 400 and "does not support embedding" in e.error, e
+
+# A JSON schema the grammar cannot compile is the client's mistake: a 400, which the OpenAI
+# client raises as BadRequestError (not a retried 500).
+dangling = {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}, "required": ["a"]}
+try:
+    openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0).chat.completions.create(
+        model=model, max_tokens=4, messages=[{"role": "user", "content": "Hi"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": dangling}})
+    raise AssertionError("a schema with a dangling $ref must be refused")
+except openai.BadRequestError as e:
+    assert e.status_code == 400, e
+
+# Thinking (a model whose template shows reasoning): ollama-python's `think=` and
+# `message.thinking`, and the OpenAI client's `reasoning` on the message.
+if thinker:
+    thought = client.chat(model=thinker, messages=[{"role": "user", "content": "Hi"}],
+                          think=True, options={"num_predict": 8, "temperature": 0})
+    assert thought.message.thinking, thought
+    plain = client.chat(model=thinker, messages=[{"role": "user", "content": "Hi"}],
+                        think=False, options={"num_predict": 8, "temperature": 0})
+    assert not plain.message.thinking and plain.message.content, plain
+    generated = client.generate(model=thinker, prompt="Hi", think=True,
+                                options={"num_predict": 8, "temperature": 0})
+    assert generated.thinking, generated
+    oa = openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
+    completion = oa.chat.completions.create(model=thinker, max_tokens=8, temperature=0,
+                                            messages=[{"role": "user", "content": "Hi"}])
+    reasoning = (completion.choices[0].message.model_extra or {}).get("reasoning")
+    assert reasoning, completion
 
 print("all client checks passed")

@@ -45,18 +45,40 @@ impl Server {
         Server::start_inner(models.to_path_buf(), None, env)
     }
 
+    /// A server with `home` as its `HOME` and no `OLLAMA_MODELS`: the store is wherever the
+    /// server puts it by default (`~/.ollama/models`).
+    pub fn start_in_home(home: tempfile::TempDir) -> Server {
+        let models = home.path().join(".ollama/models");
+        Server::spawn(models, None, &[], home, false)
+    }
+
     fn start_inner(
         models: PathBuf,
         dir: Option<tempfile::TempDir>,
         env: &[(&str, &str)],
     ) -> Server {
-        let home = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
+        Server::spawn(models, dir, env, tempfile::tempdir().unwrap(), true)
+    }
+
+    fn spawn(
+        models: PathBuf,
+        dir: Option<tempfile::TempDir>,
+        env: &[(&str, &str)],
+        home: tempfile::TempDir,
+        set_models: bool,
+    ) -> Server {
+        let mut command = Command::new(BIN);
+        if set_models {
+            command.env("OLLAMA_MODELS", &models);
+        } else {
+            command.env_remove("OLLAMA_MODELS");
+        }
+        let mut child = command
             .arg("serve")
             .envs(env.iter().copied())
             .env("OLLAMA_HOST", "127.0.0.1:0")
-            .env("OLLAMA_MODELS", &models)
             .env("HOME", home.path())
+            .env_remove("XDG_DATA_HOME")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -291,6 +313,15 @@ pub async fn post(
     path: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
+    let (status, text) = post_text(server, path, body).await;
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+/// POSTs a JSON body; the status and the whole reply as text (NDJSON or SSE streams).
+pub async fn post_text(server: &Server, path: &str, body: serde_json::Value) -> (u16, String) {
     let response = reqwest::Client::new()
         .post(server.url(path))
         .json(&body)
@@ -298,11 +329,7 @@ pub async fn post(
         .await
         .unwrap();
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    (status, response.text().await.unwrap())
 }
 
 /// A short greedy chat answer from `model` (asserting a 200).
@@ -364,4 +391,51 @@ pub async fn level_and_size(server: &Server, name: &str) -> (String, u64) {
         .unwrap_or_default()
         .to_string();
     (level, size)
+}
+
+/// A SmolLM2 model that thinks, made as a user would: its TEMPLATE shows earlier reasoning
+/// between `<think>` tags (so the server infers the tags, and the `thinking` capability), and
+/// with thinking on it opens the reasoning for the model, whose reply is then reasoning until
+/// it writes `</think>`. With thinking off it asks for a direct answer instead.
+pub const THINKING_MODEL: &str = r#"FROM ./model.gguf
+TEMPLATE """{{- range .Messages }}<|im_start|>{{ .Role }}
+{{ if .Thinking }}<think>{{ .Thinking }}</think>
+{{ end }}{{ .Content }}<|im_end|>
+{{ end }}<|im_start|>assistant
+{{ if .Think }}<think>
+{{ else }}I will answer at once, without thinking it over first.
+{{ end }}"""
+PARAMETER stop <|im_end|>
+"#;
+
+/// The server's `/metrics` text.
+pub async fn metrics_text(server: &Server) -> String {
+    reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The sum of a metric's samples over all its labels, from `/metrics`.
+pub async fn metric(server: &Server, name: &str) -> f64 {
+    metrics_text(server)
+        .await
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

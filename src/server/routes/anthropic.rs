@@ -274,7 +274,8 @@ pub async fn messages(state: web::Data<AppState>, body: web::Bytes) -> HttpRespo
     };
     let model = native["model"].clone();
     let id = format!("msg_{}", random_hex(24));
-    match NativeReply::read(chat::chat(state, native_body(&native)).await).await {
+    let reply = chat::chat_with(state, native_body(&native), chat::Thinking::Relaxed).await;
+    match NativeReply::read(reply).await {
         NativeReply::Error(status, message) => error(status, &message),
         NativeReply::Object(done, meta) => {
             let message = &done["message"];
@@ -337,6 +338,32 @@ pub async fn messages(state: web::Data<AppState>, body: web::Bytes) -> HttpRespo
                     return out;
                 }
                 let message = &native["message"];
+                // Reasoning streams as a thinking block, which closes when the answer (or the
+                // end) comes.
+                if let Some(thinking) = message["thinking"].as_str().filter(|t| !t.is_empty()) {
+                    if !state.thinking_open {
+                        state.thinking_open = true;
+                        event(
+                            &mut out,
+                            json!({"type": "content_block_start", "index": state.index,
+                            "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+                        );
+                    }
+                    event(
+                        &mut out,
+                        json!({"type": "content_block_delta", "index": state.index,
+                        "delta": {"type": "thinking_delta", "thinking": thinking}}),
+                    );
+                }
+                let answer_begins = crate::server::compat::answer_begins(&native);
+                if state.thinking_open && answer_begins {
+                    state.thinking_open = false;
+                    event(
+                        &mut out,
+                        json!({"type": "content_block_stop", "index": state.index}),
+                    );
+                    state.index += 1;
+                }
                 if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
                     if !state.text_open {
                         state.text_open = true;
@@ -412,6 +439,7 @@ pub async fn messages(state: web::Data<AppState>, body: web::Bytes) -> HttpRespo
 #[derive(Default)]
 struct MessageStream {
     started: bool,
+    thinking_open: bool,
     text_open: bool,
     index: usize,
     calls: usize,

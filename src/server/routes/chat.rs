@@ -1,7 +1,7 @@
 //! `POST /api/chat`: a conversation in, the assistant's next message out.
 
 use crate::engine::{ChatMessage, GenerateRequest};
-use crate::server::error::{parse_json, ApiError};
+use crate::server::error::{null_is_default, parse_json, ApiError};
 use crate::server::inference::{
     find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation, Shape,
 };
@@ -38,6 +38,10 @@ pub struct ChatBody {
     #[serde(default)]
     parallel_tool_calls: Option<bool>,
     #[serde(default)]
+    truncate: Option<bool>,
+    #[serde(default)]
+    shift: Option<bool>,
+    #[serde(default)]
     logprobs: bool,
     #[serde(default)]
     top_logprobs: Option<i64>,
@@ -45,18 +49,21 @@ pub struct ChatBody {
 
 #[derive(Deserialize, Default, Clone)]
 pub struct MessageBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     role: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     content: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     images: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     tool_calls: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     tool_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_default")]
     tool_call_id: String,
+    /// An assistant's earlier reasoning, passed back to the template as Ollama does.
+    #[serde(default, deserialize_with = "null_is_default")]
+    thinking: String,
 }
 
 /// Everything `chat` checks in a body before it looks the model up (the request-body fuzz
@@ -78,8 +85,26 @@ pub(crate) fn check_body(body: &[u8]) -> Result<(), ApiError> {
 }
 
 pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    chat_with(state, body, Thinking::Required).await
+}
+
+/// What `think: true` means for a model that cannot think.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Thinking {
+    /// Ollama's 400 (`/api/chat`, the OpenAI routes).
+    Required,
+    /// Dropped, as Ollama does for requests through its Anthropic API (Claude Code asks for
+    /// thinking whatever the model).
+    Relaxed,
+}
+
+pub async fn chat_with(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+    thinking_request: Thinking,
+) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let request: ChatBody = parse_json(&body)?;
+    let mut request: ChatBody = parse_json(&body)?;
     let think = validate_think(request.think.as_ref())?;
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
     let target = find_model(
@@ -94,9 +119,12 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
             target.requested
         )));
     }
-    if think {
-        target.require("thinking")?;
+    if think && !target.has_capability("thinking") && thinking_request == Thinking::Relaxed {
+        request.think = None;
+    } else if think {
+        target.require_thinking()?;
     }
+    let (think, thinking) = target.thinking(request.think.as_ref());
     if let Some(n) = request.top_logprobs {
         if !(0..=20).contains(&n) {
             return Err(ApiError::bad_request(
@@ -131,7 +159,7 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
         format = Some(schema);
     }
     let load = target
-        .load_request(&state.store, options.num_ctx, keep_alive)
+        .load_request(&state.store, &options, keep_alive)
         .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
 
     if request.messages.is_empty() {
@@ -159,6 +187,7 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
         tool_calls: m.tool_calls.clone(),
         tool_name: m.tool_name.clone(),
         tool_call_id: m.tool_call_id.clone(),
+        thinking: m.thinking.clone(),
     }));
 
     let (lease, load_duration) = state.scheduler.acquire(load).await?;
@@ -167,26 +196,23 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
         target.view.template.as_deref(),
         engine.facts.has_chat_template,
     )?;
-    let (prompt_ids, prompt_truncated) = prompt::chat_tokens(
-        engine,
-        &prompt_format,
-        &tools,
-        messages,
-        options.num_ctx,
-        options.num_keep,
-    )
-    .await?;
+    let window = target.window(&options, request.truncate, request.shift);
+    let shift = window.shift;
+    let (prompt_ids, prompt_truncated) =
+        prompt::chat_tokens(engine, &prompt_format, &tools, messages, window, &think).await?;
     let logprobs = request.logprobs || request.top_logprobs.is_some_and(|n| n > 0);
     let mut sampling = options.sampling.clone();
     if logprobs {
         sampling.logprobs = Some(request.top_logprobs.unwrap_or(0).max(0) as usize);
     }
     let generation = GenerateRequest {
-        max_tokens: max_tokens(&options, prompt_ids.len()),
+        max_tokens: max_tokens(&options, prompt_ids.len(), shift),
         prompt: prompt_ids.clone(),
         sampling,
         stop: options.stop.clone(),
         format,
+        num_ctx: options.num_ctx,
+        num_keep: options.num_keep,
     };
     Generation {
         shape: Shape::Chat,
@@ -203,6 +229,7 @@ pub async fn chat(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRe
         },
         logprobs,
         prompt_truncated,
+        thinking,
     }
     .respond(generation, request.stream.unwrap_or(true))
     .await

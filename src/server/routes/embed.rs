@@ -68,7 +68,7 @@ async fn run(
     target.require("embedding")?;
     let options = target.options(options)?;
     let load = target
-        .load_request(&state.store, options.num_ctx, keep_alive)
+        .load_request(&state.store, &options, keep_alive)
         .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
     let (lease, load_duration) = state.scheduler.acquire(load).await?;
     let embedder = lease.runner.embedder()?;

@@ -4,8 +4,7 @@
 use crate::engine::GenerateRequest;
 use crate::server::error::{parse_json, ApiError};
 use crate::server::inference::{
-    self, find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation,
-    Shape,
+    find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation, Shape,
 };
 use crate::server::prompt::{self, PromptFormat};
 use crate::server::AppState;
@@ -42,6 +41,10 @@ pub struct GenerateBody {
     think: Option<Value>,
     #[serde(default)]
     images: Vec<String>,
+    #[serde(default)]
+    truncate: Option<bool>,
+    #[serde(default)]
+    shift: Option<bool>,
     #[serde(default)]
     logprobs: bool,
     #[serde(default)]
@@ -105,8 +108,9 @@ pub async fn generate(
         )));
     }
     if think {
-        target.require("thinking")?;
+        target.require_thinking()?;
     }
+    let (think, thinking) = target.thinking(request.think.as_ref());
     if !request.images.is_empty() {
         target.require("vision")?;
     }
@@ -116,7 +120,7 @@ pub async fn generate(
     let options = target.options(request.options.as_ref())?;
     let format = format_schema(request.format.as_ref())?;
     let load = target
-        .load_request(&state.store, options.num_ctx, keep_alive)
+        .load_request(&state.store, &options, keep_alive)
         .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
 
     if request.prompt.is_empty() && request.context.is_empty() {
@@ -125,7 +129,7 @@ pub async fn generate(
 
     let (lease, load_duration) = state.scheduler.acquire(load).await?;
     let engine = lease.runner.engine()?;
-    let mut prompt_ids = if request.raw {
+    let prompt_ids = if request.raw {
         engine
             .tokenize_text(&request.prompt, true)
             .await
@@ -144,24 +148,33 @@ pub async fn generate(
         };
         let mut ids = request.context.clone();
         ids.extend(
-            prompt::generate_tokens(engine, &format, system, &request.prompt, &request.suffix)
-                .await?,
+            prompt::generate_tokens(
+                engine,
+                &format,
+                system,
+                &request.prompt,
+                &request.suffix,
+                &think,
+            )
+            .await?,
         );
         ids
     };
-    let full_length = prompt_ids.len();
-    prompt_ids = inference::fit_prompt(prompt_ids, options.num_ctx, options.num_keep);
-    let prompt_truncated = prompt_ids.len() < full_length;
+    let window = target.window(&options, request.truncate, request.shift);
+    let shift = window.shift;
+    let (prompt_ids, prompt_truncated) = window.fit(prompt_ids)?;
     let mut sampling = options.sampling.clone();
     if request.logprobs || request.top_logprobs.is_some_and(|n| n > 0) {
         sampling.logprobs = Some(request.top_logprobs.unwrap_or(0).max(0) as usize);
     }
     let generation = GenerateRequest {
-        max_tokens: max_tokens(&options, prompt_ids.len()),
+        max_tokens: max_tokens(&options, prompt_ids.len(), shift),
         prompt: prompt_ids.clone(),
         sampling,
         stop: options.stop.clone(),
         format,
+        num_ctx: options.num_ctx,
+        num_keep: options.num_keep,
     };
     Generation {
         shape: Shape::Generate,
@@ -175,6 +188,7 @@ pub async fn generate(
         max_tool_calls: None,
         logprobs: request.logprobs || request.top_logprobs.is_some_and(|n| n > 0),
         prompt_truncated,
+        thinking,
     }
     .respond(generation, request.stream.unwrap_or(true))
     .await

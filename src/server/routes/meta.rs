@@ -9,8 +9,13 @@ pub async fn root() -> HttpResponse {
         .body("Ollama is running")
 }
 
+/// Ollama's `{"version"}`, as the Ollama release whose API this is, and rollama's own
+/// version beside it.
 pub async fn version() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "version": crate::VERSION }))
+    HttpResponse::Ok().json(serde_json::json!({
+        "version": crate::OLLAMA_VERSION,
+        "rollama_version": crate::VERSION,
+    }))
 }
 
 /// Not in Ollama: a small status object for health checks and load balancers.
@@ -19,6 +24,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "version": crate::VERSION,
+        "ollama_version": crate::OLLAMA_VERSION,
         "models": models,
     }))
 }

@@ -32,6 +32,9 @@ pub struct ModelView {
     pub licenses: Vec<String>,
     pub parameters: Map<String, Value>,
     pub messages: Vec<Value>,
+    /// The reasoning tags of the Go template, inferred once when the view is read (capability
+    /// checks ask for them several times a request).
+    template_thinking_tags: Option<(String, String)>,
 }
 
 impl ModelView {
@@ -52,6 +55,7 @@ impl ModelView {
             licenses: Vec::new(),
             parameters: Map::new(),
             messages: Vec::new(),
+            template_thinking_tags: None,
             stored: stored.clone(),
         };
         for layer in &stored.manifest.layers {
@@ -70,6 +74,12 @@ impl ModelView {
                 _ => {}
             }
         }
+        view.template_thinking_tags = view
+            .template
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .and_then(|text| crate::template::Template::parse(text).ok())
+            .and_then(|template| template.thinking_tags());
         Ok(view)
     }
 
@@ -117,10 +127,23 @@ impl ModelView {
         {
             caps.push("vision");
         }
-        if template.contains(".Thinking") || template.contains(".Think ") {
+        if self.thinking_tags(gguf).is_some() {
             caps.push("thinking");
         }
         caps
+    }
+
+    /// The tags a thinking model's reasoning comes between: those its Go template puts around
+    /// `.Thinking` (Ollama's inference), or `<think>`/`</think>` when a GGUF chat template
+    /// (used when the model has no Go template) shows both, as Ollama decides for those.
+    pub fn thinking_tags(&self, gguf: Option<&Gguf>) -> Option<(String, String)> {
+        match self.template.as_deref().filter(|t| !t.is_empty()) {
+            Some(_) => self.template_thinking_tags.clone(),
+            None => gguf
+                .and_then(Gguf::chat_template)
+                .filter(|t| t.contains("<think>") && t.contains("</think>"))
+                .map(|_| ("<think>".to_string(), "</think>".to_string())),
+        }
     }
 
     /// The `parameters` text: one `key<pad to 30> value` line per value, Go `%#v` quoting.
@@ -223,6 +246,7 @@ fn find(store: &Store, name: &ModelName, message: String) -> Result<StoredModel,
 
 pub async fn tags(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
+    let headers = state.clone();
     let (models, damaged) = web::block(move || -> Result<(Vec<Value>, Vec<Value>), ApiError> {
         let mut out = Vec::new();
         let (stored_models, damaged) = store.list_checked()?;
@@ -240,13 +264,31 @@ pub async fn tags(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
                 }
             };
             let name = view.stored.name.display_shortest();
+            // The GGUF header (read once per blob) gives the capabilities and the lengths
+            // that UIs filter on; a model without readable weights lists without them.
+            let gguf = view
+                .model_layer()
+                .and_then(|layer| headers.gguf(&layer.digest).ok());
+            let mut details = view.details();
+            if let Some(gguf) = &gguf {
+                // Ollama's `omitempty`: absent rather than 0.
+                for (key, value) in [
+                    ("context_length", gguf.context_length()),
+                    ("embedding_length", gguf.embedding_length()),
+                ] {
+                    if let Some(value) = value.filter(|v| *v > 0) {
+                        details[key] = json!(value);
+                    }
+                }
+            }
             out.push(json!({
                 "name": name,
                 "model": name,
                 "modified_at": go_time(view.stored.modified),
                 "size": view.stored.manifest.total_size(),
                 "digest": view.stored.digest.hex(),
-                "details": view.details(),
+                "details": details,
+                "capabilities": view.capabilities(gguf.as_deref()),
             }));
         }
         Ok((out, damaged))

@@ -40,7 +40,7 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, String> {
         return Err(String::from("missing request body"));
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => Ok(crate::server::compat::without_nulls(map)),
         Ok(other) => Err(format!(
             "invalid request: expected a JSON object, got {}",
             json_type_name(&other)
@@ -432,6 +432,7 @@ pub async fn chat_completions(state: web::Data<AppState>, body: web::Bytes) -> H
                 }
                 let message = &native["message"];
                 let content = message["content"].as_str().unwrap_or_default();
+                let reasoning = message["thinking"].as_str().unwrap_or_default();
                 let calls: Vec<Value> = message["tool_calls"]
                     .as_array()
                     .map(|c| {
@@ -443,8 +444,16 @@ pub async fn chat_completions(state: web::Data<AppState>, body: web::Bytes) -> H
                     .unwrap_or_default();
                 state.calls += calls.len();
                 let done = native["done"].as_bool().unwrap_or(false);
-                if !content.is_empty() || !calls.is_empty() || !state.sent_role {
+                if !content.is_empty()
+                    || !calls.is_empty()
+                    || !reasoning.is_empty()
+                    || !state.sent_role
+                {
                     let mut delta = json!({"content": content});
+                    // The reasoning as Ollama's OpenAI layer streams it.
+                    if !reasoning.is_empty() {
+                        delta["reasoning"] = json!(reasoning);
+                    }
                     if !state.sent_role {
                         delta["role"] = json!("assistant");
                         state.sent_role = true;

@@ -67,15 +67,21 @@ fn native_messages(instructions: Option<&str>, input: &Value) -> Result<Vec<Valu
         other => return Err(format!("invalid input type: {}", json_type_name(other))),
     };
     let mut names: Map<String, Value> = Map::new();
+    // A reasoning item goes back to the template with the assistant message after it, as
+    // Ollama passes it.
+    let mut reasoning = String::new();
     for item in items {
         let kind = item["type"].as_str().unwrap_or("message");
         match kind {
             "message" => {
                 let (text, images) = content_of(&item["content"])?;
-                let mut message =
-                    json!({"role": item["role"].as_str().unwrap_or("user"), "content": text});
+                let role = item["role"].as_str().unwrap_or("user");
+                let mut message = json!({"role": role, "content": text});
                 if !images.is_empty() {
                     message["images"] = json!(images);
+                }
+                if role == "assistant" && !reasoning.is_empty() {
+                    message["thinking"] = json!(std::mem::take(&mut reasoning));
                 }
                 out.push(message);
             }
@@ -109,7 +115,9 @@ fn native_messages(instructions: Option<&str>, input: &Value) -> Result<Vec<Valu
                     "tool_name": names.get(call_id).cloned().unwrap_or(json!("")),
                 }));
             }
-            "reasoning" => {}
+            "reasoning" => {
+                reasoning = reasoning_text(item);
+            }
             other => return Err(format!("unsupported input item type: {other}")),
         }
     }
@@ -183,9 +191,37 @@ pub(crate) fn native_request(request: &Map<String, Value>) -> Result<Value, Stri
     Ok(native)
 }
 
+/// The text of a reasoning input item: its `encrypted_content` (which is the plain
+/// reasoning in what rollama and Ollama send), else its summary texts.
+fn reasoning_text(item: &Value) -> String {
+    if let Some(text) = item["encrypted_content"].as_str().filter(|t| !t.is_empty()) {
+        return text.to_string();
+    }
+    item["summary"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|part| part["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The reasoning output item, as Ollama writes it (the summary is the whole reasoning).
+fn reasoning_item(response_id: &str, thinking: &str) -> Value {
+    json!({
+        "type": "reasoning",
+        "id": format!("rs_{response_id}"),
+        "summary": [{"type": "summary_text", "text": thinking}],
+        "encrypted_content": thinking,
+    })
+}
+
 /// The output items of a finished answer.
 fn output_items(response_id: &str, message: &Value) -> Vec<Value> {
     let mut items = Vec::new();
+    if let Some(thinking) = message["thinking"].as_str().filter(|t| !t.is_empty()) {
+        items.push(reasoning_item(response_id, thinking));
+    }
     for (i, call) in message["tool_calls"]
         .as_array()
         .into_iter()
@@ -333,6 +369,45 @@ pub async fn responses(state: web::Data<AppState>, body: web::Bytes) -> HttpResp
                 }
                 let message_id = format!("msg_{id}");
                 let message = &native["message"];
+                // Reasoning streams as a reasoning item's summary, closed when the answer
+                // (or the end) comes.
+                let reasoning_id = format!("rs_{id}");
+                if let Some(thinking) = message["thinking"].as_str().filter(|t| !t.is_empty()) {
+                    if state.reasoning_index.is_none() {
+                        let index = state.output.len();
+                        state.reasoning_index = Some(index);
+                        state.output.push(Value::Null);
+                        event(
+                            json!({"type": "response.output_item.added", "output_index": index,
+                            "item": {"type": "reasoning", "id": reasoning_id, "summary": []}}),
+                        );
+                        event(json!({"type": "response.reasoning_summary_part.added",
+                            "item_id": reasoning_id, "output_index": index, "summary_index": 0,
+                            "part": {"type": "summary_text", "text": ""}}));
+                    }
+                    state.reasoning.push_str(thinking);
+                    event(json!({"type": "response.reasoning_summary_text.delta",
+                        "item_id": reasoning_id, "output_index": state.reasoning_index,
+                        "summary_index": 0, "delta": thinking}));
+                }
+                let answer_begins = crate::server::compat::answer_begins(&native);
+                if let Some(index) = state.reasoning_index.filter(|_| answer_begins) {
+                    if !state.reasoning_closed {
+                        state.reasoning_closed = true;
+                        let item = reasoning_item(&id, &state.reasoning);
+                        event(json!({"type": "response.reasoning_summary_text.done",
+                            "item_id": reasoning_id, "output_index": index, "summary_index": 0,
+                            "text": state.reasoning}));
+                        event(json!({"type": "response.reasoning_summary_part.done",
+                            "item_id": reasoning_id, "output_index": index, "summary_index": 0,
+                            "part": item["summary"][0]}));
+                        event(
+                            json!({"type": "response.output_item.done", "output_index": index,
+                            "item": item}),
+                        );
+                        state.output[index] = item;
+                    }
+                }
                 if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
                     if state.message_index.is_none() {
                         let index = state.output.len();
@@ -426,6 +501,9 @@ struct ResponseStream {
     message_index: Option<usize>,
     text: String,
     calls: usize,
+    reasoning_index: Option<usize>,
+    reasoning: String,
+    reasoning_closed: bool,
 }
 
 #[cfg(test)]

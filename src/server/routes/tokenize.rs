@@ -43,7 +43,7 @@ async fn lease(
     }
     let options = target.options(None)?;
     let load = target
-        .load_request(&state.store, options.num_ctx, keep_alive)
+        .load_request(&state.store, &options, keep_alive)
         .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
     // The tokenizer is not the engine: no need to wait for a generation slot.
     let (lease, _) = state.scheduler.acquire_without_slot(load).await?;

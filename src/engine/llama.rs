@@ -1,0 +1,853 @@
+//! The llama.cpp engine (through `llama-cpp-2`): llama.cpp's CPU kernels, one context per
+//! loaded model holding `num_parallel` sequences, and a scheduler of our own on top.
+//!
+//! One thread per loaded model owns the llama.cpp context and runs the loop:
+//! - **KV reuse.** Every sequence keeps the tokens whose keys and values it holds. A new
+//!   request takes the idle sequence sharing the longest prefix with its prompt (else the
+//!   least recently used one), keeps that prefix and evaluates only the rest; an exact repeat
+//!   evaluates its last token only. Idle sequences keep their cache until it is needed.
+//! - **Continuous batching.** Each step decodes one batch holding the next token of every
+//!   generating sequence plus as many prompt tokens of new requests as fit in `num_batch`, so
+//!   a long prompt is prefilled in chunks while running streams keep going.
+//! - **Context shift.** A sequence that reaches `num_ctx` while generating drops half of what
+//!   follows its first `num_keep` tokens and slides the rest down, as Ollama does.
+//!
+//! Sampling is rollama's own [`Sampler`] over the logits llama.cpp returns (Ollama's sampler,
+//! with a seed), with a JSON-schema `format` as a [`Grammar`] mask inside it: the same code
+//! the mistralrs engine runs.
+
+use super::grammar::{Grammar, Vocabulary};
+use super::sampler::Sampler;
+use super::{
+    rejected, unsupported_architecture, ChatMessage, EngineError, Event, GenerateRequest,
+    LoadOptions, ModelFacts, Output, WeightsGone, ENGINE_LOG, RUNNER_STOPPED,
+};
+use crate::gguf::Gguf;
+use crate::template::jinja::{render_chat, JinjaContext, JinjaMessage};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// GGUF `general.architecture` values of generative models llama.cpp knows (its
+/// `LLM_ARCH_NAMES`, less encoders, embedding-only and speech models and draft heads).
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
+    "llama",
+    "llama4",
+    "deci",
+    "falcon",
+    "grok",
+    "gpt2",
+    "gptj",
+    "gptneox",
+    "mpt",
+    "baichuan",
+    "starcoder",
+    "refact",
+    "bloom",
+    "stablelm",
+    "qwen",
+    "qwen2",
+    "qwen2moe",
+    "qwen2vl",
+    "qwen3",
+    "qwen3moe",
+    "qwen3next",
+    "qwen3vl",
+    "qwen3vlmoe",
+    "qwen35",
+    "qwen35moe",
+    "phi2",
+    "phi3",
+    "phimoe",
+    "plamo",
+    "plamo2",
+    "plamo3",
+    "codeshell",
+    "orion",
+    "internlm2",
+    "minicpm",
+    "minicpm3",
+    "gemma",
+    "gemma2",
+    "gemma3",
+    "gemma3n",
+    "gemma4",
+    "starcoder2",
+    "mamba",
+    "mamba2",
+    "jamba",
+    "falcon-h1",
+    "xverse",
+    "command-r",
+    "cohere2",
+    "cohere2moe",
+    "dbrx",
+    "olmo",
+    "olmo2",
+    "olmoe",
+    "openelm",
+    "arctic",
+    "deepseek",
+    "deepseek2",
+    "chatglm",
+    "glm4",
+    "glm4moe",
+    "bitnet",
+    "t5",
+    "jais",
+    "jais2",
+    "nemotron",
+    "nemotron_h",
+    "nemotron_h_moe",
+    "exaone",
+    "exaone4",
+    "exaone-moe",
+    "rwkv6",
+    "rwkv6qwen2",
+    "rwkv7",
+    "arwkv7",
+    "granite",
+    "granitemoe",
+    "granitehybrid",
+    "chameleon",
+    "plm",
+    "bailingmoe",
+    "bailingmoe2",
+    "dots1",
+    "arcee",
+    "afmoe",
+    "ernie4_5",
+    "ernie4_5-moe",
+    "hunyuan-moe",
+    "hunyuan-dense",
+    "smollm3",
+    "gpt-oss",
+    "lfm2",
+    "lfm2moe",
+    "smallthinker",
+    "seed_oss",
+    "grovemoe",
+    "apertus",
+    "minimax-m2",
+    "mistral3",
+    "mistral4",
+    "mimo2",
+    "kimi-linear",
+];
+
+/// Whether llama.cpp can run a model of this architecture.
+pub fn supports_architecture(architecture: &str) -> bool {
+    SUPPORTED_ARCHITECTURES.contains(&architecture)
+}
+
+/// llama.cpp's process-wide backend, initialised once.
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let mut backend = LlamaBackend::init().map_err(|e| e.to_string())?;
+            if !crate::env::bool_var(ENGINE_LOG, false) {
+                backend.void_logs();
+            }
+            Ok(backend)
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Failed(format!("llama.cpp did not start: {e}")))
+}
+
+/// Physical CPU cores (llama.cpp, like Ollama, runs one thread per core: a second thread on a
+/// core's sibling only competes for the same units).
+pub fn physical_cores() -> usize {
+    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut cores = std::collections::HashSet::new();
+    for cpu in 0..logical {
+        let base = format!("/sys/devices/system/cpu/cpu{cpu}/topology");
+        let read = |name: &str| std::fs::read_to_string(format!("{base}/{name}")).ok();
+        match (read("physical_package_id"), read("core_id")) {
+            (Some(package), Some(core)) => {
+                cores.insert((package.trim().to_string(), core.trim().to_string()));
+            }
+            _ => return logical,
+        }
+    }
+    cores.len().clamp(1, logical)
+}
+
+/// A loaded model. Dropping it ends its thread, which frees the context and the weights.
+pub struct LlamaEngine {
+    model: Arc<LlamaModel>,
+    pub path: PathBuf,
+    /// Bytes of the KV cache allocated for all sequences.
+    pub kv_bytes: u64,
+    jobs: Option<std_mpsc::Sender<Job>>,
+    vocabulary: Arc<Vocabulary>,
+    chat_template: Option<String>,
+    bos_text: String,
+    eos_text: String,
+    n_vocab: u32,
+}
+
+/// One request handed to the model's thread.
+struct Job {
+    prompt: Vec<u32>,
+    max_tokens: usize,
+    num_keep: usize,
+    sampler: Arc<Sampler>,
+    out: mpsc::UnboundedSender<Piece>,
+}
+
+/// What the model's thread reports for one job.
+enum Piece {
+    /// The text of one or more chosen tokens (UTF-8 sequences split across tokens are held
+    /// until whole).
+    Text(String),
+    Done {
+        reason: &'static str,
+        cached: usize,
+    },
+    Failed(String),
+}
+
+impl LlamaEngine {
+    /// Loads the GGUF at `path` and starts its thread. Blocking.
+    pub fn load(
+        path: &Path,
+        options: &LoadOptions,
+        gguf: &Gguf,
+        facts: &ModelFacts,
+    ) -> Result<LlamaEngine, EngineError> {
+        let architecture = &facts.architecture;
+        if !supports_architecture(architecture) {
+            return Err(unsupported_architecture(architecture, "(llama.cpp)"));
+        }
+        let backend = backend()?;
+        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+            .map_err(|e| {
+                EngineError::Failed(format!(
+                    "failed to load model: llama.cpp could not load this {architecture} model ({e})"
+                ))
+            })?;
+        let model = Arc::new(model);
+        let num_parallel = options.num_parallel.max(1);
+        let num_ctx = options.num_ctx.max(16);
+        let threads = match options.num_thread {
+            0 => physical_cores(),
+            n => n,
+        } as i32;
+        let num_batch = options.num_batch.clamp(1, num_ctx);
+        let total_ctx = (num_ctx * num_parallel) as u32;
+        let vocab = model.vocab();
+        let n_vocab = model.n_vocab().max(0) as u32;
+        let piece = |token: LlamaToken| {
+            String::from_utf8_lossy(&vocab.token_to_piece(token, true, None)).into_owned()
+        };
+        let bos_text = facts
+            .bos_token
+            .map(|t| piece(LlamaToken(t as i32)))
+            .unwrap_or_default();
+        let eos_text = piece(vocab.eos());
+        let vocabulary = Arc::new(Vocabulary::new(
+            (0..n_vocab as i32)
+                .map(|i| {
+                    let token = LlamaToken(i);
+                    let plain = vocab.token_to_piece(token, false, None);
+                    if plain.is_empty() {
+                        (vocab.token_to_piece(token, true, None), true)
+                    } else {
+                        (plain, false)
+                    }
+                })
+                .collect(),
+            (0..n_vocab as i32)
+                .filter(|i| vocab.is_eog(LlamaToken(*i)))
+                .map(|i| i as u32)
+                .collect(),
+        ));
+        // KV bytes per token: keys and values (F16) of every layer's KV heads.
+        let head_dim = model.n_embd() as u64 / u64::from(model.n_head().max(1));
+        let kv_bytes = 2
+            * 2
+            * u64::from(model.n_layer())
+            * u64::from(model.n_head_kv())
+            * head_dim
+            * u64::from(total_ctx);
+        let (jobs, receiver) = std_mpsc::channel::<Job>();
+        let (ready, started) = std_mpsc::channel::<Result<(), String>>();
+        let thread_model = model.clone();
+        std::thread::Builder::new()
+            .name("rollama-llama".into())
+            .spawn(move || {
+                let params = LlamaContextParams::default()
+                    .with_n_ctx(NonZeroU32::new(total_ctx))
+                    .with_n_batch(num_batch as u32)
+                    .with_n_ubatch(num_batch as u32)
+                    .with_n_seq_max(num_parallel as u32)
+                    .with_kv_unified(true)
+                    .with_n_threads(threads)
+                    .with_n_threads_batch(threads);
+                let context = match thread_model.new_context(backend, params) {
+                    Ok(context) => context,
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                Runner::new(&thread_model, context, num_parallel, num_ctx, num_batch).run(receiver);
+            })
+            .map_err(|e| EngineError::Failed(format!("failed to start the model thread: {e}")))?;
+        match started.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(EngineError::Failed(format!(
+                    "failed to load model: llama.cpp could not make a context of {total_ctx} tokens ({e})"
+                )))
+            }
+            Err(_) => {
+                return Err(EngineError::Failed(
+                    "failed to load model: the model thread stopped".into(),
+                ))
+            }
+        }
+        Ok(LlamaEngine {
+            chat_template: gguf.chat_template().map(str::to_string),
+            model,
+            path: path.to_path_buf(),
+            kv_bytes,
+            jobs: Some(jobs),
+            vocabulary,
+            bos_text,
+            eos_text,
+            n_vocab,
+        })
+    }
+
+    pub fn weights_watch(&self) -> WeightsGone {
+        let weak = Arc::downgrade(&self.model);
+        WeightsGone::when(move || weak.strong_count() == 0)
+    }
+
+    /// Token ids of `text`; special tokens written in it are parsed, none are added.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        Ok(self
+            .model
+            .vocab()
+            .tokenize(text.as_bytes(), false, true)
+            .into_iter()
+            .map(|t| t.0 as u32)
+            .collect())
+    }
+
+    /// Text of `ids`, special tokens kept.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
+        if let Some(bad) = ids.iter().find(|id| **id >= self.n_vocab) {
+            return Err(EngineError::Unsupported(format!(
+                "token {bad} is outside the vocabulary (size {})",
+                self.n_vocab
+            )));
+        }
+        let tokens: Vec<LlamaToken> = ids.iter().map(|id| LlamaToken(*id as i32)).collect();
+        let bytes = self.model.vocab().detokenize(&tokens, false, true);
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    pub fn token_piece(&self, id: u32) -> (String, Vec<u8>) {
+        if id >= self.n_vocab {
+            return (String::new(), Vec::new());
+        }
+        let bytes = self
+            .model
+            .vocab()
+            .token_to_piece(LlamaToken(id as i32), false, None);
+        (String::from_utf8_lossy(&bytes).into_owned(), bytes)
+    }
+
+    /// The GGUF chat template rendered with `messages` (rollama's Jinja), then tokenized.
+    pub fn tokenize_chat(
+        &self,
+        messages: &[ChatMessage],
+        enable_thinking: Option<bool>,
+    ) -> Result<Vec<u32>, EngineError> {
+        let template = self
+            .chat_template
+            .as_deref()
+            .ok_or_else(|| EngineError::Failed("this model has no chat template".into()))?;
+        let messages: Vec<JinjaMessage> = messages
+            .iter()
+            .map(|m| JinjaMessage {
+                role: m.role.clone(),
+                content: m.content_with_calls(),
+            })
+            .collect();
+        let context = JinjaContext {
+            bos_token: self.bos_text.clone(),
+            eos_token: self.eos_text.clone(),
+            add_generation_prompt: true,
+            enable_thinking,
+        };
+        let text = render_chat(template, &messages, &context).map_err(EngineError::Unsupported)?;
+        self.encode(&text)
+    }
+
+    /// Starts a generation on the model's thread.
+    pub fn generate(&self, request: GenerateRequest) -> Result<mpsc::Receiver<Event>, EngineError> {
+        let started = Instant::now();
+        let grammar = match &request.format {
+            Some(schema) => match Grammar::json_schema(&self.vocabulary, schema) {
+                Ok(grammar) => Some(grammar),
+                Err(message) => return Ok(rejected(message)),
+            },
+            None => None,
+        };
+        let prompt_tokens = request.prompt.len();
+        let sampler =
+            Arc::new(Sampler::new(request.sampling.clone(), prompt_tokens).with_grammar(grammar));
+        let (out, mut pieces) = mpsc::unbounded_channel();
+        let job = Job {
+            prompt: request.prompt.clone(),
+            max_tokens: request.max_tokens,
+            num_keep: request.num_keep,
+            sampler: sampler.clone(),
+            out,
+        };
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| EngineError::Failed(RUNNER_STOPPED.into()))?;
+        let (mut output, receiver) = Output::new(&request, sampler, started);
+        tokio::spawn(async move {
+            // Returning drops `pieces`, which the model's thread notices before its next step.
+            while let Some(piece) = pieces.recv().await {
+                match piece {
+                    Piece::Text(text) => {
+                        if !output.text(&text).await {
+                            return;
+                        }
+                    }
+                    Piece::Done { reason, cached } => return output.finish(reason, cached).await,
+                    Piece::Failed(message) => return output.send(Event::Failed(message)).await,
+                }
+            }
+            output.send(Event::Failed(RUNNER_STOPPED.to_string())).await;
+        });
+        Ok(receiver)
+    }
+}
+
+impl Drop for LlamaEngine {
+    /// Closing the job channel ends the model's thread, which drops the context and its
+    /// reference to the weights.
+    fn drop(&mut self) {
+        self.jobs.take();
+    }
+}
+
+/// One of the context's sequences.
+struct Slot {
+    seq: i32,
+    /// Tokens whose keys and values this sequence holds, at positions `0..cached.len()`.
+    cached: Vec<u32>,
+    last_used: Instant,
+    active: Option<Active>,
+}
+
+/// The request a slot is running.
+struct Active {
+    job: Job,
+    /// Prompt tokens not evaluated yet start here.
+    next_prompt: usize,
+    /// The chosen token to evaluate next, once the prompt is in.
+    next_token: Option<u32>,
+    /// Prompt and generated tokens: the sampler's penalty window.
+    history: Vec<u32>,
+    generated: usize,
+    /// Prompt tokens found in the cache.
+    reused: usize,
+    /// Bytes of an unfinished UTF-8 sequence.
+    bytes: Vec<u8>,
+    /// This slot's logits in the batch just decoded.
+    logits_at: Option<i32>,
+}
+
+struct Runner<'m> {
+    model: &'m LlamaModel,
+    context: LlamaContext<'m>,
+    slots: Vec<Slot>,
+    waiting: VecDeque<Job>,
+    num_ctx: usize,
+    num_batch: usize,
+    batch: LlamaBatch<'static>,
+}
+
+/// Adds `token` to `batch` at its sequence's next position (`cached.len()`) and records it as
+/// cached, so that `cached` always mirrors the sequence's KV cache; false when the batch is
+/// full.
+fn feed(batch: &mut LlamaBatch, seq: i32, cached: &mut Vec<u32>, token: u32, logits: bool) -> bool {
+    let position = cached.len() as i32;
+    if batch
+        .add(LlamaToken(token as i32), position, &[seq], logits)
+        .is_err()
+    {
+        return false;
+    }
+    cached.push(token);
+    true
+}
+
+/// Length of the common prefix of two token lists.
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+impl<'m> Runner<'m> {
+    fn new(
+        model: &'m LlamaModel,
+        context: LlamaContext<'m>,
+        num_parallel: usize,
+        num_ctx: usize,
+        num_batch: usize,
+    ) -> Runner<'m> {
+        let now = Instant::now();
+        Runner {
+            model,
+            context,
+            slots: (0..num_parallel)
+                .map(|seq| Slot {
+                    seq: seq as i32,
+                    cached: Vec::new(),
+                    last_used: now,
+                    active: None,
+                })
+                .collect(),
+            waiting: VecDeque::new(),
+            num_ctx,
+            num_batch,
+            batch: LlamaBatch::new(num_batch.max(num_parallel), num_parallel as i32),
+        }
+    }
+
+    fn run(mut self, jobs: std_mpsc::Receiver<Job>) {
+        loop {
+            let busy = self.slots.iter().any(|s| s.active.is_some()) || !self.waiting.is_empty();
+            if !busy {
+                match jobs.recv() {
+                    Ok(job) => self.waiting.push_back(job),
+                    Err(_) => return,
+                }
+            }
+            loop {
+                match jobs.try_recv() {
+                    Ok(job) => self.waiting.push_back(job),
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                    Err(std_mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            self.drop_abandoned();
+            self.admit();
+            self.step();
+        }
+    }
+
+    /// Frees the slots whose reader has gone (the client left, or a stop string ended it).
+    fn drop_abandoned(&mut self) {
+        for slot in &mut self.slots {
+            if slot.active.as_ref().is_some_and(|a| a.job.out.is_closed()) {
+                slot.active = None;
+                slot.last_used = Instant::now();
+            }
+        }
+        self.waiting.retain(|job| !job.out.is_closed());
+    }
+
+    /// Gives each waiting job a free slot:
+    /// 1. one whose cache it continues: all of the cache is a prefix of the prompt (a chat's
+    ///    next turn), or the cache holds nine tenths of the prompt (the same prompt again, an
+    ///    edited last message); the longest shared prefix first;
+    /// 2. else an empty slot: a prompt that merely starts like another conversation (the same
+    ///    system prompt) does not overwrite that conversation's cache while room is left;
+    /// 3. else the slot sharing the longest prefix, the least recently used among equals.
+    fn admit(&mut self) {
+        while let Some(job) = self.waiting.front() {
+            let free: Vec<(usize, usize, &Slot)> = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.active.is_none())
+                .map(|(i, s)| (i, common_prefix(&s.cached, &job.prompt), s))
+                .collect();
+            let longest = |a: &&(usize, usize, &Slot), b: &&(usize, usize, &Slot)| {
+                a.1.cmp(&b.1).then(b.2.last_used.cmp(&a.2.last_used))
+            };
+            let prompt_len = job.prompt.len();
+            let continued = free
+                .iter()
+                .filter(|(_, shared, s)| {
+                    *shared > 0 && (*shared == s.cached.len() || shared * 10 >= prompt_len * 9)
+                })
+                .max_by(longest);
+            let empty = free.iter().find(|(_, _, s)| s.cached.is_empty());
+            let best = free.iter().max_by(longest);
+            let Some(&(index, shared, _)) = continued.or(empty).or(best) else {
+                return;
+            };
+            let job = self.waiting.pop_front().expect("front exists");
+            if job.prompt.is_empty() {
+                let _ = job.out.send(Piece::Failed("the prompt is empty".into()));
+                continue;
+            }
+            // The last prompt token is always evaluated: its logits choose the first token.
+            let keep = shared.min(job.prompt.len() - 1);
+            let slot = &mut self.slots[index];
+            if keep < slot.cached.len() {
+                let removed =
+                    self.context
+                        .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
+                if !matches!(removed, Ok(true)) {
+                    // The cache could not drop a tail (recurrent models): start over.
+                    let _ = self
+                        .context
+                        .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                    slot.cached.clear();
+                } else {
+                    slot.cached.truncate(keep);
+                }
+            }
+            let reused = slot.cached.len();
+            slot.last_used = Instant::now();
+            slot.active = Some(Active {
+                next_prompt: reused,
+                next_token: None,
+                history: job.prompt.clone(),
+                generated: 0,
+                reused,
+                bytes: Vec::new(),
+                logits_at: None,
+                job,
+            });
+        }
+    }
+
+    /// One decode: every generating slot's next token, then prompt chunks up to `num_batch`.
+    fn step(&mut self) {
+        self.batch.clear();
+        let mut used = 0usize;
+        let capacity = self.num_batch.max(self.slots.len());
+        // Generating slots first: a running stream never waits behind a prompt.
+        for index in 0..self.slots.len() {
+            let Some(token) = self.slots[index].active.as_ref().and_then(|a| a.next_token) else {
+                continue;
+            };
+            if self.slots[index].cached.len() >= self.num_ctx {
+                self.shift(index);
+            }
+            let slot = &mut self.slots[index];
+            if !feed(&mut self.batch, slot.seq, &mut slot.cached, token, true) {
+                continue;
+            }
+            let active = slot.active.as_mut().expect("generating");
+            active.next_token = None;
+            active.logits_at = Some(used as i32);
+            used += 1;
+        }
+        for slot in &mut self.slots {
+            let Some(active) = slot.active.as_mut() else {
+                continue;
+            };
+            let prompt = &active.job.prompt;
+            while active.next_prompt < prompt.len() && used < capacity {
+                let token = prompt[active.next_prompt];
+                let last = active.next_prompt + 1 == prompt.len();
+                if !feed(&mut self.batch, slot.seq, &mut slot.cached, token, last) {
+                    break;
+                }
+                if last {
+                    active.logits_at = Some(used as i32);
+                }
+                active.next_prompt += 1;
+                used += 1;
+            }
+        }
+        if used == 0 {
+            return;
+        }
+        if let Err(e) = self.context.decode(&mut self.batch) {
+            self.fail_batch(&format!("llama.cpp could not evaluate the batch: {e}"));
+            return;
+        }
+        for index in 0..self.slots.len() {
+            self.sample(index);
+        }
+    }
+
+    /// Chooses the next token of a slot whose logits the last batch computed.
+    fn sample(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let Some(active) = slot.active.as_mut() else {
+            return;
+        };
+        let Some(at) = active.logits_at.take() else {
+            return;
+        };
+        let mut logits = self.context.get_logits_ith(at).to_vec();
+        let Some(choice) = active.job.sampler.choose(&mut logits, &active.history) else {
+            let _ = active
+                .job
+                .out
+                .send(Piece::Failed("no token could be sampled".into()));
+            slot.active = None;
+            return;
+        };
+        let token = choice as u32;
+        active.history.push(token);
+        active.generated += 1;
+        let vocab = self.model.vocab();
+        let end = vocab.is_eog(LlamaToken(token as i32));
+        if !end {
+            active
+                .bytes
+                .extend(vocab.token_to_piece(LlamaToken(token as i32), false, None));
+            let text = take_utf8(&mut active.bytes);
+            if !text.is_empty() && active.job.out.send(Piece::Text(text)).is_err() {
+                slot.active = None;
+                slot.last_used = Instant::now();
+                return;
+            }
+        }
+        let finished = if end || active.job.sampler.grammar_done() {
+            Some("stop")
+        } else if active.generated >= active.job.max_tokens {
+            Some("length")
+        } else {
+            None
+        };
+        match finished {
+            Some(reason) => {
+                if !active.bytes.is_empty() {
+                    let rest = String::from_utf8_lossy(&active.bytes).into_owned();
+                    let _ = active.job.out.send(Piece::Text(rest));
+                }
+                let _ = active.job.out.send(Piece::Done {
+                    reason,
+                    cached: active.reused,
+                });
+                slot.active = None;
+                slot.last_used = Instant::now();
+            }
+            None => active.next_token = Some(token),
+        }
+    }
+
+    /// Makes room in a full sequence: keeps its first `num_keep` tokens, drops half of the
+    /// rest and moves what follows down (Ollama's context shift).
+    fn shift(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let Some(active) = slot.active.as_ref() else {
+            return;
+        };
+        let len = slot.cached.len();
+        let keep = active.job.num_keep.min(len / 2);
+        let discard = ((len - keep) / 2).max(1);
+        let seq = slot.seq as u32;
+        let removed = self.context.clear_kv_cache_seq(
+            Some(seq),
+            Some(keep as u32),
+            Some((keep + discard) as u32),
+        );
+        let moved = self.context.kv_cache_seq_add(
+            slot.seq,
+            Some((keep + discard) as u32),
+            None,
+            -(discard as i32),
+        );
+        if matches!(removed, Ok(true)) && moved.is_ok() {
+            slot.cached.drain(keep..keep + discard);
+        } else {
+            let active = slot.active.take().expect("active");
+            let _ = active.job.out.send(Piece::Done {
+                reason: "length",
+                cached: active.reused,
+            });
+            let _ = self.context.clear_kv_cache_seq(Some(seq), None, None);
+            slot.cached.clear();
+        }
+    }
+
+    /// A failed decode fails every request in the batch; their sequences start over.
+    fn fail_batch(&mut self, message: &str) {
+        for slot in &mut self.slots {
+            if let Some(active) = slot.active.take() {
+                let _ = active.job.out.send(Piece::Failed(message.to_string()));
+            }
+            let _ = self
+                .context
+                .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+            slot.cached.clear();
+        }
+    }
+}
+
+/// The longest whole-UTF-8 prefix of `bytes`, removed from it; invalid bytes (not a
+/// truncated sequence) become U+FFFD.
+fn take_utf8(bytes: &mut Vec<u8>) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let text = text.to_string();
+            bytes.clear();
+            text
+        }
+        Err(e) if e.error_len().is_none() => {
+            let valid = e.valid_up_to();
+            let text = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+            bytes.drain(..valid);
+            text
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            bytes.clear();
+            text
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_split_across_tokens_is_held_until_whole() {
+        let mut bytes = "é".as_bytes()[..1].to_vec();
+        assert_eq!(take_utf8(&mut bytes), "");
+        bytes.push("é".as_bytes()[1]);
+        bytes.extend_from_slice(b"x");
+        assert_eq!(take_utf8(&mut bytes), "éx");
+        assert!(bytes.is_empty());
+        let mut bad = vec![0xff, b'a'];
+        assert_eq!(take_utf8(&mut bad), "\u{FFFD}a");
+    }
+
+    #[test]
+    fn the_common_prefix_is_counted_in_tokens() {
+        assert_eq!(common_prefix(&[1, 2, 3], &[1, 2, 4]), 2);
+        assert_eq!(common_prefix(&[], &[1]), 0);
+        assert_eq!(common_prefix(&[1, 2], &[1, 2, 3]), 2);
+    }
+
+    #[test]
+    fn the_allow_list_has_the_families_people_pull() {
+        for architecture in ["llama", "gemma3", "qwen3", "phi3", "mistral3"] {
+            assert!(supports_architecture(architecture), "{architecture}");
+        }
+        assert!(!supports_architecture("bert"));
+        assert!(!supports_architecture("no-such-arch"));
+    }
+}

@@ -1,0 +1,132 @@
+//! Greedy output against llama.cpp's own server: SmolLM2 answers the same prompt with the same
+//! text through rollama (default engine) as through `llama-server` on the same GGUF, for a raw
+//! prompt and for a chat rendered with the GGUF's own template on both sides.
+//!
+//! `ROLLAMA_TEST_LLAMA_SERVER` names the binary (scripts/test.sh builds it with
+//! scripts/bench/build-llama-server.sh); the default is where that script puts it.
+
+mod common;
+
+use common::{free_port, modelfile_dir, post, stderr, Server};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const TOKENS: u64 = 48;
+
+struct LlamaServer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn llama_server() -> LlamaServer {
+    let binary = std::env::var_os("ROLLAMA_TEST_LLAMA_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap())
+                .join(".cache/rollama/llama.cpp-build/bin/llama-server")
+        });
+    assert!(
+        binary.exists(),
+        "{} is missing: build it with scripts/bench/build-llama-server.sh (scripts/test.sh does)",
+        binary.display()
+    );
+    let port = free_port();
+    let child = Command::new(&binary)
+        .args(["-m", common::test_gguf().to_str().unwrap()])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["-t", "2", "-c", "4096", "-np", "1", "--jinja", "--no-webui"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start llama-server");
+    let server = LlamaServer { child, port };
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        let health = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await;
+        if health.is_ok_and(|r| r.status() == 200) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("llama-server did not become ready");
+}
+
+async fn llama_post(server: &LlamaServer, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}{path}", server.port))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn greedy_answers_match_llama_servers() {
+    let reference = llama_server().await;
+    let server = Server::start();
+    // No TEMPLATE: rollama renders the GGUF's chat template, as llama-server does.
+    let dir = modelfile_dir("FROM ./model.gguf\n");
+    let modelfile = dir.path().join("Modelfile");
+    let output = server.run(&["create", "smol", "-f", modelfile.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let prompt =
+        "<|im_start|>user\nWrite a short poem about the sea.<|im_end|>\n<|im_start|>assistant\n";
+    let theirs = llama_post(
+        &reference,
+        "/completion",
+        json!({"prompt": prompt, "n_predict": TOKENS, "temperature": 0, "cache_prompt": false}),
+    )
+    .await;
+    let (status, ours) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "prompt": prompt, "raw": true, "stream": false,
+               "options": {"temperature": 0, "num_predict": TOKENS}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{ours}");
+    assert_eq!(ours["response"], theirs["content"], "raw prompt");
+    assert_eq!(
+        ours["prompt_eval_count"], theirs["tokens_evaluated"],
+        "the same prompt tokens"
+    );
+
+    let messages = json!([{"role": "user", "content": "What is the capital of France?"}]);
+    let theirs = llama_post(
+        &reference,
+        "/v1/chat/completions",
+        json!({"messages": messages, "max_tokens": TOKENS, "temperature": 0}),
+    )
+    .await;
+    let (status, ours) = post(
+        &server,
+        "/api/chat",
+        json!({"model": "smol", "messages": messages, "stream": false,
+               "options": {"temperature": 0, "num_predict": TOKENS}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{ours}");
+    assert_eq!(
+        ours["message"]["content"], theirs["choices"][0]["message"]["content"],
+        "chat with the GGUF's template"
+    );
+    assert_eq!(
+        ours["prompt_eval_count"], theirs["usage"]["prompt_tokens"],
+        "the same rendered prompt"
+    );
+}
