@@ -10,4 +10,4 @@ lint:
 docs:
 	ROLLAMA_BLESS=1 cargo test --release --test docs
 build:
-	cargo build --release
+	. scripts/cargo-env.sh && cargo build --release

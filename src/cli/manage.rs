@@ -50,5 +50,7 @@ pub async fn version(client: &Client) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
+    // On stderr, like the warnings: scripts read the first line of stdout.
+    eprintln!("rollama {} ({})", crate::VERSION, crate::BUILD_INFO);
     Ok(())
 }

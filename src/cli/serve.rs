@@ -94,6 +94,7 @@ pub async fn serve() -> Result<()> {
         crate::VERSION,
         crate::OLLAMA_VERSION
     );
+    eprintln!("build: {}", crate::BUILD_INFO);
     server.await?;
     Ok(())
 }

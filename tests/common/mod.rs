@@ -6,6 +6,8 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod registry;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -73,11 +75,27 @@ impl Server {
         } else {
             command.env_remove("OLLAMA_MODELS");
         }
-        let mut child = command
+        command
             .arg("serve")
             .envs(env.iter().copied())
+            .env("HOME", home.path());
+        Server::launch(command, models, dir, home)
+    }
+
+    /// Starts `command`, a `rollama serve` with its store at `models` (e.g. one run through
+    /// `chroot`), on a free loopback port.
+    pub fn start_command(command: Command, models: PathBuf) -> Server {
+        Server::launch(command, models, None, tempfile::tempdir().unwrap())
+    }
+
+    fn launch(
+        mut command: Command,
+        models: PathBuf,
+        dir: Option<tempfile::TempDir>,
+        home: tempfile::TempDir,
+    ) -> Server {
+        let mut child = command
             .env("OLLAMA_HOST", "127.0.0.1:0")
-            .env("HOME", home.path())
             .env_remove("XDG_DATA_HOME")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,0 +1,28 @@
+# Sourced (not run) by the scripts that build rollama: test.sh, install.sh, release.sh and the
+# benchmarks, so that the tests, the installed binary and the release tarball are one build.
+#
+# On Linux with glibc the binary is linked statically (glibc static-pie, with llama.cpp's
+# libstdc++ and libgomp inside): `-C target-feature=+crt-static`. rustc refuses that flag for
+# proc-macro crates, which are host code, so cargo must build for an explicit `--target`
+# (CARGO_BUILD_TARGET): the flag then reaches only the target's artefacts, and build scripts
+# and proc macros stay ordinary host programs. The flags given here are added to those in
+# .cargo/config.toml. Elsewhere (macOS) nothing changes.
+#
+# Exports CARGO_TARGET_DIR (default ~/.cache/rollama/target) and ROLLAMA_BUILD_DIR, the
+# directory the optimised `rollama` binary is written to.
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rollama/target}"
+rollama_host="$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')"
+case "$rollama_host" in
+    *-linux-gnu)
+        export CARGO_BUILD_TARGET="$rollama_host"
+        rollama_var="CARGO_TARGET_$(echo "$rollama_host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
+        export "$rollama_var=-C target-feature=+crt-static"
+        export ROLLAMA_BUILD_DIR="$CARGO_TARGET_DIR/$rollama_host/release"
+        unset rollama_var
+        ;;
+    *)
+        export ROLLAMA_BUILD_DIR="$CARGO_TARGET_DIR/release"
+        ;;
+esac
+unset rollama_host
