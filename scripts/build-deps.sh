@@ -19,8 +19,9 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 has_libclang() {
     [ -n "${LIBCLANG_PATH:-}" ] && return 0
     local pattern
+    # libclang-14.so.1 is libclang; libclang-cpp.so.14 (the C++ library) is not.
     for pattern in '/usr/lib/llvm-*/lib/libclang.so*' '/usr/lib/*-linux-gnu/libclang.so*' \
-        '/usr/lib/*-linux-gnu/libclang-*.so*' '/usr/lib64/libclang.so*'; do
+        '/usr/lib/*-linux-gnu/libclang-[0-9]*.so*' '/usr/lib64/libclang.so*'; do
         compgen -G "$pattern" >/dev/null && return 0
     done
     return 1
