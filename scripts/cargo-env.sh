@@ -17,7 +17,10 @@ case "$rollama_host" in
     *-linux-gnu)
         export CARGO_BUILD_TARGET="$rollama_host"
         rollama_var="CARGO_TARGET_$(echo "$rollama_host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
-        export "$rollama_var=-C target-feature=+crt-static"
+        # getrandom 0.3/0.4 find glibc's getrandom() with dlsym, which a static binary does
+        # not have, and then read /dev/urandom, which an empty chroot or a minimal container
+        # lacks: have them call getrandom() directly (glibc 2.25+, Linux 3.17+).
+        export "$rollama_var=-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\""
         export ROLLAMA_BUILD_DIR="$CARGO_TARGET_DIR/$rollama_host/release"
         unset rollama_var
         ;;

@@ -358,7 +358,13 @@ async fn four_concurrent_chats_all_complete() {
             !done["message"]["content"].as_str().unwrap().is_empty(),
             "{done}"
         );
-        assert_eq!(done["eval_count"], 16);
+        // Sampled, in a batch whose make-up depends on timing: a chat may end before its
+        // 16 tokens, and then it says it stopped.
+        let count = done["eval_count"].as_u64().unwrap();
+        assert!((1..=16).contains(&count), "{done}");
+        if count < 16 {
+            assert_eq!(done["done_reason"], "stop", "{done}");
+        }
     }
 }
 

@@ -25,7 +25,12 @@ fn chroot(root: &Path) -> Command {
         command.args(["--map-root-user", "chroot"]);
         command
     };
-    command.arg(root).env_clear().env("HOME", "/home");
+    // A clean environment; PATH only so that `chroot` itself is found.
+    command
+        .arg(root)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/home");
     command
 }
 
