@@ -11,20 +11,13 @@
 mod common;
 
 use common::registry::Registry;
-use common::{create_model, stderr, stdout, test_gguf, Server, BIN};
+use common::{as_root, create_model, stderr, stdout, test_gguf, Server, BIN};
 use std::path::Path;
 use std::process::{Command, Output};
 
 /// `chroot ROOT` with a clean environment (`HOME=/home`), ready for the program and arguments.
 fn chroot(root: &Path) -> Command {
-    let uid = Command::new("id").arg("-u").output().unwrap();
-    let mut command = if stdout(&uid).trim() == "0" {
-        Command::new("chroot")
-    } else {
-        let mut command = Command::new("unshare");
-        command.args(["--map-root-user", "chroot"]);
-        command
-    };
+    let mut command = as_root("chroot");
     // A clean environment; PATH only so that `chroot` itself is found.
     command
         .arg(root)

@@ -226,6 +226,19 @@ impl Drop for Server {
     }
 }
 
+/// `program` as root: itself when this process is root, else inside a user namespace where it
+/// is (`unshare --map-root-user`).
+pub fn as_root(program: &str) -> Command {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    if stdout(&uid).trim() == "0" {
+        Command::new(program)
+    } else {
+        let mut command = Command::new("unshare");
+        command.args(["--map-root-user", program]);
+        command
+    }
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
