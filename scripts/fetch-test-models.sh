@@ -21,9 +21,7 @@
 set -euo pipefail
 
 CACHE_DIR="${1:-${ROLLAMA_TEST_MODELS:-$HOME/.cache/rollama/test-models}}"
-GGUF_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
 mkdir -p "$CACHE_DIR"
-target="$CACHE_DIR/$GGUF_NAME"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -159,7 +157,7 @@ PY
     mv "$dir/$GEMMA3_NAME" "$out"
 }
 
-"$(dirname "$0")/fetch-starter-model.sh" "$CACHE_DIR" >/dev/null
+target="$("$(dirname "$0")/fetch-starter-model.sh" "$CACHE_DIR")"
 fetch_gemma3
 fetch_minilm
 make_smollm2_safetensors
