@@ -38,6 +38,17 @@ fn release(out: &Path) -> PathBuf {
     tarball
 }
 
+/// One release of the binary under test that the tests only read, made once per test run into
+/// the test target's scratch directory (packaging it strips a 480 MB binary).
+fn shared_release() -> &'static Path {
+    static TARBALL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    TARBALL.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("packaging-release");
+        let _ = std::fs::remove_dir_all(&out);
+        release(&out)
+    })
+}
+
 /// install.sh with ARGS, no cargo on PATH, HOME at `home`, and OLLAMA_HOST at a port nothing
 /// listens on (so it starts a server of its own for the starter model).
 fn install(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Command {
@@ -90,11 +101,11 @@ fn debug_sections(binary: &Path) -> usize {
 
 #[test]
 fn release_is_reproducible_and_ships_a_stripped_binary_with_its_files() {
-    let first = tempfile::tempdir().unwrap();
+    let tarball = shared_release();
+    let first = tarball.parent().unwrap();
     let second = tempfile::tempdir().unwrap();
-    let tarball = release(first.path());
     release(second.path());
-    let sums = std::fs::read_to_string(first.path().join("SHA256SUMS")).unwrap();
+    let sums = std::fs::read_to_string(first.join("SHA256SUMS")).unwrap();
     assert_eq!(
         sums,
         std::fs::read_to_string(second.path().join("SHA256SUMS")).unwrap(),
@@ -109,7 +120,7 @@ fn release_is_reproducible_and_ships_a_stripped_binary_with_its_files() {
 
     let listing = Command::new("tar")
         .arg("-tzf")
-        .arg(&tarball)
+        .arg(tarball)
         .output()
         .unwrap();
     let listing = stdout(&listing);
@@ -141,7 +152,7 @@ fn release_is_reproducible_and_ships_a_stripped_binary_with_its_files() {
     let unpacked = tempfile::tempdir().unwrap();
     let tar = Command::new("tar")
         .arg("-xzf")
-        .arg(&tarball)
+        .arg(tarball)
         .arg("-C")
         .arg(unpacked.path())
         .status()
@@ -153,7 +164,7 @@ fn release_is_reproducible_and_ships_a_stripped_binary_with_its_files() {
         "the test build has line tables"
     );
     assert_eq!(debug_sections(&binary), 0, "the shipped binary is stripped");
-    let debug = first.path().join(format!("{top}.debug"));
+    let debug = first.join(format!("{top}.debug"));
     assert!(
         debug_sections(&debug) > 0,
         "the debug info is kept beside it"
@@ -168,12 +179,12 @@ fn release_is_reproducible_and_ships_a_stripped_binary_with_its_files() {
         .find(|l| l.ends_with(&src))
         .and_then(|l| l.split_whitespace().next())
         .unwrap();
-    let formula = std::fs::read_to_string(first.path().join("rollama.rb")).unwrap();
+    let formula = std::fs::read_to_string(first.join("rollama.rb")).unwrap();
     assert!(formula.contains(&format!("sha256 \"{sha}\"")), "{formula}");
     assert!(formula.contains(&format!("/{src}\"")), "{formula}");
     for file in [
         repo().join("packaging/homebrew/rollama.rb"),
-        first.path().join("rollama.rb"),
+        first.join("rollama.rb"),
     ] {
         let ruby = Command::new("ruby").arg("-c").arg(&file).output();
         let ruby = ruby.expect("ruby is missing: scripts/build-deps.sh --test installs it");
@@ -195,8 +206,7 @@ fn the_tarball_installs_without_cargo_and_the_starter_model_answers() {
         .unwrap();
     assert!(!check.status.success(), "cargo is on {SYSTEM_PATH}");
 
-    let dist = tempfile::tempdir().unwrap();
-    let tarball = release(dist.path());
+    let tarball = shared_release();
     let home = tempfile::tempdir().unwrap();
     let prefix = home.path().join("prefix");
     let models = home.path().join("models");
@@ -272,7 +282,7 @@ fn the_tarball_installs_without_cargo_and_the_starter_model_answers() {
         home.path(),
         &[],
     )
-    .stdin(std::fs::File::open(&tarball).unwrap())
+    .stdin(std::fs::File::open(tarball).unwrap())
     .output()
     .unwrap();
     succeeded(&output);
@@ -291,8 +301,15 @@ fn the_tarball_installs_without_cargo_and_the_starter_model_answers() {
 
 #[test]
 fn a_tampered_tarball_is_refused_and_nothing_is_installed() {
+    let shared = shared_release();
     let dist = tempfile::tempdir().unwrap();
-    let tarball = release(dist.path());
+    let tarball = dist.path().join(shared.file_name().unwrap());
+    std::fs::copy(shared, &tarball).unwrap();
+    std::fs::copy(
+        shared.with_file_name("SHA256SUMS"),
+        dist.path().join("SHA256SUMS"),
+    )
+    .unwrap();
     let home = tempfile::tempdir().unwrap();
     let prefix = home.path().join("prefix");
     let args = |tarball: &Path| {
@@ -319,7 +336,7 @@ fn a_tampered_tarball_is_refused_and_nothing_is_installed() {
 
     // A repacked tarball whose binary changed, with no SHA256SUMS beside it: the sums inside
     // catch it.
-    let fresh = release(&dist.path().join("again"));
+    let fresh = shared;
     let work = tempfile::tempdir().unwrap();
     let top = fresh
         .file_name()
@@ -343,8 +360,7 @@ fn a_tampered_tarball_is_refused_and_nothing_is_installed() {
 
 #[test]
 fn the_service_installs_and_uninstalls_under_a_scratch_root() {
-    let dist = tempfile::tempdir().unwrap();
-    let tarball = release(dist.path());
+    let tarball = shared_release();
     let home = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let root = scratch.path();
