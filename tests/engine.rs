@@ -91,14 +91,21 @@ async fn each_conversation_finds_its_own_sequence() {
     let (server, _dir) = server(&[("OLLAMA_NUM_PARALLEL", "2")]);
     let a = "Conversation A: tell me about the old lighthouse keeper and his dog.";
     let b = "Conversation B: a recipe for bread with seeds, step by step, please.";
-    let a_tokens = generate(&server, a, 4).await["prompt_eval_count"]
-        .as_u64()
-        .unwrap() as f64;
+    let first = generate(&server, a, 12).await;
+    let a_tokens = first["prompt_eval_count"].as_u64().unwrap() as f64;
+    // B's start moves A's keys and values out of the context into host memory (parking).
     generate(&server, b, 4).await;
-    // A again: its sequence is not the most recently used one, but it shares A's prefix.
+    // A again: its sequence is not the most recently used one, but it shares A's prefix. Its
+    // state is copied back, and the answer shows the copy is exact.
     let before = cached(&server).await;
-    generate(&server, a, 4).await;
+    let again = generate(&server, a, 12).await;
     assert_eq!(cached(&server).await - before, a_tokens - 1.0);
+    assert_eq!(again["response"], first["response"], "greedy, same answer");
+    // B again, after A parked it in turn.
+    let before = cached(&server).await;
+    let b_again = generate(&server, b, 4).await;
+    let b_tokens = b_again["prompt_eval_count"].as_u64().unwrap() as f64;
+    assert_eq!(cached(&server).await - before, b_tokens - 1.0);
 }
 
 #[tokio::test]

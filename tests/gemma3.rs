@@ -40,7 +40,11 @@ PARAMETER num_predict 32
 "#;
 
 fn server() -> Server {
-    let server = Server::start();
+    server_with_env(&[])
+}
+
+fn server_with_env(env: &[(&str, &str)]) -> Server {
+    let server = Server::start_with_env(env);
     let dir = modelfile_dir_for(&gemma_gguf(), MODELFILE);
     let modelfile = dir.path().join("Modelfile");
     let output = server.run(&["create", "gemma", "-f", modelfile.to_str().unwrap()]);
@@ -116,6 +120,41 @@ async fn chat_uses_gemmas_turns_and_answers() {
         })
         .collect();
     assert_eq!(streamed, answer);
+}
+
+/// Gemma 3 mixes sliding-window and global attention layers, so its cache is two caches:
+/// an idle conversation's keys and values leave the context when another starts (parking)
+/// and come back, window and all, when it continues.
+#[tokio::test]
+async fn a_parked_conversation_continues_with_the_same_answer() {
+    let server = server_with_env(&[("OLLAMA_NUM_PARALLEL", "2")]);
+    let generate = |prompt: &'static str| {
+        let server = &server;
+        async move {
+            let (status, body) = post(
+                server,
+                "/api/generate",
+                json!({"model": "gemma", "prompt": prompt, "stream": false,
+                       "options": {"temperature": 0, "num_predict": 16}}),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let a = "Tell me about the old lighthouse keeper and his dog, who live by the sea.";
+    let first = generate(a).await;
+    generate("Give me a recipe for bread with seeds, step by step.").await;
+    let before = common::metric(&server, "rollama_prompt_cached_tokens_total").await;
+    let again = generate(a).await;
+    let reused = common::metric(&server, "rollama_prompt_cached_tokens_total").await - before;
+    let prompt_tokens = first["prompt_eval_count"].as_f64().unwrap();
+    assert_eq!(
+        reused,
+        prompt_tokens - 1.0,
+        "all but the last prompt token came back"
+    );
+    assert_eq!(again["response"], first["response"]);
 }
 
 #[tokio::test]

@@ -1,7 +1,10 @@
 """Diagnostic for the chat row of bench.py: one 8-turn chat, built exactly as bench.py builds it,
 on freshly started servers (llama-server, then rollama, on SmolLM2 Q4_K_M from bench.py's
 cache), printing each turn's time to first token and how many prompt tokens each server
-evaluated for it. Run after bench.py has made its models: python3 scripts/bench/chat-turns.py
+evaluated for it. Run after bench.py has made its models: python3 scripts/bench/chat-turns.py [--fill N]
+
+`--fill N` first sends N distinct ~500-token prompts (one token each), as bench.py's earlier
+rows do, so that the chat runs beside idle sequences that hold cached prompts.
 """
 import sys, json, time, os
 from pathlib import Path
@@ -10,10 +13,13 @@ import bench
 gguf = bench.CACHE / "bench-formats" / "SmolLM2-135M-Instruct.Q4_K_M.gguf"
 llama = Path(os.path.expanduser("~/.cache/rollama/llama.cpp-build/bin/llama-server"))
 servers = [bench.LlamaServer(llama, gguf), bench.Rollama(bench.BUILD / "rollama", gguf)]
+fill = int(sys.argv[sys.argv.index("--fill") + 1]) if "--fill" in sys.argv else 0
 for s in servers:
     s.start()
 try:
     for s in servers:
+        for i in range(fill):
+            s.generate(f"Request {i}. {bench.PREFILL_TEXT}", 1, cache=True)
         prompt = f"<|im_start|>system\nConversation 9-{s.name}. You are a helpful assistant for the town council.<|im_end|>\n"
         for turn in range(bench.CHAT_TURNS):
             prompt += f"<|im_start|>user\n{bench.QUESTIONS[turn]} {bench.PREFILL_TEXT[:300]}<|im_end|>\n<|im_start|>assistant\n"

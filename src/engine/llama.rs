@@ -6,6 +6,10 @@
 //!   request takes the idle sequence sharing the longest prefix with its prompt (else the
 //!   least recently used one), keeps that prefix and evaluates only the rest; an exact repeat
 //!   evaluates its last token only. Idle sequences keep their cache until it is needed.
+//! - **Parking.** The context's KV cache is unified: every step attends over the cells up to
+//!   the highest one any sequence occupies. So when a request starts, the idle sequences'
+//!   keys and values move to host memory and leave the cache; a later request that continues
+//!   one of them copies it back (a memory copy, about a thousandth of recomputing it).
 //! - **Continuous batching.** Each step decodes one batch holding the next token of every
 //!   generating sequence plus as many prompt tokens of new requests as fit in `num_batch`, so
 //!   a long prompt is prefilled in chunks while running streams keep going.
@@ -25,6 +29,7 @@ use super::{
 use crate::gguf::Gguf;
 use crate::template::jinja::{render_chat, JinjaContext, JinjaMessage};
 use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::session::{LlamaStateSeqFlags, SeqState};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -455,8 +460,11 @@ impl Drop for LlamaEngine {
 /// One of the context's sequences.
 struct Slot {
     seq: i32,
-    /// Tokens whose keys and values this sequence holds, at positions `0..cached.len()`.
+    /// Tokens whose keys and values this sequence holds, at positions `0..cached.len()`: in
+    /// the context, or in `parked`.
     cached: Vec<u32>,
+    /// The keys and values of `cached`, copied out of the context while the slot is idle.
+    parked: Option<SeqState>,
     last_used: Instant,
     active: Option<Active>,
 }
@@ -525,6 +533,7 @@ impl<'m> Runner<'m> {
                 .map(|seq| Slot {
                     seq: seq as i32,
                     cached: Vec::new(),
+                    parked: None,
                     last_used: now,
                     active: None,
                 })
@@ -605,9 +614,21 @@ impl<'m> Runner<'m> {
                 let _ = job.out.send(Piece::Failed("the prompt is empty".into()));
                 continue;
             }
+            self.park_idle(index);
             // The last prompt token is always evaluated: its logits choose the first token.
             let keep = shared.min(job.prompt.len() - 1);
             let slot = &mut self.slots[index];
+            if let Some(state) = slot.parked.take() {
+                // Copying the whole state back and dropping its tail costs far less than
+                // evaluating even a few tokens.
+                let restored = keep > 0 && self.context.state_seq_set(&state, slot.seq).is_ok();
+                if !restored {
+                    let _ = self
+                        .context
+                        .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                    slot.cached.clear();
+                }
+            }
             if keep < slot.cached.len() {
                 let removed =
                     self.context
@@ -634,6 +655,31 @@ impl<'m> Runner<'m> {
                 logits_at: None,
                 job,
             });
+        }
+    }
+
+    /// Moves the keys and values of every idle sequence but `except`'s out of the context
+    /// into host memory, so that the steps to come attend over the running sequences' cells
+    /// only. A sequence whose state cannot be copied stays where it is.
+    fn park_idle(&mut self, except: usize) {
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if index == except
+                || slot.active.is_some()
+                || slot.parked.is_some()
+                || slot.cached.is_empty()
+            {
+                continue;
+            }
+            let Ok(state) = self
+                .context
+                .state_seq_get(slot.seq, LlamaStateSeqFlags::empty())
+            else {
+                continue;
+            };
+            let seq = Some(slot.seq as u32);
+            if matches!(self.context.clear_kv_cache_seq(seq, None, None), Ok(true)) {
+                slot.parked = Some(state);
+            }
         }
     }
 
@@ -782,9 +828,13 @@ impl<'m> Runner<'m> {
         }
     }
 
-    /// A failed decode fails every request in the batch; their sequences start over.
+    /// A failed decode fails every request in the batch; their sequences start over (parked
+    /// ones keep their copy).
     fn fail_batch(&mut self, message: &str) {
         for slot in &mut self.slots {
+            if slot.parked.is_some() {
+                continue;
+            }
             if let Some(active) = slot.active.take() {
                 let _ = active.job.out.send(Piece::Failed(message.to_string()));
             }
