@@ -28,8 +28,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 target_dir="${ROLLAMA_FUZZ_TARGET_DIR:-$HOME/.cache/rollama/fuzz-target}"
 
-# Instrumented build of every target (the engine's crates are linked but cheap to build,
-# see fuzz/Cargo.toml).
+# Instrumented build of every target, of rollama without its engines (fuzz/Cargo.toml).
 cargo +nightly fuzz build -s none --target-dir "$target_dir" >&2
 
 summary=()

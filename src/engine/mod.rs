@@ -5,9 +5,15 @@
 //! request, one event stream and one tokenizer interface, whichever engine is underneath, so
 //! nothing outside this module branches on the engine. `ROLLAMA_ENGINE` picks it
 //! ([`EngineKind`]); `auto` is llama.cpp on this CPU-only build (BENCHMARKS.md has the numbers).
+//!
+//! Each engine is a cargo feature (`llamacpp`, `mistralrs`; both default). A build without
+//! one refuses to load models on it; the fuzz targets build without both, which keeps their
+//! instrumented build free of llama.cpp's C++ and mistralrs.
 
 pub mod grammar;
+#[cfg(feature = "llamacpp")]
 pub mod llama;
+#[cfg(feature = "mistralrs")]
 pub mod mistral;
 pub mod sampler;
 pub mod stop;
@@ -122,8 +128,39 @@ pub struct Engine {
 }
 
 enum Backend {
+    #[cfg(feature = "llamacpp")]
     Llama(llama::LlamaEngine),
+    #[cfg(feature = "mistralrs")]
     Mistral(Box<mistral::MistralEngine>),
+    /// No engine was built in: never made.
+    #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
+    #[allow(dead_code)]
+    None(std::convert::Infallible),
+}
+
+/// `$body` with `$engine` bound to the engine `$backend` holds, for calls both engines spell
+/// the same way.
+macro_rules! each_engine {
+    ($backend:expr, $engine:ident => $body:expr) => {
+        match $backend {
+            #[cfg(feature = "llamacpp")]
+            Backend::Llama($engine) => $body,
+            #[cfg(feature = "mistralrs")]
+            Backend::Mistral($engine) => $body,
+            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
+            Backend::None(never) => match *never {},
+        }
+    };
+}
+
+/// The refusal of an engine this binary was built without.
+#[allow(dead_code)]
+fn not_built(kind: EngineKind) -> EngineError {
+    EngineError::Unsupported(format!(
+        "this rollama was built without the {} engine (cargo feature `{}`)",
+        kind.name(),
+        kind.name()
+    ))
 }
 
 /// Tells when an unloaded engine has really let go of its weights.
@@ -242,15 +279,22 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let facts = ModelFacts::from_gguf(gguf);
         let backend = match kind {
+            #[cfg(feature = "llamacpp")]
             EngineKind::LlamaCpp => {
                 Backend::Llama(llama::LlamaEngine::load(blob, options, gguf, &facts)?)
             }
+            #[cfg(feature = "mistralrs")]
             EngineKind::MistralRs => Backend::Mistral(Box::new(mistral::MistralEngine::load(
                 blob,
                 options,
                 gguf,
                 facts.clone(),
             )?)),
+            #[allow(unreachable_patterns)]
+            other => {
+                let _ = (blob, options);
+                return Err(not_built(other));
+            }
         };
         Ok(Engine { backend, facts })
     }
@@ -258,17 +302,18 @@ impl Engine {
     /// The engine's name, for logs and `/api/ps`.
     pub fn kind(&self) -> EngineKind {
         match &self.backend {
+            #[cfg(feature = "llamacpp")]
             Backend::Llama(_) => EngineKind::LlamaCpp,
+            #[cfg(feature = "mistralrs")]
             Backend::Mistral(_) => EngineKind::MistralRs,
+            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
+            Backend::None(never) => match *never {},
         }
     }
 
     /// The file the weights came from (mistralrs loads some weight types from a converted copy).
     pub fn weights_path(&self) -> PathBuf {
-        match &self.backend {
-            Backend::Llama(engine) => engine.path.clone(),
-            Backend::Mistral(engine) => engine.path.clone(),
-        }
+        each_engine!(&self.backend, engine => engine.path.clone())
     }
 
     /// Bytes the loaded model holds: its weights and, where the engine allocates it up
@@ -278,16 +323,24 @@ impl Engine {
             .map(|m| m.len())
             .unwrap_or(0);
         match &self.backend {
+            #[cfg(feature = "llamacpp")]
             Backend::Llama(engine) => file + engine.kv_bytes,
+            #[cfg(feature = "mistralrs")]
             Backend::Mistral(_) => file,
+            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
+            Backend::None(never) => match *never {},
         }
     }
 
     /// Token ids of `text`, with the model's BOS in front when it wants one.
     pub async fn tokenize_text(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, EngineError> {
-        let mut ids = match &self.backend {
+        let mut ids: Vec<u32> = match &self.backend {
+            #[cfg(feature = "llamacpp")]
             Backend::Llama(engine) => engine.encode(text)?,
+            #[cfg(feature = "mistralrs")]
             Backend::Mistral(engine) => engine.tokenize_text(text).await?,
+            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
+            Backend::None(never) => match *never {},
         };
         if add_bos && self.facts.add_bos_token {
             if let Some(bos) = self.facts.bos_token {
@@ -308,8 +361,12 @@ impl Engine {
         enable_thinking: Option<bool>,
     ) -> Result<Vec<u32>, EngineError> {
         match &self.backend {
+            #[cfg(feature = "llamacpp")]
             Backend::Llama(engine) => engine.tokenize_chat(messages, enable_thinking),
+            #[cfg(feature = "mistralrs")]
             Backend::Mistral(engine) => engine.tokenize_chat(messages, enable_thinking).await,
+            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
+            Backend::None(never) => match *never {},
         }
     }
 
@@ -320,44 +377,36 @@ impl Engine {
         request: GenerateRequest,
     ) -> Result<mpsc::Receiver<Event>, EngineError> {
         match &self.backend {
+            #[cfg(feature = "llamacpp")]
             Backend::Llama(engine) => engine.generate(request),
+            #[cfg(feature = "mistralrs")]
             Backend::Mistral(engine) => engine.generate(request).await,
+            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
+            Backend::None(never) => match *never {},
         }
     }
 
     /// A handle that outlives the engine and says when its weights have been freed.
     pub fn weights_watch(&self) -> WeightsGone {
-        match &self.backend {
-            Backend::Llama(engine) => engine.weights_watch(),
-            Backend::Mistral(engine) => engine.weights_watch(),
-        }
+        each_engine!(&self.backend, engine => engine.weights_watch())
     }
 
     /// Token ids of `text` from the model's own tokenizer, without waiting for an engine
     /// step; special tokens written in the text are parsed, none are added.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
-        match &self.backend {
-            Backend::Llama(engine) => engine.encode(text),
-            Backend::Mistral(engine) => engine.encode(text),
-        }
+        each_engine!(&self.backend, engine => engine.encode(text))
     }
 
     /// Text of `ids` from the model's own tokenizer; special tokens are kept. Ids outside
     /// the vocabulary are an error, not a panic.
     pub fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
-        match &self.backend {
-            Backend::Llama(engine) => engine.decode(ids),
-            Backend::Mistral(engine) => engine.decode(ids),
-        }
+        each_engine!(&self.backend, engine => engine.decode(ids))
     }
 
     /// The text of one token as it appears in output, and its bytes (byte-level BPE pieces
     /// that are not whole UTF-8 decode lossily to text but keep their bytes).
     pub fn token_piece(&self, id: u32) -> (String, Vec<u8>) {
-        match &self.backend {
-            Backend::Llama(engine) => engine.token_piece(id),
-            Backend::Mistral(engine) => engine.token_piece(id),
-        }
+        each_engine!(&self.backend, engine => engine.token_piece(id))
     }
 }
 

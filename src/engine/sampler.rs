@@ -216,6 +216,7 @@ impl Sampler {
     }
 }
 
+#[cfg(feature = "mistralrs")]
 impl mistralrs::CustomLogitsProcessor for Sampler {
     fn apply(
         &self,
