@@ -1,8 +1,8 @@
 //! The llama.cpp engine's scheduler through the real server and model: KV reuse (an exact
 //! repeat evaluates one token, a chat's next turn only its new text, and each conversation
 //! finds its own sequence among several), the hit rate in `/metrics`, context shift past
-//! `num_ctx`, and continuous batching (a running stream keeps flowing while another client's
-//! long prompt is read).
+//! `num_ctx`, continuous batching (a running stream keeps flowing while another client's
+//! long prompt is read), and `num_thread`.
 
 mod common;
 
@@ -197,4 +197,36 @@ async fn a_long_prompt_does_not_stall_a_running_stream() {
         longest * 2 < prefill,
         "the stream paused {longest:?} while a {prompt_tokens}-token prompt took {prefill:?}"
     );
+}
+
+/// `num_thread` is the number of threads llama.cpp computes with: with 1, a generation keeps
+/// one core busy; by default (one thread per physical core) it keeps them all busy.
+#[tokio::test]
+async fn num_thread_sets_the_threads_a_generation_computes_with() {
+    let (server, _dir) = server(&[]);
+    let busy_cores = |options: Value| {
+        let server = &server;
+        async move {
+            let body = json!({"model": "smol", "raw": true, "stream": false, "options": options,
+                              "prompt": "Count from one to one thousand: one, two, three,"});
+            // The first request loads the model with these options; the second is measured.
+            let (status, reply) = post(server, "/api/generate", body.clone()).await;
+            assert_eq!(status, 200, "{reply}");
+            let (cpu, wall) = (server.cpu_time(), Instant::now());
+            let (status, reply) = post(server, "/api/generate", body).await;
+            assert_eq!(status, 200, "{reply}");
+            (server.cpu_time() - cpu).as_secs_f64() / wall.elapsed().as_secs_f64()
+        }
+    };
+    let one = busy_cores(json!({"temperature": 0, "num_predict": 200, "num_thread": 1})).await;
+    assert!(one < 1.3, "num_thread 1 kept {one:.2} cores busy");
+    let cores = rollama::engine::llama::physical_cores();
+    if cores >= 2 {
+        let default = busy_cores(json!({"temperature": 0, "num_predict": 200})).await;
+        eprintln!("num_thread 1: {one:.2} cores busy; default ({cores} threads): {default:.2}");
+        assert!(
+            default > one + 0.4,
+            "the default {cores} threads kept {default:.2} cores busy, num_thread 1 {one:.2}"
+        );
+    }
 }

@@ -46,11 +46,19 @@ pub enum EngineKind {
 }
 
 impl EngineKind {
+    /// What `auto` picks: llama.cpp where it is built in.
+    const AUTO: EngineKind = if cfg!(feature = "llamacpp") {
+        EngineKind::LlamaCpp
+    } else {
+        EngineKind::MistralRs
+    };
+
     /// The engine `ROLLAMA_ENGINE` asks for; `auto` (or unset) is llama.cpp, the faster one
     /// on CPUs, which is all this build runs on.
     pub fn from_env() -> Result<EngineKind, String> {
         match crate::env::var(ENGINE).trim().to_ascii_lowercase().as_str() {
-            "" | "auto" | "llamacpp" | "llama.cpp" | "llama-cpp" => Ok(EngineKind::LlamaCpp),
+            "" | "auto" => Ok(EngineKind::AUTO),
+            "llamacpp" | "llama.cpp" | "llama-cpp" => Ok(EngineKind::LlamaCpp),
             "mistralrs" | "mistral.rs" => Ok(EngineKind::MistralRs),
             other => Err(format!(
                 "{ENGINE}={other:?} is not an engine; use auto, llamacpp or mistralrs"
