@@ -419,19 +419,19 @@ QUESTIONS = [
 ]
 
 
-def chat_turns(server: Server, rep: int) -> float:
+def chat_turns(server: Server, rep: int) -> tuple[float, int]:
     """A chat of CHAT_TURNS turns sent one after another, each prompt the whole conversation
     so far in SmolLM2's chat format (raw, so both servers see the same text); returns the
-    time to first token of the last turn."""
-    prompt = (f"<|im_start|>system\nConversation {rep}-{server.name}. You are a helpful "
+    time to first token of the last turn and its prompt's length. Both servers get the same conversation in a round
+    (greedy, so the same answers and the same prompts to read); each round's is new."""
+    prompt = (f"<|im_start|>system\nConversation {rep}. You are a helpful "
               f"assistant for the town council.<|im_end|>\n")
-    ttft = 0.0
+    last = None
     for turn in range(CHAT_TURNS):
         prompt += f"<|im_start|>user\n{QUESTIONS[turn % len(QUESTIONS)]} {PREFILL_TEXT[:300]}<|im_end|>\n<|im_start|>assistant\n"
-        stream = server.generate(prompt, CHAT_TOKENS, cache=True)
-        ttft = stream.ttft
-        prompt += stream.text + "<|im_end|>\n"
-    return ttft
+        last = server.generate(prompt, CHAT_TOKENS, cache=True)
+        prompt += last.text + "<|im_end|>\n"
+    return last.ttft, last.prompt_tokens
 
 
 def in_quiet(servers: list[Server], results: Results, run, log, attempts: int = 3):
@@ -484,8 +484,9 @@ def measure(servers: list[Server], results: Results, log) -> None:
 
     log(f"time to first token, turn {CHAT_TURNS} of a chat")
     for rep, server in alternate(servers, REPS):
-        ttft = in_quiet(servers, results, lambda: chat_turns(server, rep), log)
+        ttft, tokens = in_quiet(servers, results, lambda: chat_turns(server, rep), log)
         results.add(server.name, "ttft_turn_ms", ttft * 1000)
+        results.add(server.name, "turn_prompt_tokens", tokens)
 
     for streams in (PARALLEL,):
         log(f"{streams} concurrent streams")
