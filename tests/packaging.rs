@@ -77,8 +77,6 @@ fn succeeded(output: &Output) -> String {
     log
 }
 
-/// How many of the DWARF sections with line tables and debug info `binary` has (not counting
-/// `.debug_gdb_scripts`, which rustc puts in loaded memory and `strip` keeps).
 /// install.sh failed with `message` and installed nothing under `prefix`.
 fn refused(output: &Output, message: &str, prefix: &Path) {
     assert!(!output.status.success());
@@ -86,6 +84,8 @@ fn refused(output: &Output, message: &str, prefix: &Path) {
     assert!(!prefix.exists(), "nothing is installed");
 }
 
+/// How many of the DWARF sections with line tables and debug info `binary` has (not counting
+/// `.debug_gdb_scripts`, which rustc puts in loaded memory and `strip` keeps).
 fn debug_sections(binary: &Path) -> usize {
     let output = Command::new("readelf")
         .arg("-S")
@@ -336,9 +336,8 @@ fn a_tampered_tarball_is_refused_and_nothing_is_installed() {
 
     // A repacked tarball whose binary changed, with no SHA256SUMS beside it: the sums inside
     // catch it.
-    let fresh = shared;
     let work = tempfile::tempdir().unwrap();
-    let top = fresh
+    let top = shared
         .file_name()
         .unwrap()
         .to_str()
@@ -346,7 +345,7 @@ fn a_tampered_tarball_is_refused_and_nothing_is_installed() {
         .trim_end_matches(".tar.gz");
     let script = format!(
         "tar -xzf '{}' -C '{dir}' && printf x >> '{dir}/{top}/rollama' && tar -czf '{dir}/repacked.tar.gz' -C '{dir}' '{top}'",
-        fresh.display(),
+        shared.display(),
         dir = work.path().display()
     );
     assert!(Command::new("bash")

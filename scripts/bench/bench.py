@@ -419,16 +419,28 @@ QUESTIONS = [
 ]
 
 
+def chat_start(rep: int) -> str:
+    """The system turn that opens round `rep`'s chat."""
+    return (f"<|im_start|>system\nConversation {rep}. You are a helpful "
+            f"assistant for the town council.<|im_end|>\n")
+
+
+def chat_question(turn: int) -> str:
+    """The user's turn `turn` of a chat, with the assistant's turn opened."""
+    return (f"<|im_start|>user\n{QUESTIONS[turn % len(QUESTIONS)]} {PREFILL_TEXT[:300]}"
+            f"<|im_end|>\n<|im_start|>assistant\n")
+
+
 def chat_turns(server: Server, rep: int) -> tuple[float, int]:
     """A chat of CHAT_TURNS turns sent one after another, each prompt the whole conversation
     so far in SmolLM2's chat format (raw, so both servers see the same text); returns the
-    time to first token of the last turn and its prompt's length. Both servers get the same conversation in a round
-    (greedy, so the same answers and the same prompts to read); each round's is new."""
-    prompt = (f"<|im_start|>system\nConversation {rep}. You are a helpful "
-              f"assistant for the town council.<|im_end|>\n")
+    time to first token of the last turn and its prompt's length. Both servers get the same
+    conversation in a round (greedy, so the same answers and the same prompts to read); each
+    round's is new."""
+    prompt = chat_start(rep)
     last = None
     for turn in range(CHAT_TURNS):
-        prompt += f"<|im_start|>user\n{QUESTIONS[turn % len(QUESTIONS)]} {PREFILL_TEXT[:300]}<|im_end|>\n<|im_start|>assistant\n"
+        prompt += chat_question(turn)
         last = server.generate(prompt, CHAT_TOKENS, cache=True)
         prompt += last.text + "<|im_end|>\n"
     return last.ttft, last.prompt_tokens

@@ -20,9 +20,9 @@ try:
     for s in servers:
         for i in range(fill):
             s.generate(f"Request {i}. {bench.PREFILL_TEXT}", 1, cache=True)
-        prompt = f"<|im_start|>system\nConversation 9-{s.name}. You are a helpful assistant for the town council.<|im_end|>\n"
+        prompt = bench.chat_start(9)
         for turn in range(bench.CHAT_TURNS):
-            prompt += f"<|im_start|>user\n{bench.QUESTIONS[turn]} {bench.PREFILL_TEXT[:300]}<|im_end|>\n<|im_start|>assistant\n"
+            prompt += bench.chat_question(turn)
             if s.name == "llama-server":
                 body = {"prompt": prompt, "n_predict": bench.CHAT_TOKENS, "stream": True, "temperature": 0, "seed": 1, "cache_prompt": True}
                 sent = time.monotonic(); first = None; text = ""
@@ -47,4 +47,4 @@ try:
             prompt += text + "<|im_end|>\n"
 finally:
     for s in servers:
-        s.stop() if hasattr(s, "stop") else s.process.kill()
+        bench.stop(s.process)

@@ -142,19 +142,22 @@ enum Backend {
     Mistral(Box<mistral::MistralEngine>),
     /// No engine was built in: never made.
     #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
-    #[allow(dead_code)]
     None(std::convert::Infallible),
 }
 
-/// `$body` with `$engine` bound to the engine `$backend` holds, for calls both engines spell
-/// the same way.
+/// A match on `$backend` over the engines built in: `$on_llama` with the llama.cpp engine
+/// bound to `$llama`, `$on_mistral` with mistralrs's bound to `$mistral`. With one arm, both
+/// engines run it.
 macro_rules! each_engine {
-    ($backend:expr, $engine:ident => $body:expr) => {
+    ($backend:expr, $engine:pat => $body:expr) => {
+        each_engine!($backend, $engine => $body, $engine => $body)
+    };
+    ($backend:expr, $llama:pat => $on_llama:expr, $mistral:pat => $on_mistral:expr) => {
         match $backend {
             #[cfg(feature = "llamacpp")]
-            Backend::Llama($engine) => $body,
+            Backend::Llama($llama) => $on_llama,
             #[cfg(feature = "mistralrs")]
-            Backend::Mistral($engine) => $body,
+            Backend::Mistral($mistral) => $on_mistral,
             #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
             Backend::None(never) => match *never {},
         }
@@ -162,12 +165,10 @@ macro_rules! each_engine {
 }
 
 /// The refusal of an engine this binary was built without.
-#[allow(dead_code)]
 fn not_built(kind: EngineKind) -> EngineError {
+    let name = kind.name();
     EngineError::Unsupported(format!(
-        "this rollama was built without the {} engine (cargo feature `{}`)",
-        kind.name(),
-        kind.name()
+        "this rollama was built without the {name} engine (cargo feature `{name}`)"
     ))
 }
 
@@ -299,24 +300,14 @@ impl Engine {
                 facts.clone(),
             )?)),
             #[allow(unreachable_patterns)]
-            other => {
-                let _ = (blob, options);
-                return Err(not_built(other));
-            }
+            other => return Err(not_built(other)),
         };
         Ok(Engine { backend, facts })
     }
 
     /// The engine's name, for logs and `/api/ps`.
     pub fn kind(&self) -> EngineKind {
-        match &self.backend {
-            #[cfg(feature = "llamacpp")]
-            Backend::Llama(_) => EngineKind::LlamaCpp,
-            #[cfg(feature = "mistralrs")]
-            Backend::Mistral(_) => EngineKind::MistralRs,
-            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
-            Backend::None(never) => match *never {},
-        }
+        each_engine!(&self.backend, _ => EngineKind::LlamaCpp, _ => EngineKind::MistralRs)
     }
 
     /// The file the weights came from (mistralrs loads some weight types from a converted copy).
@@ -330,26 +321,15 @@ impl Engine {
         let file = std::fs::metadata(self.weights_path())
             .map(|m| m.len())
             .unwrap_or(0);
-        match &self.backend {
-            #[cfg(feature = "llamacpp")]
-            Backend::Llama(engine) => file + engine.kv_bytes,
-            #[cfg(feature = "mistralrs")]
-            Backend::Mistral(_) => file,
-            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
-            Backend::None(never) => match *never {},
-        }
+        each_engine!(&self.backend, engine => file + engine.kv_bytes, _ => file)
     }
 
     /// Token ids of `text`, with the model's BOS in front when it wants one.
     pub async fn tokenize_text(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, EngineError> {
-        let mut ids: Vec<u32> = match &self.backend {
-            #[cfg(feature = "llamacpp")]
-            Backend::Llama(engine) => engine.encode(text)?,
-            #[cfg(feature = "mistralrs")]
-            Backend::Mistral(engine) => engine.tokenize_text(text).await?,
-            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
-            Backend::None(never) => match *never {},
-        };
+        let mut ids: Vec<u32> = each_engine!(&self.backend,
+            engine => engine.encode(text)?,
+            engine => engine.tokenize_text(text).await?
+        );
         if add_bos && self.facts.add_bos_token {
             if let Some(bos) = self.facts.bos_token {
                 if ids.first() != Some(&bos) {
@@ -368,14 +348,10 @@ impl Engine {
         messages: &[ChatMessage],
         enable_thinking: Option<bool>,
     ) -> Result<Vec<u32>, EngineError> {
-        match &self.backend {
-            #[cfg(feature = "llamacpp")]
-            Backend::Llama(engine) => engine.tokenize_chat(messages, enable_thinking),
-            #[cfg(feature = "mistralrs")]
-            Backend::Mistral(engine) => engine.tokenize_chat(messages, enable_thinking).await,
-            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
-            Backend::None(never) => match *never {},
-        }
+        each_engine!(&self.backend,
+            engine => engine.tokenize_chat(messages, enable_thinking),
+            engine => engine.tokenize_chat(messages, enable_thinking).await
+        )
     }
 
     /// Starts a generation. Events arrive on the returned channel; dropping it cancels the
@@ -384,14 +360,10 @@ impl Engine {
         &self,
         request: GenerateRequest,
     ) -> Result<mpsc::Receiver<Event>, EngineError> {
-        match &self.backend {
-            #[cfg(feature = "llamacpp")]
-            Backend::Llama(engine) => engine.generate(request),
-            #[cfg(feature = "mistralrs")]
-            Backend::Mistral(engine) => engine.generate(request).await,
-            #[cfg(not(any(feature = "llamacpp", feature = "mistralrs")))]
-            Backend::None(never) => match *never {},
-        }
+        each_engine!(&self.backend,
+            engine => engine.generate(request),
+            engine => engine.generate(request).await
+        )
     }
 
     /// A handle that outlives the engine and says when its weights have been freed.
