@@ -4,6 +4,9 @@
 //!
 //! The commit comes from `ROLLAMA_GIT_COMMIT` when set (a source tarball has no `.git`), else
 //! from `git`, else "unknown".
+//!
+//! With the llama.cpp engine it also compiles `src/engine/chat_shim.cpp`, rollama's C++ shim
+//! around llama.cpp's chat code, against the llama.cpp sources `llama-cpp-sys-2` built.
 
 use std::path::Path;
 use std::process::Command;
@@ -37,6 +40,47 @@ fn main() {
         "cargo:rustc-env=ROLLAMA_BUILD_INFO=commit {commit}; engines: {}",
         engines.join(", ")
     );
+
+    if std::env::var_os("CARGO_FEATURE_LLAMACPP").is_some() {
+        build_chat_shim();
+    }
+}
+
+/// Compiles the chat shim against the llama.cpp tree `llama-cpp-sys-2` configured. That crate
+/// (`links = "llama"`) tells its direct dependents where it installed ggml's CMake package
+/// (`DEP_LLAMA_GGML_CMAKE_DIR`, `<out>/lib/cmake`); its CMake cache in `<out>/build` names the
+/// source directory. Its static `llama-common` library, which the shim calls, is linked by
+/// that crate, after this one.
+fn build_chat_shim() {
+    println!("cargo:rerun-if-changed=src/engine/chat_shim.cpp");
+    println!("cargo:rerun-if-env-changed=DEP_LLAMA_GGML_CMAKE_DIR");
+    let cmake_dir = std::env::var("DEP_LLAMA_GGML_CMAKE_DIR")
+        .expect("llama-cpp-sys-2 did not say where it built llama.cpp (DEP_LLAMA_GGML_CMAKE_DIR)");
+    let out = Path::new(&cmake_dir)
+        .ancestors()
+        .nth(2)
+        .expect("<out>/lib/cmake has an <out>");
+    let cache = std::fs::read_to_string(out.join("build").join("CMakeCache.txt"))
+        .expect("llama-cpp-sys-2's CMake cache");
+    let source = cache
+        .lines()
+        .find_map(|line| line.strip_prefix("CMAKE_HOME_DIRECTORY:INTERNAL="))
+        .expect("CMAKE_HOME_DIRECTORY in llama-cpp-sys-2's CMake cache");
+    let source = Path::new(source.trim());
+    cc::Build::new()
+        .cpp(true)
+        .file("src/engine/chat_shim.cpp")
+        .include(source.join("common"))
+        .include(source.join("include"))
+        .include(source.join("ggml/include"))
+        .include(source.join("vendor"))
+        .flag_if_supported("-std=c++17")
+        .flag_if_supported("-Wno-unused-parameter")
+        .flag_if_supported("-Wno-unused-function")
+        .pic(true)
+        // llama-cpp-sys-2 links the C++ library (statically in rollama's static build).
+        .cpp_link_stdlib(None)
+        .compile("rollama_chat_shim");
 }
 
 fn git(args: &[&str]) -> Option<String> {

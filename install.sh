@@ -104,6 +104,7 @@ if [ "$uninstall" = 1 ]; then
     done < "$(dest "$RECORD")"
     rm -f "$(dest "$RECORD")"
     rmdir "$(dest "$SHARE_DIR/rollama")" 2>/dev/null || true
+    rmdir "$(dest "$BIN_DIR/.debug")" 2>/dev/null || true
     if [ -n "$user" ] && [ -z "$DESTDIR" ] && id "$user" >/dev/null 2>&1; then
         userdel "$user" 2>/dev/null || true
         say "removed the $user user"
@@ -163,7 +164,13 @@ else
     . ./scripts/cargo-env.sh
     say "building rollama (release; the first build takes about 20 minutes)"
     cargo build --release --locked --bin rollama
-    binary="$ROLLAMA_BUILD_DIR/rollama"
+    # As in the release tarball: the installed binary is stripped, and its debug info goes to
+    # a file of its own that gdb finds through the binary's .gnu_debuglink (in bin/.debug/).
+    objcopy --only-keep-debug "$ROLLAMA_BUILD_DIR/rollama" "$work/rollama.debug"
+    cp "$ROLLAMA_BUILD_DIR/rollama" "$work/rollama"
+    (cd "$work" && objcopy --strip-all --add-gnu-debuglink=rollama.debug rollama)
+    binary="$work/rollama"
+    debug_info="$work/rollama.debug"
     files="$here"
 fi
 
@@ -175,6 +182,10 @@ put() { # put MODE SOURCE TARGET
 }
 say "installing $(dest "$BIN_DIR/rollama")"
 put 0755 "$binary" "$BIN_DIR/rollama"
+if [ -n "${debug_info:-}" ]; then
+    put 0644 "$debug_info" "$BIN_DIR/.debug/rollama.debug"
+    say "installed the stripped binary ($(stat -c %s "$binary") bytes); its debug info is $(dest "$BIN_DIR/.debug/rollama.debug")"
+fi
 put 0644 "$files/completions/rollama.bash" "$SHARE_DIR/bash-completion/completions/rollama"
 put 0644 "$files/completions/_rollama" "$SHARE_DIR/zsh/site-functions/_rollama"
 put 0644 "$files/completions/rollama.fish" "$SHARE_DIR/fish/vendor_completions.d/rollama.fish"

@@ -89,6 +89,8 @@ async fn in_process(engine: &Engine, tokens: usize) -> Result<Timing, String> {
             format: None,
             num_ctx: 4096,
             num_keep: 4,
+            grammar: None,
+            preserved_tokens: Vec::new(),
         })
         .await
         .map_err(|e| e.to_string())?;

@@ -130,3 +130,72 @@ async fn greedy_answers_match_llama_servers() {
         "the same rendered prompt"
     );
 }
+
+#[tokio::test]
+async fn structured_output_matches_llama_servers() {
+    let reference = llama_server().await;
+    let server = Server::start();
+    let dir = modelfile_dir("FROM ./model.gguf\n");
+    let modelfile = dir.path().join("Modelfile");
+    let output = server.run(&["create", "smol", "-f", modelfile.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let cases = [
+        (
+            "extraction",
+            "Extract the person's name and age from: Jason is 25 years old.",
+            json!({"type": "object", "properties": {
+                "name": {"type": "string"}, "age": {"type": "integer"}},
+                "required": ["name", "age"]}),
+        ),
+        (
+            "nested",
+            "Anna lives at 5 Rue Lepic in Paris, postcode 75018. Give her details as JSON.",
+            json!({"type": "object", "properties": {"person": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "address": {"type": "object", "properties": {
+                    "city": {"type": "string"}, "zip": {"type": "string"}},
+                    "required": ["city", "zip"]}},
+                "required": ["name", "address"]}},
+                "required": ["person"]}),
+        ),
+        (
+            "enum",
+            "What is the sentiment of: 'I love this phone, it is wonderful!'",
+            json!({"type": "object", "properties": {
+                "sentiment": {"type": "string", "enum": ["positive", "negative", "neutral"]}},
+                "required": ["sentiment"]}),
+        ),
+    ];
+    for (case, question, schema) in cases {
+        let body = |model: Option<&str>| {
+            let mut body = json!({
+                "messages": [{"role": "user", "content": question}],
+                "max_tokens": 96, "temperature": 0,
+                "response_format": {"type": "json_schema",
+                    "json_schema": {"name": case, "schema": schema}},
+            });
+            if let Some(model) = model {
+                body["model"] = json!(model);
+            }
+            body
+        };
+        let theirs = llama_post(&reference, "/v1/chat/completions", body(None)).await;
+        let (status, ours) = post(&server, "/v1/chat/completions", body(Some("smol"))).await;
+        assert_eq!(status, 200, "{case}: {ours}");
+        let ours_text = ours["choices"][0]["message"]["content"].as_str().unwrap();
+        let theirs_text = theirs["choices"][0]["message"]["content"].as_str().unwrap();
+        assert_eq!(
+            ours_text, theirs_text,
+            "{case}: the same constrained answer"
+        );
+        let value: Value = serde_json::from_str(ours_text)
+            .unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {ours_text}"));
+        for key in schema["required"].as_array().unwrap() {
+            assert!(
+                value.get(key.as_str().unwrap()).is_some(),
+                "{case}: {value}"
+            );
+        }
+    }
+}

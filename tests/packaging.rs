@@ -427,3 +427,72 @@ fn the_service_installs_and_uninstalls_under_a_scratch_root() {
     assert!(!root.join("usr/share/rollama").exists());
     assert!(!unit_path.exists());
 }
+
+#[test]
+fn a_source_install_is_a_stripped_binary_with_its_debug_info_beside_it() {
+    // The binary under test is `<target dir>/<host triple>/release/rollama` (scripts/cargo-env.sh),
+    // so install.sh's cargo build finds it built already and only links nothing new.
+    let built = Path::new(BIN);
+    let target_dir = built.ancestors().nth(3).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let prefix = home.path().join("prefix");
+    let path = format!(
+        "{}:{SYSTEM_PATH}",
+        Path::new(env!("CARGO")).parent().unwrap().display()
+    );
+    // HOME holds the prefix (no service is set up for a prefix in a home directory); cargo
+    // and rustup keep their own homes.
+    let real_home = PathBuf::from(std::env::var("HOME").unwrap());
+    let tool_home = |var: &str, default: &str| {
+        std::env::var_os(var).unwrap_or_else(|| real_home.join(default).into_os_string())
+    };
+    let output = Command::new("bash")
+        .arg(repo().join("install.sh"))
+        .args(["--no-model", "--prefix", prefix.to_str().unwrap()])
+        .env("PATH", path)
+        .env("HOME", home.path())
+        .env("CARGO_HOME", tool_home("CARGO_HOME", ".cargo"))
+        .env("RUSTUP_HOME", tool_home("RUSTUP_HOME", ".rustup"))
+        .env("CARGO_TARGET_DIR", target_dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = succeeded(&output);
+    let installed = prefix.join("bin/rollama");
+    let size = std::fs::metadata(&installed).unwrap().len();
+    assert!(size < 80 * 1024 * 1024, "{size} bytes installed: {log}");
+    assert_eq!(
+        debug_sections(&installed),
+        0,
+        "the installed binary is stripped"
+    );
+    let debug = prefix.join("bin/.debug/rollama.debug");
+    assert!(debug_sections(&debug) > 0, "its debug info is beside it");
+    let sections = stdout(
+        &Command::new("readelf")
+            .arg("-S")
+            .arg(&installed)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        sections.contains(".gnu_debuglink"),
+        "gdb finds the debug file"
+    );
+    let version = Command::new(&installed).arg("-v").output().unwrap();
+    assert!(version.status.success(), "{}", stderr(&version));
+
+    let uninstall = Command::new("bash")
+        .arg(repo().join("install.sh"))
+        .args(["--uninstall", "--prefix", prefix.to_str().unwrap()])
+        .env("PATH", SYSTEM_PATH)
+        .env("HOME", home.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    succeeded(&uninstall);
+    assert!(
+        !installed.exists() && !debug.exists(),
+        "uninstall removes both"
+    );
+}

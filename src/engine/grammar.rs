@@ -142,6 +142,20 @@ pub fn compact_json(mut schema: serde_json::Value) -> serde_json::Value {
     schema
 }
 
+impl super::sampler::Constraint for Grammar {
+    fn mask(&mut self, logits: &mut [f32]) {
+        Grammar::mask(self, logits);
+    }
+
+    fn accept(&mut self, token: u32) {
+        Grammar::accept(self, token);
+    }
+
+    fn is_done(&self) -> bool {
+        Grammar::is_done(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

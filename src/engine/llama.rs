@@ -17,14 +17,17 @@
 //!   follows its first `num_keep` tokens and slides the rest down, as Ollama does.
 //!
 //! Sampling is rollama's own [`Sampler`] over the logits llama.cpp returns (Ollama's sampler,
-//! with a seed), with a JSON-schema `format` as a [`Grammar`] mask inside it: the same code
-//! the mistralrs engine runs.
+//! with a seed), the code the mistralrs engine runs too. Constraints are llama-server's: a
+//! JSON-schema `format` goes through llama.cpp's JSON-schema-to-grammar and its grammar
+//! sampler masks the logits, and chats rendered by llama.cpp's chat code ([`super::chat`])
+//! bring their format's grammar for tool calls.
 
-use super::grammar::{Grammar, Vocabulary};
-use super::sampler::Sampler;
+use super::chat::{ChatParser, ChatTemplates};
+use super::sampler::{Constraint, Sampler};
 use super::{
-    rejected, unsupported_architecture, ChatMessage, EngineError, Event, GenerateRequest,
-    LoadOptions, ModelFacts, Output, WeightsGone, ENGINE_LOG, RUNNER_STOPPED,
+    rejected, unsupported_architecture, ChatInput, ChatMessage, EngineError, Event,
+    GenerateRequest, GrammarSpec, LoadOptions, ModelFacts, NativeChat, Output, WeightsGone,
+    ENGINE_LOG, RUNNER_STOPPED,
 };
 use crate::gguf::Gguf;
 use crate::template::jinja::{render_chat, JinjaContext, JinjaMessage};
@@ -35,8 +38,11 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
@@ -163,6 +169,7 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
             let mut backend = LlamaBackend::init().map_err(|e| e.to_string())?;
             if !crate::env::bool_var(ENGINE_LOG, false) {
                 backend.void_logs();
+                super::chat::silence_log();
             }
             Ok(backend)
         })
@@ -195,8 +202,10 @@ pub struct LlamaEngine {
     /// Bytes of the KV cache allocated for all sequences.
     pub kv_bytes: u64,
     jobs: Option<std_mpsc::Sender<Job>>,
-    vocabulary: Arc<Vocabulary>,
     chat_template: Option<String>,
+    /// The chat template as llama.cpp's chat code parsed it (None: no template, or one that
+    /// code cannot take, which rollama's own Jinja then renders).
+    templates: Option<Arc<ChatTemplates>>,
     bos_text: String,
     eos_text: String,
     n_vocab: u32,
@@ -208,6 +217,8 @@ struct Job {
     max_tokens: usize,
     num_keep: usize,
     sampler: Arc<Sampler>,
+    /// Special tokens whose text goes out (a chat format's tags).
+    preserved: HashSet<u32>,
     out: mpsc::UnboundedSender<Piece>,
 }
 
@@ -261,23 +272,10 @@ impl LlamaEngine {
             .map(|t| piece(LlamaToken(t as i32)))
             .unwrap_or_default();
         let eos_text = piece(vocab.eos());
-        let vocabulary = Arc::new(Vocabulary::new(
-            (0..n_vocab as i32)
-                .map(|i| {
-                    let token = LlamaToken(i);
-                    let plain = vocab.token_to_piece(token, false, None);
-                    if plain.is_empty() {
-                        (vocab.token_to_piece(token, true, None), true)
-                    } else {
-                        (plain, false)
-                    }
-                })
-                .collect(),
-            (0..n_vocab as i32)
-                .filter(|i| vocab.is_eog(LlamaToken(*i)))
-                .map(|i| i as u32)
-                .collect(),
-        ));
+        let chat_template = gguf.chat_template().map(str::to_string);
+        let templates = chat_template
+            .as_deref()
+            .and_then(|source| native_templates(source, &bos_text, &eos_text));
         // KV bytes per token: keys and values (F16) of every layer's KV heads.
         let head_dim = model.n_embd() as u64 / u64::from(model.n_head().max(1));
         let kv_bytes = 2
@@ -325,12 +323,12 @@ impl LlamaEngine {
             }
         }
         Ok(LlamaEngine {
-            chat_template: gguf.chat_template().map(str::to_string),
+            chat_template,
+            templates,
             model,
             path: path.to_path_buf(),
             kv_bytes,
             jobs: Some(jobs),
-            vocabulary,
             bos_text,
             eos_text,
             n_vocab,
@@ -364,6 +362,15 @@ impl LlamaEngine {
         let tokens: Vec<LlamaToken> = ids.iter().map(|id| LlamaToken(*id as i32)).collect();
         let bytes = self.model.vocab().detokenize(&tokens, false, true);
         Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The text of a token with special tokens written out.
+    fn token_piece_special(&self, id: u32) -> String {
+        let bytes = self
+            .model
+            .vocab()
+            .token_to_piece(LlamaToken(id as i32), true, None);
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     pub fn token_piece(&self, id: u32) -> (String, Vec<u8>) {
@@ -404,15 +411,128 @@ impl LlamaEngine {
         self.encode(&text)
     }
 
+    /// The chat rendered by llama.cpp's chat code, as llama-server renders it; `None` when
+    /// the model has no template that code takes.
+    pub fn render_native(
+        &self,
+        input: &ChatInput,
+        facts: &ModelFacts,
+    ) -> Result<Option<NativeChat>, EngineError> {
+        let Some(templates) = &self.templates else {
+            return Ok(None);
+        };
+        let rendered = templates
+            .apply(&input.to_json())
+            .map_err(|e| EngineError::Unsupported(format!("chat template error: {e}")))?;
+        let mut tokens = self.encode(&rendered.prompt)?;
+        if facts.add_bos_token {
+            if let Some(bos) = facts.bos_token {
+                if tokens.first() != Some(&bos) {
+                    tokens.insert(0, bos);
+                }
+            }
+        }
+        // Texts meant as one token: a trigger or a tag the reply must keep.
+        let single_token = |text: &String| match self.encode(text) {
+            Ok(ids) if ids.len() == 1 => Some(ids[0]),
+            _ => None,
+        };
+        // A strict grammar of the chat code starts with the assistant's opening, which the
+        // prompt already ends with: the sampler is fed it first (llama.cpp's prefill, less a
+        // first token that only adds a space).
+        let mut prefill = Vec::new();
+        if !rendered.grammar_lazy && !rendered.generation_prompt.is_empty() {
+            prefill = self.encode(&rendered.generation_prompt)?;
+            let leading_space = |id: &u32| {
+                self.token_piece_special(*id)
+                    .starts_with(|c: char| c.is_whitespace())
+            };
+            if prefill.first().is_some_and(leading_space)
+                && !rendered
+                    .generation_prompt
+                    .starts_with(|c: char| c.is_whitespace())
+            {
+                prefill.remove(0);
+            }
+        }
+        let grammar = (!rendered.grammar.is_empty()).then(|| GrammarSpec {
+            grammar: rendered.grammar.clone(),
+            lazy: rendered.grammar_lazy,
+            trigger_patterns: rendered.trigger_patterns.clone(),
+            trigger_tokens: rendered
+                .trigger_tokens
+                .iter()
+                .filter_map(single_token)
+                .collect(),
+            prefill,
+        });
+        let parser = ChatParser::new(&rendered, true)
+            .map_err(|e| EngineError::Failed(format!("chat reply parser: {e}")))?;
+        Ok(Some(NativeChat {
+            tokens,
+            stops: rendered.additional_stops.clone(),
+            grammar,
+            preserved_tokens: rendered
+                .preserved_tokens
+                .iter()
+                .filter_map(single_token)
+                .collect(),
+            parser: Arc::new(parser),
+            format_name: rendered.format_name,
+        }))
+    }
+
+    /// llama.cpp's grammar sampler for this request: its chat format's grammar, else its
+    /// `format` through llama.cpp's JSON-schema-to-grammar (as llama-server does).
+    fn constraint(&self, request: &GenerateRequest) -> Result<Option<LlamaGrammar>, String> {
+        let spec = match (&request.grammar, &request.format) {
+            (Some(spec), _) => spec.clone(),
+            (None, Some(schema)) => GrammarSpec {
+                grammar: llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| {
+                    format!("the format's JSON schema cannot be turned into a grammar: {e}")
+                })?,
+                lazy: false,
+                trigger_patterns: Vec::new(),
+                trigger_tokens: Vec::new(),
+                prefill: Vec::new(),
+            },
+            (None, None) => return Ok(None),
+        };
+        let sampler = if spec.lazy {
+            let tokens: Vec<LlamaToken> = spec
+                .trigger_tokens
+                .iter()
+                .map(|t| LlamaToken(*t as i32))
+                .collect();
+            LlamaSampler::grammar_lazy_patterns(
+                &self.model,
+                &spec.grammar,
+                "root",
+                &spec.trigger_patterns,
+                &tokens,
+            )
+        } else {
+            LlamaSampler::grammar(&self.model, &spec.grammar, "root")
+        }
+        .map_err(|e| format!("the grammar cannot be used: {e}"))?;
+        let mut sampler = sampler;
+        for token in &spec.prefill {
+            sampler
+                .try_accept(LlamaToken(*token as i32))
+                .map_err(|e| format!("the grammar does not take the assistant's opening: {e}"))?;
+        }
+        Ok(Some(LlamaGrammar {
+            sampler,
+            n_vocab: self.n_vocab as usize,
+        }))
+    }
+
     /// Starts a generation on the model's thread.
     pub fn generate(&self, request: GenerateRequest) -> Result<mpsc::Receiver<Event>, EngineError> {
         let started = Instant::now();
-        let grammar = match &request.format {
-            Some(schema) => match Grammar::json_schema(&self.vocabulary, schema) {
-                Ok(grammar) => Some(grammar),
-                Err(message) => return Ok(rejected(message)),
-            },
-            None => None,
+        let grammar = match self.constraint(&request) {
+            Ok(grammar) => grammar.map(|g| Box::new(g) as Box<dyn Constraint>),
+            Err(message) => return Ok(rejected(message)),
         };
         let prompt_tokens = request.prompt.len();
         let sampler =
@@ -423,6 +543,7 @@ impl LlamaEngine {
             max_tokens: request.max_tokens,
             num_keep: request.num_keep,
             sampler: sampler.clone(),
+            preserved: request.preserved_tokens.iter().copied().collect(),
             out,
         };
         self.jobs
@@ -454,6 +575,52 @@ impl Drop for LlamaEngine {
     /// reference to the weights.
     fn drop(&mut self) {
         self.jobs.take();
+    }
+}
+
+/// A chat template for llama.cpp's chat code, if that code can render a simple chat with it
+/// (else rollama's own Jinja renders it, as before).
+fn native_templates(source: &str, bos: &str, eos: &str) -> Option<Arc<ChatTemplates>> {
+    let templates = ChatTemplates::new(source, bos, eos).ok()?;
+    let probe = ChatInput {
+        messages: vec![ChatMessage::new("user", "Hello")],
+        ..ChatInput::default()
+    };
+    templates.apply(&probe.to_json()).ok()?;
+    Some(Arc::new(templates))
+}
+
+/// llama.cpp's grammar sampler as a mask over rollama's logits.
+struct LlamaGrammar {
+    sampler: LlamaSampler,
+    n_vocab: usize,
+}
+
+impl Constraint for LlamaGrammar {
+    fn mask(&mut self, logits: &mut [f32]) {
+        let count = logits.len().min(self.n_vocab);
+        let mut candidates = LlamaTokenDataArray::from_iter(
+            logits[..count]
+                .iter()
+                .enumerate()
+                .map(|(id, logit)| LlamaTokenData::new(LlamaToken(id as i32), *logit, 0.0)),
+            false,
+        );
+        self.sampler.apply(&mut candidates);
+        for candidate in &candidates.data {
+            if let Some(logit) = logits.get_mut(candidate.id().0 as usize) {
+                *logit = candidate.logit();
+            }
+        }
+    }
+
+    fn accept(&mut self, token: u32) {
+        self.sampler.accept(LlamaToken(token as i32));
+    }
+
+    /// A complete grammar allows only the end of the generation, which stops it.
+    fn is_done(&self) -> bool {
+        false
     }
 }
 
@@ -759,9 +926,10 @@ impl<'m> Runner<'m> {
         let vocab = self.model.vocab();
         let end = vocab.is_eog(LlamaToken(token as i32));
         if !end {
+            let special = active.job.preserved.contains(&token);
             active
                 .bytes
-                .extend(vocab.token_to_piece(LlamaToken(token as i32), false, None));
+                .extend(vocab.token_to_piece(LlamaToken(token as i32), special, None));
             let text = take_utf8(&mut active.bytes);
             if !text.is_empty() && active.job.out.send(Piece::Text(text)).is_err() {
                 slot.active = None;

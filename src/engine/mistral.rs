@@ -236,6 +236,8 @@ impl MistralEngine {
             format: None,
             num_ctx: self.facts.context_length,
             num_keep: 0,
+            grammar: None,
+            preserved_tokens: Vec::new(),
         };
         let Ok(mut events) = self.generate(request).await else {
             return false;
@@ -334,7 +336,7 @@ impl MistralEngine {
                 .map_err(|e| format!("this model's vocabulary cannot take a grammar: {e}"))
                 .and_then(|vocabulary| Grammar::json_schema(vocabulary, schema))
             {
-                Ok(grammar) => Some(grammar),
+                Ok(grammar) => Some(Box::new(grammar) as Box<dyn super::sampler::Constraint>),
                 Err(message) => return Ok(rejected(message)),
             },
             None => None,

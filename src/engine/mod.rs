@@ -10,6 +10,8 @@
 //! one refuses to load models on it; the fuzz targets build without both, which keeps their
 //! instrumented build free of llama.cpp's C++ and mistralrs.
 
+#[cfg(feature = "llamacpp")]
+pub mod chat;
 pub mod grammar;
 #[cfg(feature = "llamacpp")]
 pub mod llama;
@@ -233,6 +235,146 @@ impl ChatMessage {
     }
 }
 
+impl ChatMessage {
+    /// The message in OpenAI's shape, as llama.cpp's chat code (and llama-server) take it:
+    /// tool calls with their arguments as JSON text, a tool result's tool as `name`.
+    pub fn to_openai(&self) -> serde_json::Value {
+        let mut message = serde_json::json!({"role": self.role, "content": self.content});
+        if !self.tool_calls.is_empty() {
+            let calls: Vec<serde_json::Value> = self
+                .tool_calls
+                .iter()
+                .enumerate()
+                .map(|(index, call)| {
+                    let function = &call["function"];
+                    let arguments = match &function["arguments"] {
+                        serde_json::Value::String(text) => text.clone(),
+                        serde_json::Value::Null => "{}".to_string(),
+                        other => other.to_string(),
+                    };
+                    let mut call_json = serde_json::json!({
+                        "type": "function",
+                        "index": index,
+                        "function": {"name": function["name"], "arguments": arguments},
+                    });
+                    if let Some(id) = call.get("id").and_then(|id| id.as_str()) {
+                        call_json["id"] = serde_json::json!(id);
+                    }
+                    call_json
+                })
+                .collect();
+            message["tool_calls"] = serde_json::Value::Array(calls);
+        }
+        if !self.tool_name.is_empty() {
+            message["name"] = serde_json::json!(self.tool_name);
+        }
+        if !self.tool_call_id.is_empty() {
+            message["tool_call_id"] = serde_json::json!(self.tool_call_id);
+        }
+        message
+    }
+}
+
+/// A chat for the model's own Jinja template through llama.cpp's chat code (Ollama's native
+/// path): what Ollama sends llama-server's `/v1/chat/completions`.
+#[derive(Debug, Clone, Default)]
+pub struct ChatInput {
+    pub messages: Vec<ChatMessage>,
+    /// Tools in Ollama's (OpenAI's) shape.
+    pub tools: Vec<serde_json::Value>,
+    /// `auto`, `required` or `none`.
+    pub tool_choice: String,
+    pub parallel_tool_calls: bool,
+    /// `enable_thinking` for the template (unset leaves the template's default).
+    pub enable_thinking: Option<bool>,
+    /// `reasoning_effort` for the template (`think: "high"`…).
+    pub reasoning_effort: Option<String>,
+    /// A JSON schema the answer must satisfy (`format`).
+    pub json_schema: Option<serde_json::Value>,
+}
+
+impl ChatInput {
+    /// The request llama.cpp's chat code takes (OpenAI's shape, as llama-server gets it).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut request = serde_json::json!({
+            "messages": self.messages.iter().map(ChatMessage::to_openai).collect::<Vec<_>>(),
+            "tool_choice": if self.tool_choice.is_empty() { "auto" } else { &self.tool_choice },
+            "parallel_tool_calls": self.parallel_tool_calls,
+            "add_generation_prompt": true,
+        });
+        if !self.tools.is_empty() {
+            request["tools"] = serde_json::json!(self.tools);
+        }
+        let mut kwargs = serde_json::Map::new();
+        if let Some(enable) = self.enable_thinking {
+            request["enable_thinking"] = serde_json::json!(enable);
+            kwargs.insert("enable_thinking".into(), serde_json::json!(enable));
+        }
+        if let Some(effort) = &self.reasoning_effort {
+            kwargs.insert("reasoning_effort".into(), serde_json::json!(effort));
+        }
+        if !kwargs.is_empty() {
+            request["chat_template_kwargs"] = serde_json::Value::Object(kwargs);
+        }
+        if let Some(schema) = &self.json_schema {
+            request["json_schema"] = schema.clone();
+        }
+        request
+    }
+}
+
+/// A grammar in llama.cpp's GBNF, for llama.cpp's grammar sampler.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrammarSpec {
+    pub grammar: String,
+    /// Applies only once a trigger has appeared (a tool call starting).
+    pub lazy: bool,
+    /// Regular expressions over the output that trigger a lazy grammar.
+    pub trigger_patterns: Vec<String>,
+    pub trigger_tokens: Vec<u32>,
+    /// Tokens the grammar accepts before the reply: the assistant's opening that the chat
+    /// format's grammar starts with and the prompt already holds (llama.cpp's prefill).
+    pub prefill: Vec<u32>,
+}
+
+/// One tool call in a parsed reply; `arguments` is JSON text.
+#[derive(Debug, Clone, serde::Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct ParsedCall {
+    pub name: String,
+    pub arguments: String,
+    pub id: String,
+}
+
+/// A reply split by its chat format's parser.
+#[derive(Debug, Clone, serde::Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct ParsedReply {
+    pub content: String,
+    pub reasoning_content: String,
+    pub tool_calls: Vec<ParsedCall>,
+}
+
+/// Splits a reply into content, reasoning and tool calls.
+pub trait ReplyParser: Send + Sync {
+    /// The reply so far (`partial`: more may follow) or the whole reply.
+    fn parse(&self, text: &str, partial: bool) -> Result<ParsedReply, String>;
+}
+
+/// A chat rendered by llama.cpp's chat code, and what its format needs.
+pub struct NativeChat {
+    pub tokens: Vec<u32>,
+    /// Stop strings the format adds.
+    pub stops: Vec<String>,
+    /// The grammar for tool calls or the JSON schema.
+    pub grammar: Option<GrammarSpec>,
+    /// Special tokens whose text the reply must keep (the format's tags).
+    pub preserved_tokens: Vec<u32>,
+    pub parser: Arc<dyn ReplyParser>,
+    /// llama.cpp's name of the chat format.
+    pub format_name: String,
+}
+
 /// One generation.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
@@ -248,6 +390,11 @@ pub struct GenerateRequest {
     pub num_ctx: usize,
     /// Tokens at the start a context shift keeps (`num_keep`).
     pub num_keep: usize,
+    /// llama.cpp's grammar from its chat code (tool calls, or `format` as a JSON schema);
+    /// takes the place of `format`'s own grammar on the llama.cpp engine.
+    pub grammar: Option<GrammarSpec>,
+    /// Special tokens whose text the output keeps.
+    pub preserved_tokens: Vec<u32>,
 }
 
 /// What a generation reports, in order: text pieces, then exactly one `Done` or `Failed`.
@@ -351,6 +498,22 @@ impl Engine {
         each_engine!(&self.backend,
             engine => engine.tokenize_chat(messages, enable_thinking),
             engine => engine.tokenize_chat(messages, enable_thinking).await
+        )
+    }
+
+    /// The chat rendered by llama.cpp's own chat code from the model's Jinja template, with
+    /// its format's grammar and reply parser; `None` where the engine has none (mistralrs, or
+    /// a template llama.cpp's chat code cannot take), and the caller renders it otherwise.
+    pub async fn render_native(
+        &self,
+        input: &ChatInput,
+    ) -> Result<Option<NativeChat>, EngineError> {
+        each_engine!(&self.backend,
+            engine => engine.render_native(input, &self.facts),
+            _ => {
+                let _ = input;
+                Ok(None)
+            }
         )
     }
 

@@ -8,7 +8,17 @@
 //! picks it. The sampler also records each chosen token and when decoding steps happened,
 //! which gives the exact `eval_count`, the timings, and the `context` array.
 
-use super::grammar::Grammar;
+/// A constraint on the next token (a `format` grammar): it masks what it does not allow and
+/// is told each choice. llguidance's [`super::grammar::Grammar`] (mistralrs) and llama.cpp's
+/// grammar sampler (the llama.cpp engine) are the two.
+pub trait Constraint: Send {
+    /// Sets the logits of tokens not allowed next to minus infinity.
+    fn mask(&mut self, logits: &mut [f32]);
+    /// Advances past the chosen token.
+    fn accept(&mut self, token: u32);
+    /// Whether nothing more can follow.
+    fn is_done(&self) -> bool;
+}
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Mutex;
@@ -126,7 +136,7 @@ struct State {
     prompt_len: usize,
     observed: Observed,
     /// The request's `format`, masking what it does not allow and advanced by each choice.
-    grammar: Option<Grammar>,
+    grammar: Option<Box<dyn Constraint>>,
 }
 
 pub struct Sampler {
@@ -152,7 +162,7 @@ impl Sampler {
     }
 
     /// The same sampler, constrained by `grammar`.
-    pub fn with_grammar(self, grammar: Option<Grammar>) -> Sampler {
+    pub fn with_grammar(self, grammar: Option<Box<dyn Constraint>>) -> Sampler {
         let mut state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
         state.grammar = grammar;
         Sampler {
@@ -165,7 +175,7 @@ impl Sampler {
     pub fn grammar_done(&self) -> bool {
         self.state
             .lock()
-            .map(|s| s.grammar.as_ref().is_some_and(Grammar::is_done))
+            .map(|s| s.grammar.as_ref().is_some_and(|g| g.is_done()))
             .unwrap_or(false)
     }
 

@@ -10,7 +10,9 @@ use super::scheduler::{Lease, LoadRequest};
 use super::thinking::{Parser, Think};
 use super::{AppState, CachedModel};
 use crate::engine::sampler::TokenLogprob;
-use crate::engine::{ChatMessage, Event, GenerateRequest, RUNNER_STOPPED};
+use crate::engine::{
+    ChatMessage, Event, GenerateRequest, ParsedReply, ReplyParser, RUNNER_STOPPED,
+};
 use crate::format::go_time_utc_now;
 use crate::gguf::Gguf;
 use crate::store::manifest::MEDIA_MODEL;
@@ -340,6 +342,9 @@ pub struct Generation {
     pub prompt_truncated: bool,
     /// For a model that thinks: takes its reasoning out of the text (`thinking`).
     pub thinking: Option<Parser>,
+    /// The chat format's own parser (llama.cpp's, on the native path): splits the reply into
+    /// content, reasoning and tool calls in place of `thinking` and `tools`.
+    pub reply: Option<std::sync::Arc<dyn ReplyParser>>,
 }
 
 /// Engine events after reasoning and tool-call parsing.
@@ -424,16 +429,140 @@ impl ToolCalls {
     }
 }
 
+/// A reply split by its chat format's parser as it grows, as llama-server streams it: the
+/// reply so far is parsed again after each piece (a partial parse holds back what may still
+/// be a tag), new reasoning and content go out as they appear, and each tool call once the
+/// next one has started or the reply has ended.
+struct NativeSplit {
+    parser: std::sync::Arc<dyn ReplyParser>,
+    max_calls: Option<usize>,
+    text: String,
+    content_sent: usize,
+    reasoning_sent: usize,
+    calls_sent: usize,
+}
+
+impl NativeSplit {
+    fn new(parser: std::sync::Arc<dyn ReplyParser>, max_calls: Option<usize>) -> NativeSplit {
+        NativeSplit {
+            parser,
+            max_calls,
+            text: String::new(),
+            content_sent: 0,
+            reasoning_sent: 0,
+            calls_sent: 0,
+        }
+    }
+
+    fn push(&mut self, piece: &str) -> Vec<Out> {
+        self.text.push_str(piece);
+        match self.parser.parse(&self.text, true) {
+            Ok(parsed) => self.news(parsed, false),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The rest, from a parse of the whole reply; a reply the format's parser rejects is
+    /// read leniently (as a partial one), and failing that is all content.
+    fn finish(&mut self) -> Vec<Out> {
+        let parsed = self
+            .parser
+            .parse(&self.text, false)
+            .or_else(|_| self.parser.parse(&self.text, true))
+            .unwrap_or_else(|_| ParsedReply {
+                content: self.text.clone(),
+                ..ParsedReply::default()
+            });
+        self.news(parsed, true)
+    }
+
+    fn news(&mut self, parsed: ParsedReply, last: bool) -> Vec<Out> {
+        let mut outs = Vec::new();
+        let fresh = |whole: &str, sent: &mut usize| -> Option<String> {
+            let piece = whole.get(*sent..).filter(|p| !p.is_empty())?.to_string();
+            *sent = whole.len();
+            Some(piece)
+        };
+        if let Some(piece) = fresh(&parsed.reasoning_content, &mut self.reasoning_sent) {
+            outs.push(Out::Thinking(piece));
+        }
+        if let Some(piece) = fresh(&parsed.content, &mut self.content_sent) {
+            outs.push(Out::Text(piece));
+        }
+        // The last call of a partial parse may still grow.
+        let complete = if last {
+            parsed.tool_calls.len()
+        } else {
+            parsed.tool_calls.len().saturating_sub(1)
+        };
+        let limit = self.max_calls.unwrap_or(usize::MAX).min(complete);
+        if limit > self.calls_sent {
+            let calls: Vec<Value> = parsed.tool_calls[self.calls_sent..limit]
+                .iter()
+                .enumerate()
+                .map(|(offset, call)| {
+                    let arguments = serde_json::from_str::<Value>(&call.arguments)
+                        .ok()
+                        .filter(Value::is_object)
+                        .unwrap_or_else(|| json!({}));
+                    let id = if call.id.is_empty() {
+                        super::tools::call_id()
+                    } else {
+                        call.id.clone()
+                    };
+                    json!({"id": id, "function": {
+                        "index": self.calls_sent + offset,
+                        "name": call.name,
+                        "arguments": arguments,
+                    }})
+                })
+                .collect();
+            self.calls_sent = limit;
+            outs.push(Out::Calls(calls));
+        }
+        outs
+    }
+}
+
 /// Takes the reasoning out of the text (with a thinking parser) and holds back text that may
-/// be a tool call (with tools). Without either the engine's events are read directly (one
-/// task and channel hop fewer). Dropping the result drops the engine's receiver, which
-/// cancels the generation.
+/// be a tool call (with tools), or splits the reply with its chat format's own parser. Without
+/// any of them the engine's events are read directly (one task and channel hop fewer).
+/// Dropping the result drops the engine's receiver, which cancels the generation.
 fn adapt(
     mut events: mpsc::Receiver<Event>,
     tools: Vec<String>,
     max_calls: Option<usize>,
     mut thinking: Option<Parser>,
+    reply: Option<std::sync::Arc<dyn ReplyParser>>,
 ) -> Outs {
+    if let Some(parser) = reply {
+        let (sender, receiver) = mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut split = NativeSplit::new(parser, max_calls);
+            while let Some(event) = events.recv().await {
+                let (outs, last) = match event {
+                    Event::Text(text) => (split.push(&text), false),
+                    Event::Logprobs(list) => (vec![Out::Logprobs(list)], false),
+                    Event::Done(summary) => {
+                        let mut outs = split.finish();
+                        outs.push(Out::Done(summary));
+                        (outs, true)
+                    }
+                    Event::Failed(message) => (vec![Out::Failed(message)], true),
+                    Event::Rejected(message) => (vec![Out::Rejected(message)], true),
+                };
+                for out in outs {
+                    if sender.send(out).await.is_err() {
+                        return;
+                    }
+                }
+                if last {
+                    return;
+                }
+            }
+        });
+        return Outs::Parsed(receiver);
+    }
     if tools.is_empty() && thinking.is_none() {
         return Outs::Engine(events);
     }
@@ -570,7 +699,10 @@ impl Generation {
         }
         let ns = |d: Duration| d.as_nanos() as u64;
         chunk["total_duration"] = json!(ns(self.started.elapsed()));
-        chunk["load_duration"] = json!(ns(self.load_duration));
+        // Go's `omitempty`: never zero in practice (it runs from the request's start).
+        if ns(self.load_duration) > 0 {
+            chunk["load_duration"] = json!(ns(self.load_duration));
+        }
         chunk["prompt_eval_count"] = json!(summary.prompt_tokens);
         chunk["prompt_eval_duration"] = json!(ns(summary.prompt_duration));
         chunk["eval_count"] = json!(summary.tokens.len());
@@ -600,7 +732,13 @@ impl Generation {
             if let Some(parser) = &mut thinking {
                 parser.prompt_ends_with_opening(&self.prompt_tail());
             }
-            let mut events = adapt(events, self.tools.clone(), self.max_tool_calls, thinking);
+            let mut events = adapt(
+                events,
+                self.tools.clone(),
+                self.max_tool_calls,
+                thinking,
+                self.reply.clone(),
+            );
             if !stream {
                 let mut text = String::new();
                 let mut reasoning = String::new();
@@ -612,7 +750,7 @@ impl Generation {
                         Out::Text(piece) => text.push_str(&piece),
                         Out::Thinking(piece) => reasoning.push_str(&piece),
                         Out::Logprobs(list) => logprobs.extend(list),
-                        Out::Calls(calls) => tool_calls = calls,
+                        Out::Calls(calls) => tool_calls.extend(calls),
                         Out::Done(summary) => {
                             let mut body = self.done(&text, &summary);
                             if !tool_calls.is_empty() {

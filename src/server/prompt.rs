@@ -1,12 +1,14 @@
 //! Prompt tokens for a request: a Modelfile/request TEMPLATE is a Go template rendered here;
-//! without one the model's own GGUF chat template is applied by the engine; `raw` prompts go
-//! in as they are. Chat history that does not fit `num_ctx` loses its oldest turns first,
-//! keeping the system prompt and the latest message.
+//! without one (or where Ollama prefers the GGUF's template, [`ChatMode`]) the model's own GGUF
+//! chat template is applied by the engine: by llama.cpp's chat code where the engine has it
+//! (Ollama's native path, with tools, thinking and its format's reply parser), else by
+//! rollama's Jinja; `raw` prompts go in as they are. Chat history that does not fit `num_ctx`
+//! loses its oldest turns first, keeping the system prompt and the latest message.
 
 use super::error::ApiError;
 use super::inference::{Window, PROMPT_TOO_LONG};
 use super::thinking::Think;
-use crate::engine::{ChatMessage, Engine};
+use crate::engine::{ChatInput, ChatMessage, Engine, NativeChat};
 use crate::template::{Message as TemplateMessage, Template, Values};
 
 /// How the prompt is assembled for one model and request.
@@ -20,18 +22,157 @@ pub enum PromptFormat {
 }
 
 impl PromptFormat {
+    /// `template` is the model's (or request's) Go template, and `mode` Ollama's choice
+    /// between it and the GGUF's own chat template.
     pub fn choose(
         template: Option<&str>,
+        mode: ChatMode,
         has_chat_template: bool,
     ) -> Result<PromptFormat, ApiError> {
         match template {
-            Some(text) if !text.is_empty() => Template::parse(text)
+            Some(text) if !text.is_empty() && mode == ChatMode::Rendered => Template::parse(text)
                 .map(PromptFormat::Go)
                 .map_err(|e| ApiError::bad_request(format!("template error: {e}"))),
             _ if has_chat_template => Ok(PromptFormat::ModelChatTemplate),
+            Some(text) if !text.is_empty() => Template::parse(text)
+                .map(PromptFormat::Go)
+                .map_err(|e| ApiError::bad_request(format!("template error: {e}"))),
             _ => Ok(PromptFormat::Plain),
         }
     }
+}
+
+/// Ollama's two chat paths (`chatModeForModel`): `Rendered` with the model's Go TEMPLATE,
+/// `Native` with the GGUF's Jinja template through llama.cpp's chat code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatMode {
+    Rendered,
+    Native,
+}
+
+/// The variable that forces the choice: true (or any value that is not a boolean) renders
+/// with the Go TEMPLATE whenever the model has one, false always uses the GGUF's template.
+pub const OLLAMA_GO_TEMPLATE: &str = "OLLAMA_GO_TEMPLATE";
+
+impl ChatMode {
+    /// Ollama's rule: a model with a Go TEMPLATE layer renders with it, unless
+    /// `OLLAMA_GO_TEMPLATE` is false, or (the variable unset) its GGUF template can do more
+    /// ([`prefer_chat_template`]). A model without a TEMPLATE layer is native.
+    pub fn choose(go_template: Option<&str>, chat_template: Option<&str>) -> ChatMode {
+        let Some(go) = go_template else {
+            return ChatMode::Native;
+        };
+        let set = crate::env::var(OLLAMA_GO_TEMPLATE);
+        let use_go = if set.trim().is_empty() {
+            !chat_template.is_some_and(|jinja| prefer_chat_template(jinja, go))
+        } else {
+            parse_go_bool(set.trim()).unwrap_or(true)
+        };
+        if use_go {
+            ChatMode::Rendered
+        } else {
+            ChatMode::Native
+        }
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Capabilities a GGUF Jinja template shows, by Ollama's string rules
+/// (`chatTemplateCapabilities`): `tools`, `thinking`.
+pub fn chat_template_capabilities(template: &str) -> Vec<&'static str> {
+    let mut capabilities = Vec::new();
+    if template.is_empty() {
+        return capabilities;
+    }
+    if chat_template_has_tools(template) {
+        capabilities.push("tools");
+    }
+    let tags = template.contains("<think>") && template.contains("</think>");
+    let split = (template.contains("content.split('</think>')")
+        || template.contains("content.split(\"</think>\")"))
+        && !template.contains("reasoning_content")
+        && !template.contains("<SPECIAL_12>");
+    if tags || split {
+        capabilities.push("thinking");
+    }
+    capabilities
+}
+
+fn chat_template_has_tools(template: &str) -> bool {
+    template.contains("tools") || template.contains("tool_call")
+}
+
+/// Capabilities of a Go template, as Ollama reads them from its variables.
+fn go_template_capabilities(template: &str) -> Vec<&'static str> {
+    let mut capabilities = Vec::new();
+    if template.contains(".Tools") {
+        capabilities.push("tools");
+    }
+    if template.contains(".Thinking") || template.contains(".Think") {
+        capabilities.push("thinking");
+    }
+    capabilities
+}
+
+/// Ollama's `shouldPreferChatTemplate`: the GGUF's template wins when it can do more than the
+/// Go template (and does not lose a tool round trip the Go template has), or when both have
+/// tools and only the GGUF's carries a whole round trip.
+pub fn prefer_chat_template(chat_template: &str, go_template: &str) -> bool {
+    let jinja = chat_template_capabilities(chat_template);
+    let go = go_template_capabilities(go_template);
+    if jinja.len() > go.len() {
+        return !go_template_round_trip(go_template) || chat_template_round_trip(chat_template);
+    }
+    let same = jinja.len() == go.len() && jinja.iter().all(|c| go.contains(c));
+    same && jinja.contains(&"tools")
+        && chat_template_round_trip(chat_template)
+        && !go_template_round_trip(go_template)
+}
+
+fn go_template_round_trip(template: &str) -> bool {
+    template.contains(".Tools")
+        && template.contains(".ToolCalls")
+        && ["eq .Role \"tool\"", "tool_response", "TOOL_RESULTS"]
+            .iter()
+            .any(|marker| template.contains(marker))
+}
+
+fn chat_template_round_trip(template: &str) -> bool {
+    chat_template_has_tools(template)
+        && (template.contains("tool_calls") || template.contains("assistant_tool_call"))
+        && [
+            "tool_response",
+            "tool_results",
+            "role'] == 'tool'",
+            "role\"] == \"tool\"",
+            "role'] == \"tool\"",
+            "role\"] == 'tool'",
+            "message.role == 'tool'",
+            "message.role == \"tool\"",
+            "ipython",
+        ]
+        .iter()
+        .any(|marker| template.contains(marker))
+}
+
+/// What a chat request asks of llama.cpp's chat code besides its messages.
+#[derive(Debug, Clone, Default)]
+pub struct ChatSettings {
+    pub tools: Vec<serde_json::Value>,
+    /// `auto`, `required` or `none`.
+    pub tool_choice: String,
+    pub parallel_tool_calls: bool,
+    /// `think` given as a level (`"high"`…).
+    pub reasoning_effort: Option<String>,
+    pub json_schema: Option<serde_json::Value>,
 }
 
 fn template_messages(messages: &[ChatMessage]) -> Vec<TemplateMessage> {
@@ -106,21 +247,32 @@ pub async fn generate_tokens(
     }
 }
 
-/// Tokens for `/api/chat`, dropping the oldest turns until the prompt fits `num_ctx`; the
-/// flag says whether anything was dropped.
+/// A chat's prompt: its tokens, whether old turns were dropped to fit, and what llama.cpp's
+/// chat code made of it (on the native path).
+pub struct ChatPrompt {
+    pub tokens: Vec<u32>,
+    pub truncated: bool,
+    pub native: Option<NativeChat>,
+}
+
+/// Tokens for `/api/chat`, dropping the oldest turns until the prompt fits `num_ctx`.
 pub async fn chat_tokens(
     engine: &Engine,
     format: &PromptFormat,
-    tools: &[serde_json::Value],
+    settings: &ChatSettings,
     mut messages: Vec<ChatMessage>,
     window: Window,
     think: &Think,
-) -> Result<(Vec<u32>, bool), ApiError> {
+) -> Result<ChatPrompt, ApiError> {
     let mut truncated = false;
     loop {
-        let ids = render_chat(engine, format, tools, &messages, think).await?;
+        let (ids, native) = render_chat(engine, format, settings, &messages, think).await?;
         if ids.len() < window.num_ctx {
-            return Ok((ids, truncated));
+            return Ok(ChatPrompt {
+                tokens: ids,
+                truncated,
+                native,
+            });
         }
         if !window.truncate {
             return Err(ApiError::bad_request(PROMPT_TOO_LONG));
@@ -136,7 +288,14 @@ pub async fn chat_tokens(
             Some(oldest) => {
                 messages.remove(oldest);
             }
-            None => return window.fit(ids),
+            None => {
+                let (tokens, truncated) = window.fit(ids)?;
+                return Ok(ChatPrompt {
+                    tokens,
+                    truncated,
+                    native,
+                });
+            }
         }
     }
 }
@@ -144,23 +303,44 @@ pub async fn chat_tokens(
 async fn render_chat(
     engine: &Engine,
     format: &PromptFormat,
-    tools: &[serde_json::Value],
+    settings: &ChatSettings,
     messages: &[ChatMessage],
     think: &Think,
-) -> Result<Vec<u32>, ApiError> {
+) -> Result<(Vec<u32>, Option<NativeChat>), ApiError> {
     match format {
         PromptFormat::Go(template) => {
             let values = Values {
                 messages: template_messages(messages),
-                tools: tools.to_vec(),
+                tools: settings.tools.clone(),
                 ..think.template_values()
             };
-            tokenize_go(engine, template, &values).await
+            Ok((tokenize_go(engine, template, &values).await?, None))
         }
-        PromptFormat::ModelChatTemplate => engine
-            .tokenize_chat(messages, think.enable_thinking())
-            .await
-            .map_err(engine_error),
+        PromptFormat::ModelChatTemplate => {
+            let input = ChatInput {
+                messages: messages.to_vec(),
+                tools: settings.tools.clone(),
+                tool_choice: settings.tool_choice.clone(),
+                parallel_tool_calls: settings.parallel_tool_calls,
+                enable_thinking: think.enable_thinking(),
+                reasoning_effort: settings.reasoning_effort.clone(),
+                json_schema: settings.json_schema.clone(),
+            };
+            match engine.render_native(&input).await {
+                Ok(Some(native)) => Ok((native.tokens.clone(), Some(native))),
+                Ok(None) => Ok((
+                    engine
+                        .tokenize_chat(messages, think.enable_thinking())
+                        .await
+                        .map_err(engine_error)?,
+                    None,
+                )),
+                Err(crate::engine::EngineError::Unsupported(message)) => {
+                    Err(ApiError::bad_request(message))
+                }
+                Err(e) => Err(engine_error(e)),
+            }
+        }
         PromptFormat::Plain => {
             let last_user = messages
                 .iter()
@@ -168,10 +348,13 @@ async fn render_chat(
                 .find(|m| m.role == "user")
                 .map(|m| m.content.as_str())
                 .unwrap_or("");
-            engine
-                .tokenize_text(last_user, true)
-                .await
-                .map_err(engine_error)
+            Ok((
+                engine
+                    .tokenize_text(last_user, true)
+                    .await
+                    .map_err(engine_error)?,
+                None,
+            ))
         }
     }
 }

@@ -323,7 +323,9 @@ impl Scheduler {
     /// Loads (if needed) and leases the model with one of its generation slots; returns the
     /// lease and how long loading took (zero when the model was loaded already: time spent
     /// waiting for a slot is not load time, as Ollama reports it).
-    pub async fn acquire(&self, request: LoadRequest) -> Result<(Lease, Duration), ApiError> {
+    /// The lease, and when its runner was ready (loaded, or found loaded) before the wait for
+    /// a generation slot: Ollama's `load_duration` runs from the request's start to then.
+    pub async fn acquire(&self, request: LoadRequest) -> Result<(Lease, Instant), ApiError> {
         self.lease(request, true).await
     }
 
@@ -332,12 +334,11 @@ impl Scheduler {
     pub async fn acquire_without_slot(
         &self,
         request: LoadRequest,
-    ) -> Result<(Lease, Duration), ApiError> {
+    ) -> Result<(Lease, Instant), ApiError> {
         self.lease(request, false).await
     }
 
-    async fn lease(&self, request: LoadRequest, slot: bool) -> Result<(Lease, Duration), ApiError> {
-        let arrived = Instant::now();
+    async fn lease(&self, request: LoadRequest, slot: bool) -> Result<(Lease, Instant), ApiError> {
         let queued = self.inner.queued.fetch_add(1, Ordering::SeqCst) + 1;
         let _queued = QueueSlot(&self.inner.queued);
         if queued > self.inner.max_queue {
@@ -346,7 +347,8 @@ impl Scheduler {
         // Dropped while waiting (the client left): counted as abandoned.
         let waiting = Waiting { settled: false };
         let waited = async {
-            let (runner, load_duration) = self.runner_for(&request).await?;
+            let runner = self.runner_for(&request).await?;
+            let ready = Instant::now();
             let permit = if slot {
                 Some(
                     runner
@@ -359,11 +361,11 @@ impl Scheduler {
             } else {
                 None
             };
-            Ok::<_, ApiError>((runner, load_duration, permit))
+            Ok::<_, ApiError>((runner, ready, permit))
         }
         .await;
-        let (runner, load_duration, permit) = waiting.settle(waited)?;
-        super::metrics::metrics().queue_wait(arrived.elapsed().saturating_sub(load_duration));
+        let (runner, ready, permit) = waiting.settle(waited)?;
+        super::metrics::metrics().queue_wait(ready.elapsed());
         runner.active.fetch_add(1, Ordering::SeqCst);
         {
             let mut state = runner.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -377,19 +379,18 @@ impl Scheduler {
             keep_alive: request.keep_alive,
             _permit: permit,
         };
-        Ok((lease, load_duration))
+        Ok((lease, ready))
     }
 
-    /// The loaded runner for a request, loading it if needed; with the time spent loading
-    /// (or waiting for another request's load of it), zero when it was loaded already.
-    async fn runner_for(&self, request: &LoadRequest) -> Result<(Arc<Runner>, Duration), ApiError> {
+    /// The loaded runner for a request, loading it if needed (or waiting for another
+    /// request's load of it).
+    async fn runner_for(&self, request: &LoadRequest) -> Result<Arc<Runner>, ApiError> {
         // A loaded model need not wait while another model loads.
         if let Some(runner) = self.find(&request.blob_digest) {
             if runner.fits(request) {
-                return Ok((runner, Duration::ZERO));
+                return Ok(runner);
             }
         }
-        let started = Instant::now();
         // The load runs in a task of its own: a client that leaves while its model loads does
         // not throw the load away (and with it the loading lock) for the next request to redo.
         let scheduler = self.clone();
@@ -397,7 +398,7 @@ impl Scheduler {
         let runner = tokio::spawn(async move { scheduler.load(&request).await })
             .await
             .map_err(|_| ApiError::internal("model load crashed"))??;
-        Ok((runner, started.elapsed()))
+        Ok(runner)
     }
 
     async fn load(&self, request: &LoadRequest) -> Result<Arc<Runner>, ApiError> {

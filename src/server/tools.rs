@@ -69,7 +69,7 @@ pub fn parse_tool_calls(text: &str, tool_names: &[String]) -> Vec<Value> {
 }
 
 /// Ollama's tool call IDs: `call_` and eight characters of `[a-z0-9]`.
-fn call_id() -> String {
+pub fn call_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     let suffix: String = (0..8)

@@ -470,3 +470,36 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The test model with `template` as its GGUF chat template (`tokenizer.chat_template`),
+/// written to `dir`: the same weights and vocabulary, another chat format.
+pub fn gguf_with_chat_template(dir: &Path, template: &str) -> PathBuf {
+    use candle_core::quantized::gguf_file;
+    let mut source = std::fs::File::open(test_gguf()).unwrap();
+    let content = gguf_file::Content::read(&mut source).unwrap();
+    let mut metadata: std::collections::BTreeMap<String, gguf_file::Value> = content
+        .metadata
+        .iter()
+        .filter(|(key, _)| key.as_str() != "general.alignment")
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    metadata.insert(
+        "tokenizer.chat_template".into(),
+        gguf_file::Value::String(template.into()),
+    );
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let tensors: Vec<(String, candle_core::quantized::QTensor)> = names
+        .into_iter()
+        .map(|name| {
+            let tensor = content
+                .tensor(&mut source, name, &candle_core::Device::Cpu)
+                .unwrap();
+            (name.clone(), tensor)
+        })
+        .collect();
+    let path = dir.join("templated.gguf");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    rollama::quantize::write_gguf(&mut out, &metadata, &tensors).unwrap();
+    path
+}

@@ -5,7 +5,7 @@ use crate::server::error::{null_is_default, parse_json, ApiError};
 use crate::server::inference::{
     find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation, Shape,
 };
-use crate::server::prompt::{self, PromptFormat};
+use crate::server::prompt::{self, ChatSettings, PromptFormat};
 use crate::server::tools::ToolChoice;
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
@@ -149,14 +149,11 @@ pub async fn chat_with(
         target.require("vision")?;
     }
     let options = target.options(request.options.as_ref())?;
-    let mut format = format_schema(request.format.as_ref())?;
-    if let Some(schema) = call_schema {
-        if format.is_some() {
-            return Err(ApiError::bad_request(
-                "format cannot be combined with a tool_choice that requires a tool call",
-            ));
-        }
-        format = Some(schema);
+    let requested_format = format_schema(request.format.as_ref())?;
+    if call_schema.is_some() && requested_format.is_some() {
+        return Err(ApiError::bad_request(
+            "format cannot be combined with a tool_choice that requires a tool call",
+        ));
     }
     let load = target
         .load_request(&state.store, &options, keep_alive)
@@ -190,16 +187,62 @@ pub async fn chat_with(
         thinking: m.thinking.clone(),
     }));
 
-    let (lease, load_duration) = state.scheduler.acquire(load).await?;
+    let (lease, ready) = state.scheduler.acquire(load).await?;
+    // Ollama's `load_duration`: from the request's start until its runner was ready (the
+    // wait for a generation slot is not part of it).
+    let load_duration = ready.saturating_duration_since(started);
     let engine = lease.runner.engine()?;
     let prompt_format = PromptFormat::choose(
         target.view.template.as_deref(),
+        target.view.chat_mode(Some(&target.gguf)),
         engine.facts.has_chat_template,
     )?;
     let window = target.window(&options, request.truncate, request.shift);
     let shift = window.shift;
-    let (prompt_ids, prompt_truncated) =
-        prompt::chat_tokens(engine, &prompt_format, &tools, messages, window, &think).await?;
+    // On the native path llama.cpp's chat code enforces `tool_choice` with its format's own
+    // grammar (a named tool: that tool alone, required).
+    let settings = ChatSettings {
+        tools: match &tool_choice {
+            ToolChoice::Named(name) => tools
+                .iter()
+                .filter(|t| t["function"]["name"].as_str() == Some(name.as_str()))
+                .cloned()
+                .collect(),
+            _ => tools.clone(),
+        },
+        tool_choice: match &tool_choice {
+            ToolChoice::Required | ToolChoice::Named(_) => "required",
+            _ => "auto",
+        }
+        .to_string(),
+        parallel_tool_calls: request.parallel_tool_calls.unwrap_or(true),
+        reasoning_effort: match &request.think {
+            Some(Value::String(level))
+                if matches!(level.as_str(), "high" | "medium" | "low" | "max") =>
+            {
+                Some(level.clone())
+            }
+            _ => None,
+        },
+        json_schema: requested_format.clone(),
+    };
+    let chat_prompt =
+        prompt::chat_tokens(engine, &prompt_format, &settings, messages, window, &think).await?;
+    let (prompt_ids, prompt_truncated) = (chat_prompt.tokens, chat_prompt.truncated);
+    let mut stop = options.stop.clone();
+    let (format, grammar, preserved_tokens, reply) = match chat_prompt.native {
+        Some(native) => {
+            stop.extend(native.stops);
+            (
+                requested_format,
+                native.grammar,
+                native.preserved_tokens,
+                Some(native.parser),
+            )
+        }
+        // The rendered path: a required tool call is a JSON-schema constraint of rollama's.
+        None => (call_schema.or(requested_format), None, Vec::new(), None),
+    };
     let logprobs = request.logprobs || request.top_logprobs.is_some_and(|n| n > 0);
     let mut sampling = options.sampling.clone();
     if logprobs {
@@ -209,10 +252,12 @@ pub async fn chat_with(
         max_tokens: max_tokens(&options, prompt_ids.len(), shift),
         prompt: prompt_ids.clone(),
         sampling,
-        stop: options.stop.clone(),
+        stop,
         format,
         num_ctx: options.num_ctx,
         num_keep: options.num_keep,
+        grammar,
+        preserved_tokens,
     };
     Generation {
         shape: Shape::Chat,
@@ -222,14 +267,19 @@ pub async fn chat_with(
         load_duration,
         prompt: prompt_ids,
         return_context: false,
-        tools: crate::server::tools::tool_names(&tools),
+        tools: if reply.is_some() {
+            Vec::new()
+        } else {
+            crate::server::tools::tool_names(&tools)
+        },
         max_tool_calls: match (&tool_choice, request.parallel_tool_calls) {
             (ToolChoice::Required | ToolChoice::Named(_), _) | (_, Some(false)) => Some(1),
             _ => None,
         },
         logprobs,
         prompt_truncated,
-        thinking,
+        thinking: if reply.is_some() { None } else { thinking },
+        reply,
     }
     .respond(generation, request.stream.unwrap_or(true))
     .await

@@ -63,6 +63,7 @@ async fn run(
     keep_alive_value: Option<&Value>,
     options: Option<&Map<String, Value>>,
 ) -> Result<Embedded, ApiError> {
+    let entered = Instant::now();
     let keep_alive = keep_alive(keep_alive_value)?;
     let target = find_model(state, model, missing).await?;
     target.require("embedding")?;
@@ -70,7 +71,8 @@ async fn run(
     let load = target
         .load_request(&state.store, &options, keep_alive)
         .ok_or_else(|| ApiError::bad_request("model has no weights"))?;
-    let (lease, load_duration) = state.scheduler.acquire(load).await?;
+    let (lease, ready) = state.scheduler.acquire(load).await?;
+    let load_duration = ready.saturating_duration_since(entered);
     let embedder = lease.runner.embedder()?;
     if inputs.is_empty() {
         return Ok(Embedded {

@@ -127,7 +127,10 @@ pub async fn generate(
         return load_only(&state, Shape::Generate, &target.requested, load).await;
     }
 
-    let (lease, load_duration) = state.scheduler.acquire(load).await?;
+    let (lease, ready) = state.scheduler.acquire(load).await?;
+    // Ollama's `load_duration`: from the request's start until its runner was ready (the
+    // wait for a generation slot is not part of it).
+    let load_duration = ready.saturating_duration_since(started);
     let engine = lease.runner.engine()?;
     let prompt_ids = if request.raw {
         engine
@@ -140,7 +143,13 @@ pub async fn generate(
         } else {
             Some(request.template.as_str())
         };
-        let format = PromptFormat::choose(template, engine.facts.has_chat_template)?;
+        // A request's own template is always rendered.
+        let mode = if request.template.is_empty() {
+            target.view.chat_mode(Some(&target.gguf))
+        } else {
+            crate::server::prompt::ChatMode::Rendered
+        };
+        let format = PromptFormat::choose(template, mode, engine.facts.has_chat_template)?;
         let system = if request.system.is_empty() {
             target.view.system.as_str()
         } else {
@@ -175,6 +184,8 @@ pub async fn generate(
         format,
         num_ctx: options.num_ctx,
         num_keep: options.num_keep,
+        grammar: None,
+        preserved_tokens: Vec::new(),
     };
     Generation {
         shape: Shape::Generate,
@@ -189,6 +200,7 @@ pub async fn generate(
         logprobs: request.logprobs || request.top_logprobs.is_some_and(|n| n > 0),
         prompt_truncated,
         thinking,
+        reply: None,
     }
     .respond(generation, request.stream.unwrap_or(true))
     .await

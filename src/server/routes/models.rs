@@ -5,6 +5,7 @@ use crate::format::go_time;
 use crate::gguf::Gguf;
 use crate::modelfile::{Command, Modelfile};
 use crate::server::error::{parse_json, ApiError};
+use crate::server::prompt::ChatMode;
 use crate::server::AppState;
 use crate::store::manifest::{
     MEDIA_ADAPTER, MEDIA_LICENSE, MEDIA_MESSAGES, MEDIA_MODEL, MEDIA_PARAMS, MEDIA_PROJECTOR,
@@ -111,12 +112,22 @@ impl ModelView {
         } else {
             "completion"
         });
-        let template = self.template.as_deref().unwrap_or("");
-        if template.contains(".Tools") {
-            caps.push("tools");
-        }
-        if template.contains(".Suffix") {
-            caps.push("insert");
+        // The template the chat path uses gives `tools` (and `insert` for a Go template).
+        let jinja = gguf.and_then(Gguf::chat_template).unwrap_or("");
+        if self.chat_mode(gguf) == ChatMode::Native {
+            caps.extend(
+                crate::server::prompt::chat_template_capabilities(jinja)
+                    .into_iter()
+                    .filter(|c| *c == "tools"),
+            );
+        } else {
+            let template = self.template.as_deref().unwrap_or("");
+            if template.contains(".Tools") {
+                caps.push("tools");
+            }
+            if template.contains(".Suffix") {
+                caps.push("insert");
+            }
         }
         if self
             .stored
@@ -137,13 +148,23 @@ impl ModelView {
     /// `.Thinking` (Ollama's inference), or `<think>`/`</think>` when a GGUF chat template
     /// (used when the model has no Go template) shows both, as Ollama decides for those.
     pub fn thinking_tags(&self, gguf: Option<&Gguf>) -> Option<(String, String)> {
-        match self.template.as_deref().filter(|t| !t.is_empty()) {
-            Some(_) => self.template_thinking_tags.clone(),
-            None => gguf
+        match self.chat_mode(gguf) {
+            ChatMode::Rendered => self.template_thinking_tags.clone(),
+            ChatMode::Native => gguf
                 .and_then(Gguf::chat_template)
-                .filter(|t| t.contains("<think>") && t.contains("</think>"))
+                .filter(|t| {
+                    crate::server::prompt::chat_template_capabilities(t).contains(&"thinking")
+                })
                 .map(|_| ("<think>".to_string(), "</think>".to_string())),
         }
+    }
+
+    /// Ollama's chat path for this model: its Go TEMPLATE, or the GGUF's own template.
+    pub fn chat_mode(&self, gguf: Option<&Gguf>) -> ChatMode {
+        ChatMode::choose(
+            self.template.as_deref().filter(|t| !t.is_empty()),
+            gguf.and_then(Gguf::chat_template).filter(|t| !t.is_empty()),
+        )
     }
 
     /// The `parameters` text: one `key<pad to 30> value` line per value, Go `%#v` quoting.
