@@ -213,3 +213,61 @@ async fn every_final_response_has_a_positive_load_duration() {
         assert!(load <= reply["total_duration"].as_u64().unwrap(), "{reply}");
     }
 }
+
+#[tokio::test]
+async fn a_gguf_template_that_thinks_puts_the_reasoning_in_thinking() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = gguf_with_chat_template(dir.path(), include_str!("data/thinking-chatml.jinja"));
+    let models = modelfile_dir_for(&gguf, "FROM ./model.gguf\n");
+    let modelfile = models.path().join("Modelfile");
+    let output = server.run(&["create", "thinker", "-f", modelfile.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        capabilities(&server, "thinker").await,
+        ["completion", "thinking"]
+    );
+
+    let ask = |think: Option<bool>, stream: bool| {
+        let mut body = json!({"model": "thinker", "stream": stream,
+            "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+            "options": {"temperature": 0, "num_predict": 24}});
+        if let Some(think) = think {
+            body["think"] = json!(think);
+        }
+        body
+    };
+    // Thinking by default: the turn opens inside <think>, so the reply is reasoning until
+    // the model closes it (24 tokens are not enough for this one to).
+    let (status, reply) = post(&server, "/api/chat", ask(None, false)).await;
+    assert_eq!(status, 200, "{reply}");
+    let thinking = reply["message"]["thinking"].as_str().unwrap_or_default();
+    assert!(!thinking.is_empty(), "{reply}");
+    assert!(
+        !reply["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("think>"),
+        "{reply}"
+    );
+    // Streamed: the same reasoning, in `thinking` chunks.
+    let (status, text) = common::post_text(&server, "/api/chat", ask(None, true)).await;
+    assert_eq!(status, 200, "{text}");
+    let streamed: String = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|c| c["message"]["thinking"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(streamed, thinking, "{text}");
+    // `think: false` reaches the template as enable_thinking: an empty block, then the answer.
+    let (status, reply) = post(&server, "/api/chat", ask(Some(false), false)).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(
+        reply["message"].get("thinking").is_none_or(|t| t == ""),
+        "{reply}"
+    );
+    assert!(
+        !reply["message"]["content"].as_str().unwrap().is_empty(),
+        "{reply}"
+    );
+}

@@ -235,10 +235,24 @@ pub async fn generate_tokens(
                 messages.push(ChatMessage::new("system", system));
             }
             messages.push(ChatMessage::new("user", prompt));
-            engine
-                .tokenize_chat(&messages, think.enable_thinking())
-                .await
-                .map_err(engine_error)
+            // llama.cpp's chat code where the engine has it (as Ollama's native generate asks
+            // llama-server to apply the template), else rollama's Jinja.
+            let input = ChatInput {
+                messages: messages.clone(),
+                enable_thinking: think.enable_thinking(),
+                ..ChatInput::default()
+            };
+            match engine.render_native(&input).await {
+                Ok(Some(native)) => Ok(native.tokens),
+                Ok(None) => engine
+                    .tokenize_chat(&messages, think.enable_thinking())
+                    .await
+                    .map_err(engine_error),
+                Err(crate::engine::EngineError::Unsupported(message)) => {
+                    Err(ApiError::bad_request(message))
+                }
+                Err(e) => Err(engine_error(e)),
+            }
         }
         PromptFormat::Plain => engine
             .tokenize_text(prompt, true)
