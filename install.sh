@@ -19,6 +19,9 @@
 #   --purge             with --uninstall: also delete the service's own models
 #   DESTDIR=DIR         install under a scratch root (packaging, tests): files only, no users,
 #                       no systemctl, no model
+#   ROLLAMA_BINARY=PATH  from a checkout: install this already built binary (stripped as a
+#                       build would be) instead of building one; tests install the binary
+#                       they test
 #
 # A tarball is checked before anything is installed: against the SHA256SUMS beside it when
 # there is one, and always against the SHA256SUMS inside it.
@@ -158,16 +161,21 @@ else
     command -v cargo >/dev/null 2>&1 \
         || die "cargo is required to build from source: install Rust, or use --from with a release tarball"
     cd "$here"
-    # cmake, a C++ compiler and libclang, for the llama.cpp engine (apt-get where missing).
-    ./scripts/build-deps.sh
-    # shellcheck source=scripts/cargo-env.sh
-    . ./scripts/cargo-env.sh
-    say "building rollama (release; the first build takes about 20 minutes)"
-    cargo build --release --locked --bin rollama
+    built="${ROLLAMA_BINARY:-}"
+    if [ -z "$built" ]; then
+        # cmake, a C++ compiler and libclang, for the llama.cpp engine (apt-get where missing).
+        ./scripts/build-deps.sh
+        # shellcheck source=scripts/cargo-env.sh
+        . ./scripts/cargo-env.sh
+        say "building rollama (release; the first build takes about 20 minutes)"
+        cargo build --release --locked --bin rollama
+        built="$ROLLAMA_BUILD_DIR/rollama"
+    fi
+    [ -x "$built" ] || die "$built is not an executable"
     # As in the release tarball: the installed binary is stripped, and its debug info goes to
     # a file of its own that gdb finds through the binary's .gnu_debuglink (in bin/.debug/).
-    objcopy --only-keep-debug "$ROLLAMA_BUILD_DIR/rollama" "$work/rollama.debug"
-    cp "$ROLLAMA_BUILD_DIR/rollama" "$work/rollama"
+    objcopy --only-keep-debug "$built" "$work/rollama.debug"
+    cp "$built" "$work/rollama"
     (cd "$work" && objcopy --strip-all --add-gnu-debuglink=rollama.debug rollama)
     binary="$work/rollama"
     debug_info="$work/rollama.debug"

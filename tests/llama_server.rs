@@ -74,15 +74,21 @@ async fn llama_post(server: &LlamaServer, path: &str, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
-#[tokio::test]
-async fn greedy_answers_match_llama_servers() {
-    let reference = llama_server().await;
-    let server = Server::start();
-    // No TEMPLATE: rollama renders the GGUF's chat template, as llama-server does.
+/// `smol` from the test GGUF with no TEMPLATE: rollama renders the GGUF's chat template, as
+/// llama-server does.
+fn create_smol(server: &Server) -> tempfile::TempDir {
     let dir = modelfile_dir("FROM ./model.gguf\n");
     let modelfile = dir.path().join("Modelfile");
     let output = server.run(&["create", "smol", "-f", modelfile.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
+    dir
+}
+
+#[tokio::test]
+async fn greedy_answers_match_llama_servers() {
+    let reference = llama_server().await;
+    let server = Server::start();
+    let _dir = create_smol(&server);
 
     let prompt =
         "<|im_start|>user\nWrite a short poem about the sea.<|im_end|>\n<|im_start|>assistant\n";
@@ -135,10 +141,7 @@ async fn greedy_answers_match_llama_servers() {
 async fn structured_output_matches_llama_servers() {
     let reference = llama_server().await;
     let server = Server::start();
-    let dir = modelfile_dir("FROM ./model.gguf\n");
-    let modelfile = dir.path().join("Modelfile");
-    let output = server.run(&["create", "smol", "-f", modelfile.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    let _dir = create_smol(&server);
 
     let cases = [
         (

@@ -8,23 +8,9 @@ mod common;
 
 use common::{get_json, gguf_with_chat_template, modelfile_dir_for, post, stderr, stdout, Server};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 const QWEN_STYLE: &str = include_str!("data/qwen-style-tools.jinja");
-
-fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("ROLLAMA_TEST_PYTHON") {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-clients.sh");
-    let output = Command::new(script)
-        .output()
-        .expect("run python-clients.sh");
-    assert!(output.status.success(), "{}", stderr(&output));
-    PathBuf::from(stdout(&output).trim())
-}
 
 /// Creates `name` from the test model given the Qwen-style template, with `modelfile_rest`
 /// after its bare `FROM`.
@@ -65,30 +51,9 @@ async fn a_gguf_template_with_tools_answers_tool_calls_through_the_official_clie
         "{listed}"
     );
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/native_tools.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .arg(format!("http://{}", server.addr))
-        .arg("qwenish")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the client script");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "client checks failed:\n{}\n{}",
-        stdout(&output),
-        stderr(&output)
-    );
+    let address = format!("http://{}", server.addr);
+    let output = common::run_client_script("native_tools.py", &[&address, "qwenish"]);
+    assert!(stdout(&output).contains("native tool calls: ok"));
 }
 
 #[tokio::test]

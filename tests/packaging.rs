@@ -430,12 +430,9 @@ fn the_service_installs_and_uninstalls_under_a_scratch_root() {
 
 #[test]
 fn a_source_install_is_a_stripped_binary_with_its_debug_info_beside_it() {
-    // The binary under test is `<target dir>/<host triple>/release/rollama` (scripts/cargo-env.sh),
-    // so install.sh's cargo build finds it built already and only links nothing new.
-    let built = Path::new(BIN);
-    let target_dir = built.ancestors().nth(3).unwrap();
-    // The prefix is inside HOME, so no service is set up; the environment is the test's own
-    // (the one the tests were built in), so cargo finds nothing to rebuild.
+    // install.sh from this checkout, given the binary under test (ROLLAMA_BINARY) rather than
+    // building one: the same steps after the build. The prefix is inside HOME, so no service
+    // is set up.
     let real_home = PathBuf::from(std::env::var("HOME").unwrap());
     let home = tempfile::Builder::new()
         .prefix(".rollama-install-test")
@@ -445,7 +442,7 @@ fn a_source_install_is_a_stripped_binary_with_its_debug_info_beside_it() {
     let output = Command::new("bash")
         .arg(repo().join("install.sh"))
         .args(["--no-model", "--prefix", prefix.to_str().unwrap()])
-        .env("CARGO_TARGET_DIR", target_dir)
+        .env("ROLLAMA_BINARY", BIN)
         .stdin(Stdio::null())
         .output()
         .unwrap();

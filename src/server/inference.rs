@@ -524,75 +524,85 @@ impl NativeSplit {
     }
 }
 
-/// Takes the reasoning out of the text (with a thinking parser) and holds back text that may
-/// be a tool call (with tools), or splits the reply with its chat format's own parser. Without
+/// Turns the engine's text into the reply's parts: the chat format's own parser (native
+/// path), or rollama's thinking parser and tool-call hold-back.
+enum Splitter {
+    Native(NativeSplit),
+    Rollama {
+        thinking: Option<Parser>,
+        calls: ToolCalls,
+    },
+}
+
+impl Splitter {
+    fn text(&mut self, text: String) -> Vec<Out> {
+        match self {
+            Splitter::Native(split) => split.push(&text),
+            Splitter::Rollama {
+                thinking: Some(parser),
+                calls,
+            } => reasoning_and_answer(calls, parser.add(&text)),
+            Splitter::Rollama {
+                thinking: None,
+                calls,
+            } => calls.text(text).into_iter().collect(),
+        }
+    }
+
+    fn finish(&mut self) -> Vec<Out> {
+        match self {
+            Splitter::Native(split) => split.finish(),
+            Splitter::Rollama { thinking, calls } => {
+                let mut outs = match thinking {
+                    Some(parser) => reasoning_and_answer(calls, parser.finish()),
+                    None => Vec::new(),
+                };
+                outs.extend(calls.finish());
+                outs
+            }
+        }
+    }
+}
+
+/// Reasoning and answer text of one piece (or of the thinking parser's leftovers).
+fn reasoning_and_answer(calls: &mut ToolCalls, split: super::thinking::Split) -> Vec<Out> {
+    let mut outs = Vec::new();
+    if !split.thinking.is_empty() {
+        outs.push(Out::Thinking(split.thinking));
+    }
+    if !split.content.is_empty() {
+        outs.extend(calls.text(split.content));
+    }
+    outs
+}
+
+/// Splits the reply with its chat format's own parser, or takes the reasoning out of the text
+/// (with a thinking parser) and holds back text that may be a tool call (with tools). Without
 /// any of them the engine's events are read directly (one task and channel hop fewer).
 /// Dropping the result drops the engine's receiver, which cancels the generation.
 fn adapt(
     mut events: mpsc::Receiver<Event>,
     tools: Vec<String>,
     max_calls: Option<usize>,
-    mut thinking: Option<Parser>,
+    thinking: Option<Parser>,
     reply: Option<std::sync::Arc<dyn ReplyParser>>,
 ) -> Outs {
-    if let Some(parser) = reply {
-        let (sender, receiver) = mpsc::channel(256);
-        tokio::spawn(async move {
-            let mut split = NativeSplit::new(parser, max_calls);
-            while let Some(event) = events.recv().await {
-                let (outs, last) = match event {
-                    Event::Text(text) => (split.push(&text), false),
-                    Event::Logprobs(list) => (vec![Out::Logprobs(list)], false),
-                    Event::Done(summary) => {
-                        let mut outs = split.finish();
-                        outs.push(Out::Done(summary));
-                        (outs, true)
-                    }
-                    Event::Failed(message) => (vec![Out::Failed(message)], true),
-                    Event::Rejected(message) => (vec![Out::Rejected(message)], true),
-                };
-                for out in outs {
-                    if sender.send(out).await.is_err() {
-                        return;
-                    }
-                }
-                if last {
-                    return;
-                }
-            }
-        });
-        return Outs::Parsed(receiver);
-    }
-    if tools.is_empty() && thinking.is_none() {
-        return Outs::Engine(events);
-    }
+    let mut splitter = match reply {
+        Some(parser) => Splitter::Native(NativeSplit::new(parser, max_calls)),
+        None if tools.is_empty() && thinking.is_none() => return Outs::Engine(events),
+        None => Splitter::Rollama {
+            thinking,
+            calls: ToolCalls::new(tools, max_calls),
+        },
+    };
     let (sender, receiver) = mpsc::channel(256);
     tokio::spawn(async move {
-        let mut calls = ToolCalls::new(tools, max_calls);
-        // Reasoning and answer text of one piece (or of the parser's leftovers).
-        let split = |calls: &mut ToolCalls, split: super::thinking::Split| {
-            let mut outs = Vec::new();
-            if !split.thinking.is_empty() {
-                outs.push(Out::Thinking(split.thinking));
-            }
-            if !split.content.is_empty() {
-                outs.extend(calls.text(split.content));
-            }
-            outs
-        };
         while let Some(event) = events.recv().await {
             let (outs, last) = match event {
-                Event::Text(text) => match &mut thinking {
-                    Some(parser) => (split(&mut calls, parser.add(&text)), false),
-                    None => (calls.text(text).into_iter().collect(), false),
-                },
+                Event::Text(text) => (splitter.text(text), false),
                 Event::Logprobs(list) => (vec![Out::Logprobs(list)], false),
                 Event::Done(summary) => {
-                    let mut outs = match &mut thinking {
-                        Some(parser) => split(&mut calls, parser.finish()),
-                        None => Vec::new(),
-                    };
-                    outs.extend(calls.finish());
+                    let mut outs = splitter.finish();
                     outs.push(Out::Done(summary));
                     (outs, true)
                 }

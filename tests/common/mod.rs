@@ -503,3 +503,48 @@ pub fn gguf_with_chat_template(dir: &Path, template: &str) -> PathBuf {
     rollama::quantize::write_gguf(&mut out, &metadata, &tensors).unwrap();
     path
 }
+
+/// The Python with the official client libraries: `ROLLAMA_TEST_PYTHON`, else the virtual
+/// environment scripts/python-clients.sh makes.
+pub fn python() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROLLAMA_TEST_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-clients.sh");
+    let output = Command::new(script)
+        .output()
+        .expect("run python-clients.sh");
+    assert!(output.status.success(), "{}", stderr(&output));
+    PathBuf::from(stdout(&output).trim())
+}
+
+/// Runs `tests/clients/<script>` with `args` and asserts that it succeeded; a generation that
+/// runs away fails the test after five minutes instead of hanging the suite.
+pub fn run_client_script(script: &str, args: &[&str]) -> Output {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let mut child = Command::new(python())
+        .arg(path)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the client script");
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    output
+}
