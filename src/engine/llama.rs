@@ -618,6 +618,16 @@ impl Constraint for LlamaGrammar {
         self.sampler.accept(LlamaToken(token as i32));
     }
 
+    /// The grammar judged on one candidate: it keeps its logit or makes it minus infinity.
+    fn allows(&mut self, token: u32) -> Option<bool> {
+        let mut candidate = LlamaTokenDataArray::new(
+            vec![LlamaTokenData::new(LlamaToken(token as i32), 0.0, 0.0)],
+            false,
+        );
+        self.sampler.apply(&mut candidate);
+        Some(candidate.data[0].logit().is_finite())
+    }
+
     /// A complete grammar allows only the end of the generation, which stops it.
     fn is_done(&self) -> bool {
         false

@@ -16,6 +16,11 @@ pub trait Constraint: Send {
     fn mask(&mut self, logits: &mut [f32]);
     /// Advances past the chosen token.
     fn accept(&mut self, token: u32);
+    /// Whether `token` may come next, where that is cheap to tell (`None`: mask instead).
+    fn allows(&mut self, token: u32) -> Option<bool> {
+        let _ = token;
+        None
+    }
     /// Whether nothing more can follow.
     fn is_done(&self) -> bool;
 }
@@ -197,11 +202,28 @@ impl Sampler {
     /// Chooses the next token from raw logits given the whole context so far.
     pub fn choose(&self, logits: &mut [f32], context: &[u32]) -> Option<usize> {
         let mut state = self.state.lock().ok()?;
-        if let Some(grammar) = state.grammar.as_mut() {
-            grammar.mask(logits);
-        }
+        let state = &mut *state;
+        // Penalties leave masked tokens masked, so they may come first. A constraint that can
+        // judge one token cheaply is asked about the unconstrained choice first, and masks
+        // the whole vocabulary only when it refuses it (llama.cpp's sampler does the same):
+        // the choice comes from the masked distribution either way. Log-probabilities are
+        // those of the masked distribution, so a request for them always masks.
         apply_penalties(&self.options, logits, context);
-        let choice = sample(&self.options, logits, &mut state.rng)?;
+        let mut choice = None;
+        if let Some(grammar) = state.grammar.as_mut() {
+            let first = match self.options.logprobs {
+                None => sample(&self.options, logits, &mut state.rng),
+                Some(_) => None,
+            };
+            choice = first.filter(|token| grammar.allows(*token as u32) == Some(true));
+            if choice.is_none() {
+                grammar.mask(logits);
+            }
+        }
+        let choice = match choice {
+            Some(choice) => choice,
+            None => sample(&self.options, logits, &mut state.rng)?,
+        };
         if let Some(grammar) = state.grammar.as_mut() {
             grammar.accept(choice as u32);
         }
@@ -353,6 +375,58 @@ fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Allows even tokens only; counts how often it had to mask.
+    struct EvenOnly {
+        masks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        cheap: bool,
+    }
+
+    impl Constraint for EvenOnly {
+        fn mask(&mut self, logits: &mut [f32]) {
+            self.masks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for (id, logit) in logits.iter_mut().enumerate() {
+                if id % 2 == 1 {
+                    *logit = f32::NEG_INFINITY;
+                }
+            }
+        }
+        fn accept(&mut self, _token: u32) {}
+        fn is_done(&self) -> bool {
+            false
+        }
+        fn allows(&mut self, token: u32) -> Option<bool> {
+            self.cheap.then_some(token % 2 == 0)
+        }
+    }
+
+    #[test]
+    fn a_constraint_masks_only_when_it_refuses_the_unconstrained_choice() {
+        for cheap in [true, false] {
+            let masks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let constraint = EvenOnly {
+                masks: masks.clone(),
+                cheap,
+            };
+            let greedy = SamplingOptions {
+                temperature: 0.0,
+                ..SamplingOptions::default()
+            };
+            let sampler = Sampler::new(greedy, 0).with_grammar(Some(Box::new(constraint)));
+            // The best token (2) is allowed: no mask where the constraint can tell cheaply.
+            assert_eq!(sampler.choose(&mut [0.0, 1.0, 3.0, 2.0], &[]), Some(2));
+            assert_eq!(
+                masks.load(std::sync::atomic::Ordering::SeqCst),
+                usize::from(!cheap)
+            );
+            // The best token (3) is refused: the best allowed one (0) after a mask.
+            assert_eq!(sampler.choose(&mut [1.0, 0.5, -1.0, 3.0], &[]), Some(0));
+            assert_eq!(
+                masks.load(std::sync::atomic::Ordering::SeqCst),
+                1 + usize::from(!cheap)
+            );
+        }
+    }
 
     #[test]
     fn logprobs_are_natural_log_softmax_with_the_top_alternatives() {
