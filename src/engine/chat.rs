@@ -25,7 +25,6 @@ extern "C" {
         error: *mut *mut c_char,
     ) -> *mut c_void;
     fn rollama_chat_templates_free(templates: *mut c_void);
-    fn rollama_chat_templates_caps(templates: *const c_void, out: *mut *mut c_char) -> c_int;
     fn rollama_chat_templates_apply(
         templates: *const c_void,
         request: *const c_char,
@@ -119,7 +118,6 @@ pub struct Rendered {
     pub generation_prompt: String,
     /// The reply parser (llama.cpp's PEG arena, serialised).
     pub parser: String,
-    pub supports_thinking: bool,
     /// Tokens whose text must appear in the output (special tokens of the format).
     pub preserved_tokens: Vec<String>,
     pub additional_stops: Vec<String>,
@@ -141,15 +139,6 @@ impl ChatTemplates {
                 lock: Mutex::new(()),
             })
             .ok_or_else(|| message.unwrap_or_else(|| "the chat template cannot be parsed".into()))
-    }
-
-    /// llama.cpp's view of the template: `supports_tools`, `supports_tool_calls`,
-    /// `supports_system_role`, `supports_thinking`, …
-    pub fn capabilities(&self) -> Result<serde_json::Value, String> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: `raw` is live; `out` is written by the shim.
-        let text = call(|out| unsafe { rollama_chat_templates_caps(self.raw.as_ptr(), out) })?;
-        serde_json::from_str(&text).map_err(|e| e.to_string())
     }
 
     /// Renders a chat: `request` holds `messages` and `tools` in OpenAI's shape,
@@ -240,8 +229,6 @@ mod tests {
     #[test]
     fn the_qwen_style_template_takes_tools_and_parses_their_calls() {
         let templates = ChatTemplates::new(QWEN_STYLE, "", "<|im_end|>").unwrap();
-        let caps = templates.capabilities().unwrap();
-        assert_eq!(caps["supports_tools"], true, "{caps}");
         let rendered = templates
             .apply(
                 &json!({"messages": [{"role": "user", "content": "Weather in Paris?"}],

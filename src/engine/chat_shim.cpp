@@ -115,25 +115,6 @@ void rollama_chat_templates_free(common_chat_templates * templates) {
     common_chat_templates_free(templates);
 }
 
-// What the template can do: llama.cpp's template capabilities (`supports_tools`, …) and
-// whether its reasoning can be switched (`supports_thinking`).
-int rollama_chat_templates_caps(const common_chat_templates * templates, char ** out) {
-    return guarded(out, [&] {
-        common_json caps = common_json::object();
-        for (const auto & [name, value] : common_chat_templates_get_caps(templates)) {
-            caps[name] = value;
-        }
-        bool thinking = false;
-        try {
-            thinking = common_chat_templates_support_enable_thinking(templates);
-        } catch (const std::exception &) {
-            thinking = false;
-        }
-        caps["supports_thinking"] = thinking;
-        return caps.dump();
-    });
-}
-
 // Renders a chat. `request` is a JSON object: `messages` (OpenAI's shape), `tools` (OpenAI's
 // shape), `tool_choice` ("auto", "required", "none"), `parallel_tool_calls`,
 // `enable_thinking`, `json_schema`, `add_generation_prompt`. The answer is a JSON object with
@@ -169,9 +150,6 @@ int rollama_chat_templates_apply(const common_chat_templates * templates, const 
         answer["grammar_lazy"]       = params.grammar_lazy;
         answer["generation_prompt"]  = params.generation_prompt;
         answer["parser"]             = params.parser;
-        answer["supports_thinking"]  = params.supports_thinking;
-        answer["thinking_start_tag"] = params.thinking_start_tag;
-        answer["thinking_end_tags"]  = params.thinking_end_tags;
         answer["preserved_tokens"]   = params.preserved_tokens;
         answer["additional_stops"]   = params.additional_stops;
         put_triggers(answer, params.grammar_triggers);

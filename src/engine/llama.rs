@@ -478,7 +478,6 @@ impl LlamaEngine {
                 .filter_map(single_token)
                 .collect(),
             parser: Arc::new(parser),
-            format_name: rendered.format_name,
         }))
     }
 
@@ -498,7 +497,7 @@ impl LlamaEngine {
             },
             (None, None) => return Ok(None),
         };
-        let sampler = if spec.lazy {
+        let mut sampler = if spec.lazy {
             let tokens: Vec<LlamaToken> = spec
                 .trigger_tokens
                 .iter()
@@ -515,7 +514,6 @@ impl LlamaEngine {
             LlamaSampler::grammar(&self.model, &spec.grammar, "root")
         }
         .map_err(|e| format!("the grammar cannot be used: {e}"))?;
-        let mut sampler = sampler;
         for token in &spec.prefill {
             sampler
                 .try_accept(LlamaToken(*token as i32))
@@ -618,14 +616,18 @@ impl Constraint for LlamaGrammar {
         self.sampler.accept(LlamaToken(token as i32));
     }
 
+    fn judges_single_tokens(&self) -> bool {
+        true
+    }
+
     /// The grammar judged on one candidate: it keeps its logit or makes it minus infinity.
-    fn allows(&mut self, token: u32) -> Option<bool> {
+    fn allows(&mut self, token: u32) -> bool {
         let mut candidate = LlamaTokenDataArray::new(
             vec![LlamaTokenData::new(LlamaToken(token as i32), 0.0, 0.0)],
             false,
         );
         self.sampler.apply(&mut candidate);
-        Some(candidate.data[0].logit().is_finite())
+        candidate.data[0].logit().is_finite()
     }
 
     /// A complete grammar allows only the end of the generation, which stops it.

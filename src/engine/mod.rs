@@ -371,8 +371,6 @@ pub struct NativeChat {
     /// Special tokens whose text the reply must keep (the format's tags).
     pub preserved_tokens: Vec<u32>,
     pub parser: Arc<dyn ReplyParser>,
-    /// llama.cpp's name of the chat format.
-    pub format_name: String,
 }
 
 /// One generation.

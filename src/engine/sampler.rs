@@ -16,10 +16,15 @@ pub trait Constraint: Send {
     fn mask(&mut self, logits: &mut [f32]);
     /// Advances past the chosen token.
     fn accept(&mut self, token: u32);
-    /// Whether `token` may come next, where that is cheap to tell (`None`: mask instead).
-    fn allows(&mut self, token: u32) -> Option<bool> {
+    /// Whether [`Constraint::allows`] is cheap: the sampler then asks about its unconstrained
+    /// choice before masking the whole vocabulary.
+    fn judges_single_tokens(&self) -> bool {
+        false
+    }
+    /// Whether `token` may come next (asked only where `judges_single_tokens`).
+    fn allows(&mut self, token: u32) -> bool {
         let _ = token;
-        None
+        true
     }
     /// Whether nothing more can follow.
     fn is_done(&self) -> bool;
@@ -211,11 +216,10 @@ impl Sampler {
         apply_penalties(&self.options, logits, context);
         let mut choice = None;
         if let Some(grammar) = state.grammar.as_mut() {
-            let first = match self.options.logprobs {
-                None => sample(&self.options, logits, &mut state.rng),
-                Some(_) => None,
-            };
-            choice = first.filter(|token| grammar.allows(*token as u32) == Some(true));
+            if grammar.judges_single_tokens() && self.options.logprobs.is_none() {
+                choice = sample(&self.options, logits, &mut state.rng)
+                    .filter(|token| grammar.allows(*token as u32));
+            }
             if choice.is_none() {
                 grammar.mask(logits);
             }
@@ -395,8 +399,11 @@ mod tests {
         fn is_done(&self) -> bool {
             false
         }
-        fn allows(&mut self, token: u32) -> Option<bool> {
-            self.cheap.then_some(token % 2 == 0)
+        fn judges_single_tokens(&self) -> bool {
+            self.cheap
+        }
+        fn allows(&mut self, token: u32) -> bool {
+            token % 2 == 0
         }
     }
 

@@ -29,14 +29,12 @@ impl PromptFormat {
         mode: ChatMode,
         has_chat_template: bool,
     ) -> Result<PromptFormat, ApiError> {
-        match template {
-            Some(text) if !text.is_empty() && mode == ChatMode::Rendered => Template::parse(text)
+        // The native path needs a GGUF template; without one the Go template is used anyway.
+        match template.filter(|text| !text.is_empty()) {
+            Some(text) if mode == ChatMode::Rendered || !has_chat_template => Template::parse(text)
                 .map(PromptFormat::Go)
                 .map_err(|e| ApiError::bad_request(format!("template error: {e}"))),
             _ if has_chat_template => Ok(PromptFormat::ModelChatTemplate),
-            Some(text) if !text.is_empty() => Template::parse(text)
-                .map(PromptFormat::Go)
-                .map_err(|e| ApiError::bad_request(format!("template error: {e}"))),
             _ => Ok(PromptFormat::Plain),
         }
     }
@@ -163,16 +161,27 @@ fn chat_template_round_trip(template: &str) -> bool {
         .any(|marker| template.contains(marker))
 }
 
-/// What a chat request asks of llama.cpp's chat code besides its messages.
-#[derive(Debug, Clone, Default)]
-pub struct ChatSettings {
-    pub tools: Vec<serde_json::Value>,
-    /// `auto`, `required` or `none`.
-    pub tool_choice: String,
-    pub parallel_tool_calls: bool,
-    /// `think` given as a level (`"high"`…).
-    pub reasoning_effort: Option<String>,
-    pub json_schema: Option<serde_json::Value>,
+/// The GGUF's template applied to `input` (its messages and settings): by llama.cpp's chat
+/// code where the engine has it (as Ollama's native path asks llama-server to), with what the
+/// chat format needs besides the tokens; else by rollama's Jinja.
+async fn render_model_template(
+    engine: &Engine,
+    input: &ChatInput,
+) -> Result<(Vec<u32>, Option<NativeChat>), ApiError> {
+    match engine.render_native(input).await {
+        Ok(Some(mut native)) => Ok((std::mem::take(&mut native.tokens), Some(native))),
+        Ok(None) => Ok((
+            engine
+                .tokenize_chat(&input.messages, input.enable_thinking)
+                .await
+                .map_err(engine_error)?,
+            None,
+        )),
+        Err(crate::engine::EngineError::Unsupported(message)) => {
+            Err(ApiError::bad_request(message))
+        }
+        Err(e) => Err(engine_error(e)),
+    }
 }
 
 fn template_messages(messages: &[ChatMessage]) -> Vec<TemplateMessage> {
@@ -235,24 +244,12 @@ pub async fn generate_tokens(
                 messages.push(ChatMessage::new("system", system));
             }
             messages.push(ChatMessage::new("user", prompt));
-            // llama.cpp's chat code where the engine has it (as Ollama's native generate asks
-            // llama-server to apply the template), else rollama's Jinja.
             let input = ChatInput {
-                messages: messages.clone(),
+                messages,
                 enable_thinking: think.enable_thinking(),
                 ..ChatInput::default()
             };
-            match engine.render_native(&input).await {
-                Ok(Some(native)) => Ok(native.tokens),
-                Ok(None) => engine
-                    .tokenize_chat(&messages, think.enable_thinking())
-                    .await
-                    .map_err(engine_error),
-                Err(crate::engine::EngineError::Unsupported(message)) => {
-                    Err(ApiError::bad_request(message))
-                }
-                Err(e) => Err(engine_error(e)),
-            }
+            Ok(render_model_template(engine, &input).await?.0)
         }
         PromptFormat::Plain => engine
             .tokenize_text(prompt, true)
@@ -270,10 +267,12 @@ pub struct ChatPrompt {
 }
 
 /// Tokens for `/api/chat`, dropping the oldest turns until the prompt fits `num_ctx`.
+/// `settings` holds what the request asks of the template besides its messages and `think`
+/// (tools, `tool_choice`, a reasoning level, a JSON schema).
 pub async fn chat_tokens(
     engine: &Engine,
     format: &PromptFormat,
-    settings: &ChatSettings,
+    settings: &ChatInput,
     mut messages: Vec<ChatMessage>,
     window: Window,
     think: &Think,
@@ -317,7 +316,7 @@ pub async fn chat_tokens(
 async fn render_chat(
     engine: &Engine,
     format: &PromptFormat,
-    settings: &ChatSettings,
+    settings: &ChatInput,
     messages: &[ChatMessage],
     think: &Think,
 ) -> Result<(Vec<u32>, Option<NativeChat>), ApiError> {
@@ -333,27 +332,10 @@ async fn render_chat(
         PromptFormat::ModelChatTemplate => {
             let input = ChatInput {
                 messages: messages.to_vec(),
-                tools: settings.tools.clone(),
-                tool_choice: settings.tool_choice.clone(),
-                parallel_tool_calls: settings.parallel_tool_calls,
                 enable_thinking: think.enable_thinking(),
-                reasoning_effort: settings.reasoning_effort.clone(),
-                json_schema: settings.json_schema.clone(),
+                ..settings.clone()
             };
-            match engine.render_native(&input).await {
-                Ok(Some(native)) => Ok((native.tokens.clone(), Some(native))),
-                Ok(None) => Ok((
-                    engine
-                        .tokenize_chat(messages, think.enable_thinking())
-                        .await
-                        .map_err(engine_error)?,
-                    None,
-                )),
-                Err(crate::engine::EngineError::Unsupported(message)) => {
-                    Err(ApiError::bad_request(message))
-                }
-                Err(e) => Err(engine_error(e)),
-            }
+            render_model_template(engine, &input).await
         }
         PromptFormat::Plain => {
             let last_user = messages

@@ -1,11 +1,11 @@
 //! `POST /api/chat`: a conversation in, the assistant's next message out.
 
-use crate::engine::{ChatMessage, GenerateRequest};
+use crate::engine::{ChatInput, ChatMessage, GenerateRequest};
 use crate::server::error::{null_is_default, parse_json, ApiError};
 use crate::server::inference::{
     find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation, Shape,
 };
-use crate::server::prompt::{self, ChatSettings, PromptFormat};
+use crate::server::prompt::{self, PromptFormat};
 use crate::server::tools::ToolChoice;
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
@@ -201,7 +201,7 @@ pub async fn chat_with(
     let shift = window.shift;
     // On the native path llama.cpp's chat code enforces `tool_choice` with its format's own
     // grammar (a named tool: that tool alone, required).
-    let settings = ChatSettings {
+    let settings = ChatInput {
         tools: match &tool_choice {
             ToolChoice::Named(name) => tools
                 .iter()
@@ -225,6 +225,7 @@ pub async fn chat_with(
             _ => None,
         },
         json_schema: requested_format.clone(),
+        ..ChatInput::default()
     };
     let chat_prompt =
         prompt::chat_tokens(engine, &prompt_format, &settings, messages, window, &think).await?;
