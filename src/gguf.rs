@@ -209,13 +209,16 @@ impl TensorInfo {
 }
 
 /// The readable part of a GGUF file: header, metadata and tensor table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Gguf {
     pub version: u32,
     /// Metadata pairs in file order (duplicates kept; [`Gguf::get`] sees the last one, as
     /// Ollama's map does).
     pub metadata: Vec<(String, Value)>,
     pub tensors: Vec<TensorInfo>,
+    /// Where each tensor's data starts in the file, in bytes from the file's start, in the
+    /// order of `tensors` (empty for a value not read from a file).
+    pub data_offsets: Vec<u64>,
 }
 
 impl Gguf {
@@ -292,12 +295,15 @@ impl Gguf {
             offsets.push(offset);
         }
 
-        let gguf = Gguf {
+        let mut gguf = Gguf {
             version,
             metadata,
             tensors,
+            data_offsets: Vec::new(),
         };
-        gguf.check_tensor_extents(source.position, &offsets, file_len)?;
+        let data_start = gguf.check_tensor_extents(source.position, &offsets, file_len)?;
+        // Cannot overflow: check_tensor_extents checked each start plus size.
+        gguf.data_offsets = offsets.iter().map(|offset| data_start + offset).collect();
         Ok(gguf)
     }
 
@@ -402,7 +408,7 @@ impl Gguf {
     }
 
     /// `general.alignment` when it is a `u32`, as Ollama reads it; 32 otherwise.
-    fn alignment(&self) -> Result<u64, GgufError> {
+    pub fn alignment(&self) -> Result<u64, GgufError> {
         match self.get("general.alignment") {
             Some(Value::U32(0)) => Err(malformed("general.alignment is 0".to_owned())),
             Some(Value::U32(alignment)) => Ok(u64::from(*alignment)),
@@ -411,13 +417,14 @@ impl Gguf {
     }
 
     /// Checks that every tensor's data lies within the file, as Ollama's decoder does; this
-    /// is what catches a file cut short inside its tensor data.
+    /// is what catches a file cut short inside its tensor data. Returns where the data
+    /// section starts.
     fn check_tensor_extents(
         &self,
         header_end: u64,
         offsets: &[u64],
         file_len: u64,
-    ) -> Result<(), GgufError> {
+    ) -> Result<u64, GgufError> {
         let alignment = self.alignment()?;
         let data_start = align_up(header_end, alignment)
             .ok_or_else(|| malformed("tensor data offset overflows".to_owned()))?;
@@ -442,7 +449,7 @@ impl Gguf {
                 }
             }
         }
-        Ok(())
+        Ok(data_start)
     }
 }
 
@@ -602,7 +609,7 @@ fn block_layout(kind: u32) -> Option<(u64, u64)> {
 
 /// Bytes of data a tensor occupies, following Ollama's checked `Tensor.size()`: the first
 /// dimension must be a whole number of blocks. `None` for unknown types and overflows.
-fn tensor_data_size(kind: u32, shape: &[u64]) -> Option<u64> {
+pub fn tensor_data_size(kind: u32, shape: &[u64]) -> Option<u64> {
     let (block_elements, block_bytes) = block_layout(kind)?;
     let elements = checked_element_count(shape)?;
     let row = shape.first().copied().unwrap_or(1);
@@ -812,22 +819,33 @@ impl<R: Read> Source<R> {
     }
 }
 
-/// Writes a minimal valid little-endian GGUF v3 file: `metadata` in order, then one tensor
-/// info per `(name, ggml type id, shape)`, then zeroed tensor data, each tensor aligned to
-/// `general.alignment` (a `u32` in `metadata`) or 32. Meant for test fixtures.
+/// Where [`write_header`] placed the tensor data: the data section starts right after the
+/// header (which it pads to the alignment), and each tensor at its offset within it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataLayout {
+    /// Bytes written by [`write_header`], padding included: where the data section starts.
+    pub data_start: u64,
+    /// Each tensor's `(offset within the data section, size in bytes)`, in order.
+    pub tensors: Vec<(u64, u64)>,
+}
+
+/// Writes a little-endian GGUF v3 header: `metadata` in order, then one tensor info per
+/// `(name, ggml type id, shape)`, each tensor's data placed at the next multiple of
+/// `general.alignment` (a `u32` in `metadata`) or 32, then padding up to the data section.
+/// The caller writes the tensor data after it, as the returned layout says.
 ///
 /// Fails with `InvalidInput` for an array whose elements differ in type, or a tensor whose
 /// type has no known layout or whose first dimension is not a whole number of blocks.
-pub fn write_test_gguf<W: Write>(
-    mut w: W,
-    metadata: &[(&str, Value)],
-    tensors: &[(&str, u32, Vec<u64>)],
-) -> io::Result<()> {
+pub fn write_header<W: Write, K: AsRef<str>, N: AsRef<str>>(
+    w: &mut W,
+    metadata: &[(K, Value)],
+    tensors: &[(N, u32, Vec<u64>)],
+) -> io::Result<DataLayout> {
     let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
     let alignment = metadata
         .iter()
         .rev()
-        .find(|(key, _)| *key == "general.alignment")
+        .find(|(key, _)| key.as_ref() == "general.alignment")
         .and_then(|(_, value)| match value {
             Value::U32(alignment) if *alignment > 0 => Some(u64::from(*alignment)),
             _ => None,
@@ -840,15 +858,16 @@ pub fn write_test_gguf<W: Write>(
     header.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
     header.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
     for (key, value) in metadata {
-        put_string(&mut header, key);
+        put_string(&mut header, key.as_ref());
         header.extend_from_slice(&value.type_id().to_le_bytes());
         put_value(&mut header, value).map_err(invalid)?;
     }
 
     let overflow = || invalid("tensor data offsets overflow".to_owned());
-    let mut sizes = Vec::with_capacity(tensors.len());
+    let mut placed = Vec::with_capacity(tensors.len());
     let mut next_offset = 0u64;
     for (name, kind, shape) in tensors {
+        let name = name.as_ref();
         let size = tensor_data_size(*kind, shape).ok_or_else(|| {
             invalid(format!(
                 "tensor `{name}` of type {kind} with shape {shape:?} has no valid data size"
@@ -856,7 +875,7 @@ pub fn write_test_gguf<W: Write>(
         })?;
         let offset = align_up(next_offset, alignment).ok_or_else(overflow)?;
         next_offset = offset.checked_add(size).ok_or_else(overflow)?;
-        sizes.push((offset, size));
+        placed.push((offset, size));
 
         put_string(&mut header, name);
         header.extend_from_slice(&(shape.len() as u32).to_le_bytes());
@@ -867,17 +886,30 @@ pub fn write_test_gguf<W: Write>(
         header.extend_from_slice(&offset.to_le_bytes());
     }
     w.write_all(&header)?;
-    if tensors.is_empty() {
-        return w.flush();
-    }
-
     let header_len = header.len() as u64;
-    write_zeros(
-        &mut w,
-        align_up(header_len, alignment).ok_or_else(overflow)? - header_len,
-    )?;
+    let data_start = if tensors.is_empty() {
+        header_len
+    } else {
+        let start = align_up(header_len, alignment).ok_or_else(overflow)?;
+        write_zeros(w, start - header_len)?;
+        start
+    };
+    Ok(DataLayout {
+        data_start,
+        tensors: placed,
+    })
+}
+
+/// Writes a minimal valid little-endian GGUF v3 file: [`write_header`], then zeroed tensor
+/// data. Meant for test fixtures.
+pub fn write_test_gguf<W: Write>(
+    mut w: W,
+    metadata: &[(&str, Value)],
+    tensors: &[(&str, u32, Vec<u64>)],
+) -> io::Result<()> {
+    let layout = write_header(&mut w, metadata, tensors)?;
     let mut written = 0u64;
-    for (offset, size) in sizes {
+    for (offset, size) in layout.tensors {
         write_zeros(&mut w, offset - written)?;
         write_zeros(&mut w, size)?;
         written = offset + size;
@@ -919,7 +951,7 @@ fn put_value(out: &mut Vec<u8>, value: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn write_zeros<W: Write>(w: &mut W, mut count: u64) -> io::Result<()> {
+pub fn write_zeros<W: Write>(w: &mut W, mut count: u64) -> io::Result<()> {
     const ZEROS: [u8; 8192] = [0; 8192];
     while count > 0 {
         // Lossless: the minimum is at most ZEROS.len().
@@ -1375,7 +1407,7 @@ mod tests {
             Gguf {
                 version: 3,
                 metadata,
-                tensors: vec![],
+                ..Gguf::default()
             }
             .file_type_name()
         };
@@ -1488,6 +1520,7 @@ mod tests {
                 kind: F32,
                 shape: vec![3, 4],
             }],
+            ..Gguf::default()
         };
         assert_eq!(with_tensors.parameter_count(), 12);
         let without_tensors = Gguf {

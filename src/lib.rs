@@ -20,6 +20,7 @@ pub mod fuzzing;
 pub mod gguf;
 pub mod memory;
 pub mod modelfile;
+pub mod ollama_layout;
 pub mod quantize;
 pub mod registry;
 pub mod server;

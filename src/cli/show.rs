@@ -126,6 +126,26 @@ pub fn render(response: &Value, verbose: bool) -> String {
         section(&mut out, "Capabilities", rows);
     }
 
+    if let Some(translation) = response["translation"].as_object() {
+        let layout = translation
+            .get("layout")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let family = layout.strip_prefix("ollama/").unwrap_or(layout);
+        let copy = match translation.get("derived_bytes").and_then(Value::as_i64) {
+            Some(bytes) if bytes > 0 => format!("{} on disk", crate::format::human_bytes(bytes)),
+            _ => "written at first load".to_string(),
+        };
+        let rows = vec![
+            row(&[
+                "layout",
+                &format!("Ollama's {family}, translated for llama.cpp"),
+            ]),
+            row(&["copy", &copy]),
+        ];
+        section(&mut out, "Translation", rows);
+    }
+
     if let Some(projector) = response["projector_info"].as_object() {
         let mut rows = Vec::new();
         let arch = projector

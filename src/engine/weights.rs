@@ -72,9 +72,9 @@ impl Policy {
 }
 
 /// The directory of converted weights for the store whose `blobs/` is `blobs`:
-/// `$OLLAMA_MODELS/.rollama/converted`.
+/// `$OLLAMA_MODELS/.rollama/converted`, the store's `derived_dir`.
 pub fn cache_dir(blobs: &Path) -> Option<PathBuf> {
-    Some(blobs.parent()?.join(".rollama").join("converted"))
+    Some(crate::store::derived_dir_of(blobs))
 }
 
 /// Which tensor types of `gguf` to convert under the current policy.
@@ -175,8 +175,8 @@ mod tests {
         });
         Gguf {
             version: 3,
-            metadata: Vec::new(),
             tensors,
+            ..Gguf::default()
         }
     }
 

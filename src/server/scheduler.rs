@@ -12,6 +12,7 @@ use super::keep_alive::KeepAlive;
 use crate::embed::Embedder;
 use crate::engine::{Engine, EngineError, EngineKind, LoadOptions, WeightsGone};
 use crate::gguf::Gguf;
+use crate::ollama_layout;
 use crate::store::Digest;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -413,6 +414,7 @@ impl Scheduler {
         }
         self.make_room().await;
         let blob = request.blob.clone();
+        let digest = request.blob_digest;
         let options = LoadOptions {
             blob_digest: request.blob_digest,
             num_ctx: request.num_ctx,
@@ -424,6 +426,18 @@ impl Scheduler {
         let loading = Instant::now();
         let loaded = tokio::task::spawn_blocking(move || -> Result<(Loaded, u64), EngineError> {
             let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
+            let derived = blob
+                .parent()
+                .map(crate::store::derived_dir_of)
+                .unwrap_or_default();
+            let (blob, gguf) = match ollama_layout::prepare(&blob, &digest, &gguf, &derived) {
+                Ok(Some(translated)) => (translated.path, translated.gguf),
+                Ok(None) => (blob, gguf),
+                Err(e @ ollama_layout::TranslateError::Incomplete { .. }) => {
+                    return Err(EngineError::Unsupported(e.to_string()))
+                }
+                Err(e) => return Err(EngineError::Failed(e.to_string())),
+            };
             if crate::embed::supports_architecture(gguf.architecture().unwrap_or("")) {
                 let embedder = Embedder::load(&blob)
                     .map_err(|e| EngineError::Failed(format!("failed to load model: {e}")))?;

@@ -79,6 +79,30 @@ impl Store {
         self.root.join("manifests")
     }
 
+    /// Files rollama derives from blobs (a translated or converted copy of a model), named
+    /// `<blob hex>-…`: `$OLLAMA_MODELS/.rollama/converted`. They go with their blob.
+    pub fn derived_dir(&self) -> PathBuf {
+        derived_dir_of(&self.blobs_dir())
+    }
+
+    /// Removes the files derived from blob `digest`; returns their total size.
+    pub fn remove_derived(&self, digest: &Digest) -> u64 {
+        let prefix = format!("{}-", digest.hex());
+        let Ok(entries) = std::fs::read_dir(self.derived_dir()) else {
+            return 0;
+        };
+        let mut freed = 0;
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                if std::fs::remove_file(entry.path()).is_ok() {
+                    freed += size;
+                }
+            }
+        }
+        freed
+    }
+
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.blobs_dir().join(digest.file_name())
     }
@@ -333,6 +357,7 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e.into()),
             }
+            self.remove_derived(&digest);
         }
         Ok(())
     }
@@ -367,7 +392,7 @@ impl Store {
     /// Returns how many files were removed.
     pub fn remove_temp_files(&self) -> usize {
         let mut removed = 0;
-        let mut dirs = vec![self.blobs_dir(), self.manifests_dir()];
+        let mut dirs = vec![self.blobs_dir(), self.manifests_dir(), self.derived_dir()];
         while let Some(dir) = dirs.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
@@ -420,6 +445,12 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// The store's directory of derived files ([`Store::derived_dir`]), from its `blobs/`.
+pub fn derived_dir_of(blobs: &Path) -> PathBuf {
+    let root = blobs.parent().unwrap_or(blobs);
+    root.join(".rollama").join("converted")
 }
 
 fn read_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {

@@ -436,6 +436,17 @@ fn show_model(store: &Store, name: &ModelName, request: ShowRequest) -> Result<V
             .collect();
         response["tensors"] = json!(tensors);
     }
+    if let (Some(g), Some(layer)) = (&gguf, view.model_layer()) {
+        // rollama's own field: the model runs through a translation of Ollama's layout.
+        if let Some(family) = crate::ollama_layout::family_of(g) {
+            let derived = crate::ollama_layout::existing(&store.derived_dir(), &layer.digest, g)
+                .map_or(0, |(_, bytes)| bytes);
+            response["translation"] = json!({
+                "layout": format!("ollama/{family}"),
+                "derived_bytes": derived,
+            });
+        }
+    }
     if let Some(layer) = view.stored.manifest.layers_of(MEDIA_PROJECTOR).next() {
         if let Ok(projector) = Gguf::open(&store.blob_path(&layer.digest)) {
             response["projector_info"] = json!(projector.model_info(request.verbose));

@@ -1,0 +1,481 @@
+//! GGUF files in the layouts Ollama's own converter wrote, read through llama.cpp.
+//!
+//! Many blobs on Ollama's registry were written by Ollama's converter for Ollama's own engine:
+//! other architecture names (`gptoss`, `qwen25vl`), other metadata keys (gemma3's nested RoPE
+//! keys, mistral3's YaRN names), other tensor names, missing tokenizer facts, and vision towers
+//! embedded in the text model. Stock llama.cpp refuses most of them. Ollama, which has run
+//! llama.cpp underneath since 0.30, patches llama.cpp's loader to translate them in memory
+//! (`llama/compat/` in ollama/ollama, one `detect_ollama_<arch>` / `handle_<arch>` pair per
+//! family). rollama does not patch llama.cpp, so it translates the file instead: once per
+//! blob, into a derived GGUF in llama.cpp's layout that the engine then loads
+//! (ARCHITECTURE.md says why a copy and not metadata overrides).
+//!
+//! Each family keeps its facts in its own file (how to recognise the layout, which keys and
+//! tensors to rename, add or hide), taken from Ollama's compat handlers and converters. This
+//! module holds what they share: [`Draft`], an editable view of a GGUF's metadata and tensor
+//! table whose tensor data stays in the source file, and the writing of the derived file.
+//! Nothing outside this module knows which family needed what.
+//!
+//! The derived file is `<blob hex>-ollama-<family>-v<N>.gguf` in the store's derived
+//! directory. It is written under a temporary name and renamed into place only when complete
+//! and synced, so a crash never leaves a half-written file that a later load would use; the
+//! store removes it with its blob, `push` never sees it (it is not a layer), and `cp` shares
+//! it (same blob). `OLLAMA_LLAMA_CPP_COMPAT=0` turns the translation off, as it does Ollama's.
+
+mod gemma3;
+mod gptoss;
+mod llama3;
+mod mistral3;
+mod qwen25vl;
+mod qwen3vl;
+
+use crate::gguf::{self, Gguf, Value};
+use crate::store::Digest;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Ollama's switch for its translation layer: `0` (or another false value) loads every file as
+/// it is.
+pub const OLLAMA_LLAMA_CPP_COMPAT: &str = "OLLAMA_LLAMA_CPP_COMPAT";
+
+/// Bumped whenever a family's rules change what it writes, so that an older derived file is
+/// not used (its name no longer matches) and is removed with the blob as before.
+const RULES_VERSION: u32 = 1;
+
+/// One family of Ollama-layout files.
+trait Family: Sync {
+    /// The family's name in messages and file names: Ollama's architecture name for it.
+    fn name(&self) -> &'static str;
+    /// True for a file in this family's Ollama layout, by the markers Ollama's compat layer
+    /// checks; a file of the same architecture in llama.cpp's layout is false.
+    fn detect(&self, model: &Draft) -> bool;
+    /// Rewrites `model` into llama.cpp's layout. `Err` names what the file lacks.
+    fn translate(&self, model: &mut Draft) -> Result<(), String>;
+}
+
+/// Every family, in the order Ollama's dispatch tries them (each checks its architecture).
+const FAMILIES: &[&dyn Family] = &[
+    &gemma3::Gemma3,
+    &gptoss::GptOss,
+    &mistral3::Mistral3,
+    &qwen25vl::Qwen25Vl,
+    &qwen3vl::Qwen3Vl,
+    &llama3::Llama3,
+];
+
+/// A GGUF being rewritten: its metadata and tensor table in memory, its tensor data still in
+/// the source file.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    metadata: Vec<(String, Value)>,
+    tensors: Vec<DraftTensor>,
+}
+
+#[derive(Debug, Clone)]
+struct DraftTensor {
+    name: String,
+    kind: u32,
+    shape: Vec<u64>,
+    /// Where the data starts in the source file.
+    source_offset: u64,
+    /// Left out of the translated file (an embedded vision tower the text loader must not see).
+    hidden: bool,
+}
+
+impl Draft {
+    fn new(gguf: &Gguf) -> Draft {
+        let offsets = gguf
+            .data_offsets
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(0));
+        Draft {
+            metadata: gguf.metadata.clone(),
+            tensors: gguf
+                .tensors
+                .iter()
+                .zip(offsets)
+                .map(|(t, source_offset)| DraftTensor {
+                    name: t.name.clone(),
+                    kind: t.kind,
+                    shape: t.shape.clone(),
+                    source_offset,
+                    hidden: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.metadata
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn string(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    fn unsigned(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(Value::as_u64)
+    }
+
+    fn architecture(&self) -> &str {
+        self.string("general.architecture").unwrap_or("")
+    }
+
+    /// Sets `key`, replacing every earlier value.
+    fn set(&mut self, key: &str, value: Value) {
+        self.remove(key);
+        self.metadata.push((key.to_owned(), value));
+    }
+
+    fn set_if_missing(&mut self, key: &str, value: Value) {
+        if !self.has(key) {
+            self.set(key, value);
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Value> {
+        let value = self.get(key).cloned();
+        self.metadata.retain(|(k, _)| k != key);
+        value
+    }
+
+    /// Gives `to` the value of `from` unless `to` is already set (Ollama's `copy_kv`).
+    fn copy_if_missing(&mut self, from: &str, to: &str) {
+        if let Some(value) = self.get(from).cloned() {
+            self.set_if_missing(to, value);
+        }
+    }
+
+    /// Moves every key under `old` to the same key under `new`.
+    fn rename_key_prefix(&mut self, old: &str, new: &str) {
+        for (key, _) in &mut self.metadata {
+            if let Some(rest) = key.strip_prefix(old) {
+                *key = format!("{new}{rest}");
+            }
+        }
+    }
+
+    /// Cuts the array `key` down to `len` elements, if it is longer.
+    fn truncate_array(&mut self, key: &str, len: usize) {
+        for (k, value) in &mut self.metadata {
+            if k == key {
+                if let Value::Array(items) = value {
+                    items.truncate(len);
+                }
+            }
+        }
+    }
+
+    fn tensor_shape(&self, name: &str) -> Option<&[u64]> {
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.shape.as_slice())
+    }
+
+    fn any_tensor_with_prefix(&self, prefix: &str) -> bool {
+        self.tensors.iter().any(|t| t.name.starts_with(prefix))
+    }
+
+    /// Replaces the first `needle` in every tensor name that has it.
+    fn rename_tensors_containing(&mut self, needle: &str, replacement: &str) {
+        for tensor in &mut self.tensors {
+            if tensor.name.contains(needle) {
+                tensor.name = tensor.name.replacen(needle, replacement, 1);
+            }
+        }
+    }
+
+    /// Leaves the tensors whose names start with `prefix` out of the translated file.
+    fn hide_tensors_with_prefix(&mut self, prefix: &str) {
+        for tensor in &mut self.tensors {
+            if tensor.name.starts_with(prefix) {
+                tensor.hidden = true;
+            }
+        }
+    }
+
+    fn visible_tensors(&self) -> impl Iterator<Item = &DraftTensor> {
+        self.tensors.iter().filter(|t| !t.hidden)
+    }
+}
+
+/// The Ollama layout a file is in, by the name of its family (`gemma3`, `gptoss`…), or `None`
+/// for a file llama.cpp reads as it is (or with the translation turned off).
+pub fn family_of(gguf: &Gguf) -> Option<&'static str> {
+    detect(&Draft::new(gguf)).map(|f| f.name())
+}
+
+fn detect(draft: &Draft) -> Option<&'static dyn Family> {
+    if !enabled() {
+        return None;
+    }
+    FAMILIES.iter().copied().find(|family| family.detect(draft))
+}
+
+fn enabled() -> bool {
+    crate::env::bool_var(OLLAMA_LLAMA_CPP_COMPAT, true)
+}
+
+/// Why a model in an Ollama layout could not be made loadable.
+#[derive(Debug, thiserror::Error)]
+pub enum TranslateError {
+    /// The file lacks something its family's translation needs: the request's fault (a 400).
+    #[error("model is in Ollama's {family} layout, which could not be translated for llama.cpp: {missing}")]
+    Incomplete {
+        family: &'static str,
+        missing: String,
+    },
+    /// Writing the translated copy failed (disk full, permissions).
+    #[error("translating Ollama's {family} layout: {source}")]
+    Io {
+        family: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A translated model: the derived file the engine loads instead of the blob.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    pub family: &'static str,
+    pub path: PathBuf,
+    /// The derived file's size on disk.
+    pub bytes: u64,
+    /// The derived file's own header (what the engine will see).
+    pub gguf: Gguf,
+}
+
+/// Where the derived file of blob `digest` in `family`'s layout lives in `dir`.
+pub fn derived_path(dir: &Path, digest: &Digest, family: &str) -> PathBuf {
+    dir.join(format!(
+        "{}-ollama-{family}-v{RULES_VERSION}.gguf",
+        digest.hex()
+    ))
+}
+
+/// The derived file of blob `digest`, if the blob is in an Ollama layout and its derived file
+/// has been written: `(family, path, bytes)`.
+pub fn existing(dir: &Path, digest: &Digest, gguf: &Gguf) -> Option<(&'static str, u64)> {
+    let family = family_of(gguf)?;
+    let bytes = std::fs::metadata(derived_path(dir, digest, family))
+        .ok()?
+        .len();
+    Some((family, bytes))
+}
+
+/// Makes the blob `digest` at `blob` (whose header is `gguf`) loadable by llama.cpp: `None`
+/// when it already is, else its translated copy in `dir`, written now if it is not there yet.
+/// Progress and the cost are logged to stderr, the server log.
+pub fn prepare(
+    blob: &Path,
+    digest: &Digest,
+    gguf: &Gguf,
+    dir: &Path,
+) -> Result<Option<Translated>, TranslateError> {
+    let mut draft = Draft::new(gguf);
+    let Some(family) = detect(&draft) else {
+        return Ok(None);
+    };
+    let name = family.name();
+    let path = derived_path(dir, digest, name);
+    let io_error = |source| TranslateError::Io {
+        family: name,
+        source,
+    };
+    if !path.is_file() {
+        family
+            .translate(&mut draft)
+            .map_err(|missing| TranslateError::Incomplete {
+                family: name,
+                missing,
+            })?;
+        write(&draft, blob, dir, &path, name, digest).map_err(io_error)?;
+    }
+    let translated = Gguf::open(&path).map_err(|e| io_error(io::Error::other(e.to_string())))?;
+    let bytes = std::fs::metadata(&path).map_err(io_error)?.len();
+    eprintln!(
+        "model {digest} is in Ollama's {name} layout: loading its llama.cpp translation {} ({})",
+        path.display(),
+        crate::format::human_bytes(bytes as i64),
+    );
+    Ok(Some(Translated {
+        family: name,
+        path,
+        bytes,
+        gguf: translated,
+    }))
+}
+
+/// Writes `draft` to `path`: header, then each visible tensor's data copied from `blob`,
+/// under a temporary name in `dir` that is renamed into place once complete and synced.
+fn write(
+    draft: &Draft,
+    blob: &Path,
+    dir: &Path,
+    path: &Path,
+    family: &str,
+    digest: &Digest,
+) -> io::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(dir)?;
+    let temp = tempfile::Builder::new()
+        .prefix(".tmp-ollama-")
+        .tempfile_in(dir)?;
+    let tensors: Vec<(&str, u32, Vec<u64>)> = draft
+        .visible_tensors()
+        .map(|t| (t.name.as_str(), t.kind, t.shape.clone()))
+        .collect();
+    let mut out = BufWriter::with_capacity(8 << 20, temp.as_file());
+    let layout = gguf::write_header(&mut out, &draft.metadata, &tensors)?;
+    let total: u64 = layout.tensors.iter().map(|(_, size)| size).sum();
+    eprintln!(
+        "translating model {digest} from Ollama's {family} layout to llama.cpp's: copying {} \
+         of tensor data, once",
+        crate::format::human_bytes(total as i64),
+    );
+    let mut source = File::open(blob)?;
+    let mut buffer = vec![0u8; 4 << 20];
+    let mut position = 0u64;
+    let mut copied = 0u64;
+    let mut next_report = total / 10;
+    for (tensor, (offset, size)) in draft.visible_tensors().zip(layout.tensors) {
+        gguf::write_zeros(&mut out, offset - position)?;
+        source.seek(SeekFrom::Start(tensor.source_offset))?;
+        let mut left = size;
+        while left > 0 {
+            // Lossless: at most the buffer's length.
+            let chunk = left.min(buffer.len() as u64) as usize;
+            source.read_exact(&mut buffer[..chunk])?;
+            out.write_all(&buffer[..chunk])?;
+            left -= chunk as u64;
+            copied += chunk as u64;
+            if copied >= next_report && total >= 256 << 20 {
+                eprintln!(
+                    "translating model {digest}: {}% ({} of {})",
+                    copied * 100 / total.max(1),
+                    crate::format::human_bytes(copied as i64),
+                    crate::format::human_bytes(total as i64),
+                );
+                next_report = copied + total / 10;
+            }
+        }
+        position = offset + size;
+    }
+    out.flush()?;
+    drop(out);
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    eprintln!(
+        "translated model {digest} ({family}) in {:.1?}: {} written to {}",
+        started.elapsed(),
+        crate::format::human_bytes(std::fs::metadata(path)?.len() as i64),
+        path.display(),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(architecture: &str, keys: &[(&str, Value)], tensors: &[&str]) -> Draft {
+        let mut metadata = vec![(
+            "general.architecture".to_owned(),
+            Value::String(architecture.to_owned()),
+        )];
+        metadata.extend(keys.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        Draft {
+            metadata,
+            tensors: tensors
+                .iter()
+                .map(|name| DraftTensor {
+                    name: (*name).to_owned(),
+                    kind: 0,
+                    shape: vec![4, 2],
+                    source_offset: 0,
+                    hidden: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn family(draft: &Draft) -> Option<&'static str> {
+        FAMILIES.iter().find(|f| f.detect(draft)).map(|f| f.name())
+    }
+
+    #[test]
+    fn llama_cpp_layouts_are_not_recognised() {
+        let eps = ("gemma3.attention.layer_norm_rms_epsilon", Value::F32(1e-6));
+        assert_eq!(
+            family(&draft("gemma3", &[eps], &["token_embd.weight"])),
+            None
+        );
+        assert_eq!(family(&draft("gpt-oss", &[], &[])), None);
+        assert_eq!(family(&draft("llama", &[], &[])), None);
+        assert_eq!(family(&draft("qwen2vl", &[], &[])), None);
+        let sections = (
+            "qwen3vl.rope.dimension_sections",
+            Value::Array(vec![Value::I32(24)]),
+        );
+        assert_eq!(family(&draft("qwen3vl", &[sections], &[])), None);
+        assert_eq!(
+            family(&draft("mistral3", &[], &["blk.0.attn_q.weight"])),
+            None
+        );
+    }
+
+    #[test]
+    fn ollamas_markers_are_recognised() {
+        assert_eq!(family(&draft("gemma3", &[], &[])), Some("gemma3"));
+        assert_eq!(family(&draft("gptoss", &[], &[])), Some("gptoss"));
+        assert_eq!(family(&draft("qwen25vl", &[], &[])), Some("qwen25vl"));
+        assert_eq!(family(&draft("qwen3vl", &[], &[])), Some("qwen3vl"));
+        assert_eq!(family(&draft("qwen3vlmoe", &[], &[])), Some("qwen3vl"));
+        assert_eq!(
+            family(&draft("mistral3", &[], &["v.blk.0.attn_q.weight"])),
+            Some("mistral3")
+        );
+    }
+
+    #[test]
+    fn draft_edits_keep_one_value_per_key() {
+        let mut d = draft("gptoss", &[("gptoss.block_count", Value::U32(2))], &[]);
+        d.rename_key_prefix("gptoss.", "gpt-oss.");
+        assert_eq!(d.unsigned("gpt-oss.block_count"), Some(2));
+        assert!(!d.has("gptoss.block_count"));
+        d.set("gpt-oss.block_count", Value::U32(3));
+        d.set_if_missing("gpt-oss.block_count", Value::U32(4));
+        assert_eq!(d.unsigned("gpt-oss.block_count"), Some(3));
+        let count = d
+            .metadata
+            .iter()
+            .filter(|(k, _)| k == "gpt-oss.block_count")
+            .count();
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn renames_replace_the_first_occurrence_and_hidden_tensors_are_not_written() {
+        let mut d = draft(
+            "x",
+            &[],
+            &["blk.0.attn_out.weight", "v.blk.0.attn_out.weight"],
+        );
+        d.rename_tensors_containing(".attn_out", ".attn_output");
+        d.hide_tensors_with_prefix("v.");
+        let names: Vec<&str> = d.visible_tensors().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["blk.0.attn_output.weight"]);
+    }
+}
