@@ -350,3 +350,208 @@ async fn a_translation_killed_midway_leaves_no_file_that_a_later_load_uses() {
     assert_eq!(derived.len(), 1, "{derived:?}");
     assert!(!derived[0].starts_with(".tmp-"));
 }
+
+/// A 32×32 24-bit BMP (a format llama.cpp's image loader reads) of a colour gradient.
+fn bmp_image() -> Vec<u8> {
+    const SIDE: u32 = 32;
+    let pixels = SIDE * SIDE * 3;
+    let mut bmp = Vec::new();
+    bmp.extend_from_slice(b"BM");
+    for value in [54 + pixels, 0, 54, 40, SIDE, SIDE] {
+        bmp.extend_from_slice(&value.to_le_bytes());
+    }
+    bmp.extend_from_slice(&1u16.to_le_bytes());
+    bmp.extend_from_slice(&24u16.to_le_bytes());
+    for value in [0, pixels, 2835, 2835, 0, 0] {
+        bmp.extend_from_slice(&value.to_le_bytes());
+    }
+    for y in 0..SIDE {
+        for x in 0..SIDE {
+            // Lossless: both are below 256.
+            bmp.extend_from_slice(&[(x * 8) as u8, (y * 8) as u8, 128]);
+        }
+    }
+    bmp
+}
+
+/// A llama-server with `model` and the projector `mmproj`, stopped on drop.
+struct LlamaServer {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LlamaServer {
+    async fn start(model: &Path, mmproj: &Path) -> LlamaServer {
+        let binary = std::env::var_os("ROLLAMA_TEST_LLAMA_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var("HOME").unwrap())
+                    .join(".cache/rollama/llama.cpp-build/bin/llama-server")
+            });
+        let port = common::free_port();
+        let child = std::process::Command::new(&binary)
+            .args(["-m", model.to_str().unwrap()])
+            .args(["--mmproj", mmproj.to_str().unwrap()])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["-t", "2", "-c", "1024", "-np", "1", "--jinja", "--no-webui"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start llama-server");
+        let mut server = LlamaServer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        loop {
+            let health = reqwest::get(format!("{}/health", server.base)).await;
+            if health.is_ok_and(|r| r.status() == 200) {
+                return server;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120)
+                    && server.child.try_wait().unwrap().is_none(),
+                "llama-server did not start with {} and {}",
+                model.display(),
+                mmproj.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A greedy chat turn, with the test image when `image`: the prompt's token count and the
+    /// answer.
+    async fn chat(&self, image: bool) -> (u64, String) {
+        use base64::Engine as _;
+        let text = json!({"type": "text", "text": "What is in this picture?"});
+        let content = if image {
+            let url = format!(
+                "data:image/bmp;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(bmp_image())
+            );
+            json!([text, {"type": "image_url", "image_url": {"url": url}}])
+        } else {
+            json!([text])
+        };
+        let reply: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/chat/completions", self.base))
+            .json(&json!({"messages": [{"role": "user", "content": content}],
+                          "max_tokens": 8, "temperature": 0}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let tokens = reply["usage"]["prompt_tokens"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{reply}"));
+        let answer = reply["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (tokens, answer)
+    }
+}
+
+/// The text translation and the projector translated from the tower embedded in `ollama` (as
+/// Ollama passes one blob as model and projector), written into `dir`.
+fn translate_both(ollama: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    use rollama::ollama_layout;
+    let gguf = rollama::gguf::Gguf::open(ollama).unwrap();
+    let digest = rollama::store::Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap();
+    let text = ollama_layout::prepare(ollama, &digest, &gguf, dir)
+        .unwrap()
+        .expect("a file in Ollama's layout");
+    let projector = ollama_layout::projector(ollama, &digest, &gguf, dir)
+        .unwrap()
+        .expect("an embedded vision tower");
+    assert_eq!(projector.gguf.architecture(), Some("clip"));
+    assert!(projector
+        .gguf
+        .tensors
+        .iter()
+        .all(|t| t.name.starts_with("v.") || t.name.starts_with("mm.")));
+    assert!(text
+        .gguf
+        .tensors
+        .iter()
+        .all(|t| !t.name.starts_with("v.") && !t.name.starts_with("mm.")));
+    (text.path, projector.path)
+}
+
+/// The embedded gemma3 tower becomes a projector llama.cpp's mtmd loads beside the translated
+/// text model, and an image sent to llama-server is encoded into the prompt.
+#[tokio::test]
+async fn the_embedded_gemma3_vision_tower_becomes_a_projector_llama_cpp_encodes_images_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, projector) = translate_both(&fixture("gemma3-4b-style"), dir.path());
+    let original = rollama::gguf::Gguf::open(&gemma3_original()).unwrap();
+    let digest = rollama::store::Digest::parse(&format!("sha256:{}", "cd".repeat(32))).unwrap();
+    let none =
+        rollama::ollama_layout::projector(&gemma3_original(), &digest, &original, dir.path());
+    assert!(
+        none.unwrap().is_none(),
+        "a llama.cpp-layout file has no tower to translate"
+    );
+
+    let server = LlamaServer::start(&text, &projector).await;
+    let (without, _) = server.chat(false).await;
+    let (with, _) = server.chat(true).await;
+    // gemma3.mm.tokens_per_image is 4 in the fixture.
+    assert!(
+        with >= without + 4,
+        "{with} prompt tokens with the image, {without} without"
+    );
+}
+
+/// For the families with a llama.cpp-layout projector fixture: the translated text model and
+/// projector answer an image exactly as the originals do.
+async fn sees_images_like_the_original(family: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, projector) = translate_both(&fixture(&format!("{family}-ollama")), dir.path());
+    let original = LlamaServer::start(
+        &fixture(&format!("{family}-original")),
+        &fixture(&format!("{family}-mmproj-original")),
+    )
+    .await;
+    let expected = original.chat(true).await;
+    let (without, _) = original.chat(false).await;
+    drop(original);
+    assert!(expected.0 > without, "the image added no prompt tokens");
+    let translated = LlamaServer::start(&text, &projector).await;
+    assert_eq!(translated.chat(true).await, expected, "{family}");
+}
+
+#[tokio::test]
+async fn qwen25vl_sees_images_like_the_original() {
+    sees_images_like_the_original("qwen25vl").await;
+}
+
+#[tokio::test]
+async fn qwen3vl_sees_images_like_the_original() {
+    sees_images_like_the_original("qwen3vl").await;
+}
+
+#[tokio::test]
+async fn mistral3_sees_images_like_the_original() {
+    sees_images_like_the_original("mistral3").await;
+}
+
+#[tokio::test]
+async fn llama4_sees_images_like_the_original() {
+    sees_images_like_the_original("llama4").await;
+}
+
+#[tokio::test]
+async fn llama4_with_an_embedded_tower_answers_like_the_original() {
+    let (original, ollama) = (fixture("llama4-original"), fixture("llama4-ollama"));
+    answers_like_the_original(&original, &ollama, "llama4", "llama4").await;
+}

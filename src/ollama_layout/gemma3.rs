@@ -7,12 +7,51 @@
 //!   multimodal tokens in the tokenizer arrays, which are then longer than `token_embd` has
 //!   rows. The text loader must see neither.
 //! - The RMSNorm weights already carry Gemma's +1, as llama.cpp's converter writes them.
+//!
+//! The embedded tower becomes a `gemma3` projector for llama.cpp's mtmd (Ollama's
+//! `handle_gemma3_clip`): the vision keys under `clip.vision.*`, SigLIP's tensor names as
+//! llama.cpp's converter writes them, and the patch and position embeddings as F32.
 
 use super::{Draft, Family};
 use crate::gguf::Value;
 
 /// Gemma 3's chat template as llama.cpp's converter stores it (the one Ollama injects).
 const CHAT_TEMPLATE: &str = "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}";
+
+/// Ollama's vision tensor names (substrings) and llama.cpp's.
+const PROJECTOR_RENAMES: &[(&str, &str)] = &[
+    ("v.patch_embedding", "v.patch_embd"),
+    ("v.position_embedding", "v.position_embd"),
+    ("v.post_layernorm", "v.post_ln"),
+    (".layer_norm1", ".ln1"),
+    (".layer_norm2", ".ln2"),
+    (".attn_output", ".attn_out"),
+    (".mlp.fc1", ".ffn_down"),
+    (".mlp.fc2", ".ffn_up"),
+    ("mm.mm_input_projection", "mm.input_projection"),
+    ("mm.mm_soft_emb_norm", "mm.soft_emb_norm"),
+];
+
+/// Vision keys: Ollama's, llama.cpp's.
+const PROJECTOR_KEYS: &[(&str, &str)] = &[
+    ("gemma3.vision.block_count", "clip.vision.block_count"),
+    (
+        "gemma3.vision.embedding_length",
+        "clip.vision.embedding_length",
+    ),
+    (
+        "gemma3.vision.feed_forward_length",
+        "clip.vision.feed_forward_length",
+    ),
+    ("gemma3.vision.image_size", "clip.vision.image_size"),
+    ("gemma3.vision.patch_size", "clip.vision.patch_size"),
+    (
+        "gemma3.vision.attention.head_count",
+        "clip.vision.attention.head_count",
+    ),
+    // The projector's output feeds the text model.
+    ("gemma3.embedding_length", "clip.vision.projection_dim"),
+];
 
 pub struct Gemma3;
 
@@ -72,4 +111,29 @@ impl Family for Gemma3 {
         m.hide_tensors_with_prefix("mm.");
         Ok(())
     }
+
+    fn projector(&self, m: &mut Draft) -> Option<Result<(), String>> {
+        Some(projector(m))
+    }
+}
+
+fn projector(m: &mut Draft) -> Result<(), String> {
+    let required: Vec<&str> = PROJECTOR_KEYS.iter().map(|(from, _)| *from).collect();
+    m.require(&required, "vision projector")?;
+    m.copy_keys(PROJECTOR_KEYS);
+    m.copy_keys(&[(
+        "gemma3.vision.attention.layer_norm_epsilon",
+        "clip.vision.attention.layer_norm_epsilon",
+    )]);
+    let half = Value::Array(vec![Value::F32(0.5); 3]);
+    m.set_if_missing("clip.vision.image_mean", half.clone());
+    m.set_if_missing("clip.vision.image_std", half);
+    m.set_if_missing("clip.use_gelu", Value::Bool(true));
+    m.make_projector("gemma3");
+    for (from, to) in PROJECTOR_RENAMES {
+        m.rename_tensors_containing(from, to);
+    }
+    m.promote_to_f32("v.patch_embd.weight");
+    m.promote_to_f32("v.position_embd.weight");
+    Ok(())
 }

@@ -22,17 +22,20 @@
 //! store removes it with its blob, `push` never sees it (it is not a layer), and `cp` shares
 //! it (same blob). `OLLAMA_LLAMA_CPP_COMPAT=0` turns the translation off, as it does Ollama's.
 
+mod data;
 mod gemma3;
 mod gptoss;
 mod llama3;
+mod llama4;
 mod mistral3;
 mod qwen25vl;
 mod qwen3vl;
 
 use crate::gguf::{self, Gguf, Value};
 use crate::store::Digest;
+use data::{Data, Region, F16, F32};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -53,6 +56,13 @@ trait Family: Sync {
     fn detect(&self, model: &Draft) -> bool;
     /// Rewrites `model` into llama.cpp's layout. `Err` names what the file lacks.
     fn translate(&self, model: &mut Draft) -> Result<(), String>;
+    /// Rewrites `model`, a file of this family with an embedded vision tower, into the
+    /// projector (mmproj) llama.cpp's mtmd loads beside the text model. `None` for a family
+    /// whose projector is not translated.
+    fn projector(&self, model: &mut Draft) -> Option<Result<(), String>> {
+        let _ = model;
+        None
+    }
 }
 
 /// Every family, in the order Ollama's dispatch tries them (each checks its architecture).
@@ -63,6 +73,7 @@ const FAMILIES: &[&dyn Family] = &[
     &qwen25vl::Qwen25Vl,
     &qwen3vl::Qwen3Vl,
     &llama3::Llama3,
+    &llama4::Llama4,
 ];
 
 /// A GGUF being rewritten: its metadata and tensor table in memory, its tensor data still in
@@ -78,10 +89,23 @@ struct DraftTensor {
     name: String,
     kind: u32,
     shape: Vec<u64>,
-    /// Where the data starts in the source file.
-    source_offset: u64,
+    data: Data,
     /// Left out of the translated file (an embedded vision tower the text loader must not see).
     hidden: bool,
+}
+
+impl DraftTensor {
+    /// Where the source tensor's bytes start, for a tensor still copied as it is.
+    fn source_offset(&self) -> Option<u64> {
+        match self.data {
+            Data::Copy { offset } => Some(offset),
+            _ => None,
+        }
+    }
+
+    fn elements(&self) -> u64 {
+        self.shape.iter().product()
+    }
 }
 
 impl Draft {
@@ -97,11 +121,11 @@ impl Draft {
                 .tensors
                 .iter()
                 .zip(offsets)
-                .map(|(t, source_offset)| DraftTensor {
+                .map(|(t, offset)| DraftTensor {
                     name: t.name.clone(),
                     kind: t.kind,
                     shape: t.shape.clone(),
-                    source_offset,
+                    data: Data::Copy { offset },
                     hidden: false,
                 })
                 .collect(),
@@ -206,6 +230,113 @@ impl Draft {
         }
     }
 
+    /// Leaves every tensor out except those whose names start with one of `prefixes`.
+    fn keep_only_tensors_with_prefixes(&mut self, prefixes: &[&str]) {
+        for tensor in &mut self.tensors {
+            tensor.hidden = !prefixes.iter().any(|p| tensor.name.starts_with(p));
+        }
+    }
+
+    /// Has the F16 tensor `name` written as F32 (an F32 one stays as it is).
+    fn promote_to_f32(&mut self, name: &str) {
+        for tensor in &mut self.tensors {
+            if tensor.name == name && tensor.kind == F16 {
+                if let Some(offset) = tensor.source_offset() {
+                    tensor.data = Data::ToF32(Region {
+                        offset,
+                        kind: F16,
+                        elements: tensor.elements(),
+                    });
+                    tensor.kind = F32;
+                }
+            }
+        }
+    }
+
+    fn tensor(&self, name: &str) -> Option<&DraftTensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    fn tensor_mut(&mut self, name: &str) -> Option<&mut DraftTensor> {
+        self.tensors.iter_mut().find(|t| t.name == name)
+    }
+
+    /// The source region of tensor `name`, while it is still copied as it is.
+    fn region(&self, name: &str) -> Option<Region> {
+        let tensor = self.tensor(name)?;
+        Some(Region {
+            offset: tensor.source_offset()?,
+            kind: tensor.kind,
+            elements: tensor.elements(),
+        })
+    }
+
+    fn remove_tensor(&mut self, name: &str) {
+        self.tensors.retain(|t| t.name != name);
+    }
+
+    fn rename_tensor(&mut self, from: &str, to: &str) {
+        if let Some(tensor) = self.tensor_mut(from) {
+            to.clone_into(&mut tensor.name);
+        }
+    }
+
+    fn add_tensor(&mut self, name: &str, kind: u32, shape: Vec<u64>, data: Data) {
+        self.remove_tensor(name);
+        self.tensors.push(DraftTensor {
+            name: name.to_owned(),
+            kind,
+            shape,
+            data,
+            hidden: false,
+        });
+    }
+
+    /// Copies each `(from, to)` key whose `from` is set (to's old value is replaced).
+    fn copy_keys(&mut self, pairs: &[(&str, &str)]) {
+        for (from, to) in pairs {
+            if let Some(value) = self.get(from).cloned() {
+                self.set(to, value);
+            }
+        }
+    }
+
+    /// `Err` naming the first of `keys` that is not set.
+    fn require(&self, keys: &[&str], purpose: &str) -> Result<(), String> {
+        match keys.iter().find(|key| !self.has(key)) {
+            Some(key) => Err(format!("{key} is missing, which the {purpose} needs")),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes this draft a projector file for llama.cpp's mtmd: architecture `clip` of
+    /// `projector_type`, only the vision tensors (`v.*`, `mm.*`), no vocabulary.
+    fn make_projector(&mut self, projector_type: &str) {
+        self.metadata
+            .retain(|(key, _)| !key.starts_with("tokenizer."));
+        self.keep_only_tensors_with_prefixes(&["v.", "mm."]);
+        self.set_if_missing("clip.has_vision_encoder", Value::Bool(true));
+        self.set(
+            "clip.projector_type",
+            Value::String(projector_type.to_owned()),
+        );
+        self.set("general.architecture", Value::String("clip".to_owned()));
+    }
+
+    /// `key`'s array of integers (empty when it is not one).
+    fn integers(&self, key: &str) -> Vec<i64> {
+        match self.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::I32(n) => Some(i64::from(*n)),
+                    other => other.as_u64().and_then(|n| i64::try_from(n).ok()),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn visible_tensors(&self) -> impl Iterator<Item = &DraftTensor> {
         self.tensors.iter().filter(|t| !t.hidden)
     }
@@ -265,6 +396,14 @@ pub fn derived_path(dir: &Path, digest: &Digest, family: &str) -> PathBuf {
     ))
 }
 
+/// Where the projector translated from blob `digest`'s embedded vision tower lives in `dir`.
+pub fn projector_path(dir: &Path, digest: &Digest, family: &str) -> PathBuf {
+    dir.join(format!(
+        "{}-ollama-{family}-mmproj-v{RULES_VERSION}.gguf",
+        digest.hex()
+    ))
+}
+
 /// The derived file of blob `digest`, if the blob is in an Ollama layout and its derived file
 /// has been written: `(family, path, bytes)`.
 pub fn existing(dir: &Path, digest: &Digest, gguf: &Gguf) -> Option<(&'static str, u64)> {
@@ -288,33 +427,80 @@ pub fn prepare(
     let Some(family) = detect(&draft) else {
         return Ok(None);
     };
+    let path = derived_path(dir, digest, family.name());
+    let translated = derive(&mut draft, family, blob, digest, &path, |f, d| {
+        Some(f.translate(d))
+    })?;
+    if let Some(t) = &translated {
+        eprintln!(
+            "model {digest} is in Ollama's {} layout: loading its llama.cpp translation {} ({})",
+            t.family,
+            t.path.display(),
+            crate::format::human_bytes(t.bytes as i64),
+        );
+    }
+    Ok(translated)
+}
+
+/// The projector (mmproj) for llama.cpp's mtmd translated from the vision tower embedded in
+/// the blob `digest` at `blob`, written into `dir` if it is not there yet: `None` when the
+/// file is not in an Ollama layout, has no embedded tower, or its family's projector is not
+/// translated. Ollama passes such a blob as the model and as the projector.
+pub fn projector(
+    blob: &Path,
+    digest: &Digest,
+    gguf: &Gguf,
+    dir: &Path,
+) -> Result<Option<Translated>, TranslateError> {
+    let mut draft = Draft::new(gguf);
+    let Some(family) = detect(&draft) else {
+        return Ok(None);
+    };
+    if !draft.any_tensor_with_prefix("v.") {
+        return Ok(None);
+    }
+    let path = projector_path(dir, digest, family.name());
+    derive(&mut draft, family, blob, digest, &path, |f, d| {
+        f.projector(d)
+    })
+}
+
+/// The derived file at `path`, made from `draft` by `edit` (`None`: nothing to derive) and
+/// written if it is not there yet.
+fn derive(
+    draft: &mut Draft,
+    family: &'static dyn Family,
+    blob: &Path,
+    digest: &Digest,
+    path: &Path,
+    edit: impl FnOnce(&dyn Family, &mut Draft) -> Option<Result<(), String>>,
+) -> Result<Option<Translated>, TranslateError> {
     let name = family.name();
-    let path = derived_path(dir, digest, name);
     let io_error = |source| TranslateError::Io {
         family: name,
         source,
     };
     if !path.is_file() {
-        family
-            .translate(&mut draft)
-            .map_err(|missing| TranslateError::Incomplete {
-                family: name,
-                missing,
-            })?;
-        write(&draft, blob, dir, &path, name, digest).map_err(io_error)?;
+        match edit(family, draft) {
+            None => return Ok(None),
+            Some(Err(missing)) => {
+                return Err(TranslateError::Incomplete {
+                    family: name,
+                    missing,
+                })
+            }
+            Some(Ok(())) => {}
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        write(draft, blob, dir, path, name, digest).map_err(io_error)?;
     }
-    let translated = Gguf::open(&path).map_err(|e| io_error(io::Error::other(e.to_string())))?;
-    let bytes = std::fs::metadata(&path).map_err(io_error)?.len();
-    eprintln!(
-        "model {digest} is in Ollama's {name} layout: loading its llama.cpp translation {} ({})",
-        path.display(),
-        crate::format::human_bytes(bytes as i64),
-    );
+    let gguf = Gguf::open(path).map_err(|e| io_error(io::Error::other(e.to_string())))?;
+    let bytes = std::fs::metadata(path).map_err(io_error)?.len();
     Ok(Some(Translated {
         family: name,
-        path,
+        path: path.to_path_buf(),
         bytes,
-        gguf: translated,
+        gguf,
     }))
 }
 
@@ -346,32 +532,23 @@ fn write(
         crate::format::human_bytes(total as i64),
     );
     let mut source = File::open(blob)?;
-    let mut buffer = vec![0u8; 4 << 20];
     let mut position = 0u64;
     let mut copied = 0u64;
     let mut next_report = total / 10;
     for (tensor, (offset, size)) in draft.visible_tensors().zip(layout.tensors) {
         gguf::write_zeros(&mut out, offset - position)?;
-        source.seek(SeekFrom::Start(tensor.source_offset))?;
-        let mut left = size;
-        while left > 0 {
-            // Lossless: at most the buffer's length.
-            let chunk = left.min(buffer.len() as u64) as usize;
-            source.read_exact(&mut buffer[..chunk])?;
-            out.write_all(&buffer[..chunk])?;
-            left -= chunk as u64;
-            copied += chunk as u64;
-            if copied >= next_report && total >= 256 << 20 {
-                eprintln!(
-                    "translating model {digest}: {}% ({} of {})",
-                    copied * 100 / total.max(1),
-                    crate::format::human_bytes(copied as i64),
-                    crate::format::human_bytes(total as i64),
-                );
-                next_report = copied + total / 10;
-            }
-        }
+        tensor.data.write(&mut source, &mut out, size)?;
         position = offset + size;
+        copied += size;
+        if copied >= next_report && total >= 256 << 20 {
+            eprintln!(
+                "translating model {digest}: {}% ({} of {})",
+                copied * 100 / total.max(1),
+                crate::format::human_bytes(copied as i64),
+                crate::format::human_bytes(total as i64),
+            );
+            next_report = copied + total / 10;
+        }
     }
     out.flush()?;
     drop(out);
@@ -404,7 +581,7 @@ mod tests {
                     name: (*name).to_owned(),
                     kind: 0,
                     shape: vec![4, 2],
-                    source_offset: 0,
+                    data: Data::Copy { offset: 0 },
                     hidden: false,
                 })
                 .collect(),
