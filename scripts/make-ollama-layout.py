@@ -34,16 +34,35 @@ Files written to OUT_DIR:
   tensors `.attn_out`, `.attn_sinks` (no `.weight`) and `.ffn_norm` for the post-attention norm.
 - qwen25vl-{original,ollama}.gguf: llama.cpp's `qwen2vl` text model. Ollama layout
   (convert_qwen25vl.go; compat `handle_qwen25vl`): arch `qwen25vl`, `qwen25vl.*` keys,
-  `rope.mrope_section` (3 values) instead of `rope.dimension_sections` (4), plus an embedded
-  random vision tower (`v.*`, `qwen25vl.vision.*`).
+  `rope.mrope_section` (3 values) instead of `rope.dimension_sections` (4), plus the embedded
+  vision tower of qwen25vl-mmproj-original.gguf (`v.*`, `qwen25vl.vision.*`).
 - qwen3vl-{original,ollama}.gguf: llama.cpp's `qwen3vl` text model (mrope [24,20,20,0],
   head_dim 128, 3 deepstack layers). Ollama layout (convert_qwen3vl.go; compat
   `handle_qwen3vl`): no `rope.dimension_sections`, no `n_deepstack_layers`,
-  `qwen3vl.vision.deepstack_visual_indexes` (3 entries), plus an embedded random vision tower.
+  `qwen3vl.vision.deepstack_visual_indexes` (3 entries), plus the embedded vision tower of
+  qwen3vl-mmproj-original.gguf.
 - mistral3-{original,ollama}.gguf: llama.cpp's `mistral3` with YaRN and attention temperature
   scaling at non-default values. Ollama layout (convert_mistral.go; compat `handle_mistral3`):
   `rope.scaling.beta_fast`/`beta_slow`/`mscale_all_dim` and `rope.scaling_beta`, no
-  `tokenizer.ggml.pre`, plus embedded random Pixtral-like `v.*`/`mm.*` tensors.
+  `tokenizer.ggml.pre`, plus the embedded Pixtral tower of mistral3-mmproj-original.gguf.
+- llama4-{original,ollama}.gguf: llama.cpp's `llama4` (4 layers: chunked attention with rope
+  on layers 0-2, no rope and the attention temperature on layer 3; dense FFN on layers 0 and
+  2, MoE with a shared expert on 1 and 3), SmolLM2's tokenizer and a short Llama 4 style chat
+  template. Ollama layout (convert_llama4.go; compat `handle_llama4`): the same text model
+  plus the embedded tower of llama4-mmproj-original.gguf (`v.*`, `mm.*`, `llama4.vision.*`).
+- {qwen25vl,qwen3vl,mistral3,llama4}-mmproj-original.gguf: tiny random projectors in
+  llama.cpp's mmproj layout (`general.architecture` = clip; projector types qwen2.5vl_merger,
+  qwen3vl_merger, pixtral, llama4) whose output width is the text model's input width. Each
+  -ollama file embeds that same tower made by the exact inverse of Ollama's clip-side handler
+  (`handle_qwen25vl_clip`, `handle_qwen3vl_clip`, `handle_mistral3_clip`,
+  `handle_llama4_clip`): the handler's translation of the -ollama file gives the projector's
+  tensors bit for bit and its clip keys (the original carries every clip key the handler
+  writes, with the handler's values). Hence every F32 tensor the handler makes from an F16
+  one (promoted patch/position embeddings, qwen3vl's merged QKV and split patch embedding)
+  holds F16-exact values; mistral3's `v.token_embd.img_break` is zeros (the handler
+  synthesizes it zero-filled; the -ollama file has no such tensor).
+- vision-reference.txt: per family, the Ollama -> clip names, types and ne of every tower
+  tensor, the keys, the byte transforms with their formulas and the handler's steps.
 
 The random models are tiny (embedding 64, 2-4 layers): F16 matrices, F32 norms and biases,
 Q8_0 token embeddings/output (to keep the big-vocabulary files small) and MXFP4 experts for
@@ -65,6 +84,21 @@ What a wrong translation changes, checked with the vendored llama-server (greedy
   `rope.dimension_sections`, and qwen25vl's arch name is unknown to it.
 Note that this llama.cpp's qwen2vl loader does not read `attention.layer_norm_rms_epsilon`
 (its RMS norm eps is 0).
+
+The vision towers, checked with the vendored llama-server ("-c 1024 -np 1 -t 2 --jinja", a
+32x32 24-bit BMP as a data: URL beside the text "What is in this picture?"): each original
+plus its mmproj counts the image in `usage.prompt_tokens` and answers deterministically (greedy,
+8 tokens); the image changes the answer when a translation leaves mistral3's vision Q/K in HF
+order, merges qwen3vl's QKV in another order, packs its patch embedding as c_in*E + c_out,
+keeps the deepstack adapters at their list positions instead of
+`deepstack_visual_indexes[X]`, or gives mistral3 a non-zero img_break; swapping the two
+temporal patch slices does not change anything (a still image feeds both). qwen25vl's
+n_wa_pattern must leave a windowed block: n_wa_pattern 1 (fullatt_block_indexes [0]) aborts
+the first image encode ("Failed to get tensor window_mask"), so the tower has 2 blocks and
+fullatt_block_indexes [1]. This llama.cpp runs llama4 (without `attention.sliding_window`:
+chunked attention, no rope on every 4th layer) only with 4 layers or more: with no no-rope
+layer the unused temperature input aborts the first decode. Stock llama-server refuses every
+-ollama file as a text model.
 
 Usage: make-ollama-layout.py OUT_DIR SMOLLM2_GGUF GEMMA3_270M_GGUF
 """
@@ -464,49 +498,6 @@ def make_qwen2vl(smol):
     return m
 
 
-def ollama_qwen25vl(orig):
-    w = Weights(4003)
-    m = orig.copy()
-    m.arch = "qwen25vl"
-    m.rename_prefix("qwen2vl.", "qwen25vl.")
-    sections = m.kv["qwen25vl.rope.dimension_sections"][1]
-    m.drop("qwen25vl.rope.dimension_sections")
-    m.arr("qwen25vl.rope.mrope_section", VT.INT32, sections[:3])
-    n_embd = orig.kv["qwen2vl.embedding_length"][1]
-    v_embd, v_ff, v_patch, merge = 32, 64, 14, 2
-    m.u32("qwen25vl.vision.block_count", 1)
-    m.u32("qwen25vl.vision.embedding_length", v_embd)
-    m.u32("qwen25vl.vision.attention.head_count", 2)
-    m.u32("qwen25vl.vision.num_channels", 3)
-    m.u32("qwen25vl.vision.patch_size", v_patch)
-    m.u32("qwen25vl.vision.spatial_merge_size", merge)
-    m.u32("qwen25vl.vision.spatial_patch_size", v_patch)
-    m.u32("qwen25vl.vision.window_size", 112)
-    m.f32("qwen25vl.vision.attention.layer_norm_epsilon", 1e-6)
-    m.f32("qwen25vl.vision.rope.freq_base", 10000.0)
-    m.arr("qwen25vl.vision.fullatt_block_indexes", VT.INT32, [0])
-    m.u32("qwen25vl.vision.temporal_patch_size", 2)
-    put(m, "v.patch_embd_0.weight", w.mat([v_patch, v_patch, 3, v_embd], 0.05))
-    put(m, "v.patch_embd_1.weight", w.mat([v_patch, v_patch, 3, v_embd], 0.05))
-    p = "v.blk.0."
-    put(m, p + "ln1.weight", w.norm(v_embd))
-    put(m, p + "ln2.weight", w.norm(v_embd))
-    for t in ("attn_q", "attn_k", "attn_v", "attn_out"):
-        put(m, p + t + ".weight", w.mat([v_embd, v_embd]))
-        put(m, p + t + ".bias", w.vec([v_embd]))
-    put(m, p + "ffn_gate.weight", w.mat([v_embd, v_ff]))
-    put(m, p + "ffn_gate.bias", w.vec([v_ff]))
-    put(m, p + "ffn_up.weight", w.mat([v_embd, v_ff]))
-    put(m, p + "ffn_up.bias", w.vec([v_ff]))
-    put(m, p + "ffn_down.weight", w.mat([v_ff, v_embd]))
-    put(m, p + "ffn_down.bias", w.vec([v_embd]))
-    merged = v_embd * merge * merge
-    put(m, "v.merger.ln_q.weight", w.norm(v_embd))
-    put(m, "v.merger.mlp.0.weight", w.mat([merged, merged]))
-    put(m, "v.merger.mlp.0.bias", w.vec([merged]))
-    put(m, "v.merger.mlp.2.weight", w.mat([merged, n_embd]))
-    put(m, "v.merger.mlp.2.bias", w.vec([n_embd]))
-    return m
 
 
 def make_qwen3vl(smol):
@@ -536,60 +527,6 @@ def make_qwen3vl(smol):
     return m
 
 
-def ollama_qwen3vl(orig):
-    w = Weights(4004)
-    m = orig.copy()
-    n_deepstack = m.kv["qwen3vl.n_deepstack_layers"][1]
-    m.drop("qwen3vl.rope.dimension_sections")
-    m.drop("qwen3vl.n_deepstack_layers")
-    n_embd = orig.kv["qwen3vl.embedding_length"][1]
-    v_embd, v_ff, v_patch, merge, v_blocks, n_pos = 32, 64, 16, 2, 3, 64
-    m.u32("qwen3vl.vision.block_count", v_blocks)
-    m.u32("qwen3vl.vision.embedding_length", v_embd)
-    m.u32("qwen3vl.vision.attention.head_count", 2)
-    m.u32("qwen3vl.vision.num_channels", 3)
-    m.u32("qwen3vl.vision.patch_size", v_patch)
-    m.u32("qwen3vl.vision.spatial_merge_size", merge)
-    m.f32("qwen3vl.vision.attention.layer_norm_epsilon", 1e-6)
-    m.f32("qwen3vl.vision.rope.freq_base", 10000.0)
-    m.u32("qwen3vl.vision.temporal_patch_size", 2)
-    m.arr("qwen3vl.vision.deepstack_visual_indexes", VT.INT32, list(range(n_deepstack)))
-    m.u32("qwen3vl.vision.shortest_edge", 64 * 64)
-    m.u32("qwen3vl.vision.longest_edge", 256 * 256)
-    m.arr("qwen3vl.vision.image_mean", VT.FLOAT32, [0.5, 0.5, 0.5])
-    m.arr("qwen3vl.vision.image_std", VT.FLOAT32, [0.5, 0.5, 0.5])
-    # Ollama keeps HF's [out, in, t, h, w] patch embedding with out*in merged: ne [w, h, t, out*in]
-    put(m, "v.patch_embed.weight", w.mat([v_patch, v_patch, 2, v_embd * 3], 0.05))
-    put(m, "v.patch_embed.bias", w.vec([v_embd]))
-    put(m, "v.pos_embed.weight", w.mat([v_embd, n_pos], 0.1))
-    for b in range(v_blocks):
-        p = f"v.blk.{b}."
-        for t in ("norm1", "norm2"):
-            put(m, p + t + ".weight", w.norm(v_embd))
-            put(m, p + t + ".bias", w.vec([v_embd]))
-        for t in ("attn_q", "attn_k", "attn_v", "attn_out"):
-            put(m, p + t + ".weight", w.mat([v_embd, v_embd]))
-            put(m, p + t + ".bias", w.vec([v_embd]))
-        put(m, p + "mlp.linear_fc1.weight", w.mat([v_embd, v_ff]))
-        put(m, p + "mlp.linear_fc1.bias", w.vec([v_ff]))
-        put(m, p + "mlp.linear_fc2.weight", w.mat([v_ff, v_embd]))
-        put(m, p + "mlp.linear_fc2.bias", w.vec([v_embd]))
-    merged = v_embd * merge * merge
-    put(m, "v.merger.norm.weight", w.norm(v_embd))
-    put(m, "v.merger.norm.bias", w.vec([v_embd]))
-    put(m, "v.merger.linear_fc1.weight", w.mat([merged, merged]))
-    put(m, "v.merger.linear_fc1.bias", w.vec([merged]))
-    put(m, "v.merger.linear_fc2.weight", w.mat([merged, n_embd]))
-    put(m, "v.merger.linear_fc2.bias", w.vec([n_embd]))
-    for d in range(n_deepstack):
-        p = f"v.deepstack_merger.{d}."
-        put(m, p + "norm.weight", w.norm(merged))
-        put(m, p + "norm.bias", w.vec([merged]))
-        put(m, p + "linear_fc1.weight", w.mat([merged, merged]))
-        put(m, p + "linear_fc1.bias", w.vec([merged]))
-        put(m, p + "linear_fc2.weight", w.mat([merged, n_embd]))
-        put(m, p + "linear_fc2.bias", w.vec([n_embd]))
-    return m
 
 
 def make_mistral3(smol):
@@ -631,43 +568,774 @@ def make_mistral3(smol):
     return m
 
 
-def ollama_mistral3(orig):
-    w = Weights(4005)
+
+
+def ollama_qwen25vl(orig, tower):
+    m = orig.copy()
+    m.arch = "qwen25vl"
+    m.rename_prefix("qwen2vl.", "qwen25vl.")
+    sections = m.kv["qwen25vl.rope.dimension_sections"][1]
+    m.drop("qwen25vl.rope.dimension_sections")
+    m.arr("qwen25vl.rope.mrope_section", VT.INT32, sections[:3])
+    tower.embed(m)
+    return m
+
+
+def ollama_qwen3vl(orig, tower):
+    m = orig.copy()
+    m.drop("qwen3vl.rope.dimension_sections")
+    m.drop("qwen3vl.n_deepstack_layers")
+    tower.embed(m)
+    return m
+
+
+def ollama_mistral3(orig, tower):
     m = orig.copy()
     m.rename("mistral3.rope.scaling.yarn_beta_fast", "mistral3.rope.scaling.beta_fast")
     m.rename("mistral3.rope.scaling.yarn_beta_slow", "mistral3.rope.scaling.beta_slow")
     m.rename("mistral3.rope.scaling.yarn_log_multiplier", "mistral3.rope.scaling.mscale_all_dim")
     m.rename("mistral3.attention.temperature_scale", "mistral3.rope.scaling_beta")
     m.drop("tokenizer.ggml.pre")
-    n_embd = orig.kv["mistral3.embedding_length"][1]
-    v_embd, v_ff, v_patch, merge = 32, 64, 16, 2
-    m.u32("mistral3.vision.block_count", 1)
-    m.u32("mistral3.vision.embedding_length", v_embd)
-    m.u32("mistral3.vision.feed_forward_length", v_ff)
-    m.u32("mistral3.vision.attention.head_count", 2)
-    m.u32("mistral3.vision.attention.key_length", v_embd // 2)
-    m.u32("mistral3.vision.image_size", 64)
-    m.u32("mistral3.vision.patch_size", v_patch)
-    m.u32("mistral3.vision.num_channels", 3)
-    m.f32("mistral3.vision.rope.freq_base", 10000.0)
-    m.u32("mistral3.image_token_index", 10)
-    m.u32("mistral3.spatial_merge_size", merge)
-    m.boolean("mistral3.mm.projector_bias", False)
-    put(m, "v.patch_conv.weight", w.mat([v_patch, v_patch, 3, v_embd], 0.05))
-    put(m, "v.encoder_norm.weight", w.norm(v_embd))
-    p = "v.blk.0."
-    put(m, p + "attn_norm.weight", w.norm(v_embd))
-    for t in ("attn_q", "attn_k", "attn_v", "attn_output"):
-        put(m, p + t + ".weight", w.mat([v_embd, v_embd]))
-    put(m, p + "ffn_norm.weight", w.norm(v_embd))
-    put(m, p + "ffn_gate.weight", w.mat([v_embd, v_ff]))
-    put(m, p + "ffn_up.weight", w.mat([v_embd, v_ff]))
-    put(m, p + "ffn_down.weight", w.mat([v_ff, v_embd]))
-    put(m, "mm.norm.weight", w.norm(v_embd))
-    put(m, "mm.patch_merger.merging_layer.weight", w.mat([v_embd * merge * merge, v_embd]))
-    put(m, "mm.linear_1.weight", w.mat([v_embd, n_embd]))
-    put(m, "mm.linear_2.weight", w.mat([n_embd, n_embd]))
+    tower.embed(m)
     return m
+
+
+# A short chat template in Llama 4's style (header/eot markers as plain text for SmolLM2's
+# vocabulary); the image parts of a message reach it as mtmd's media marker in the content.
+LLAMA4_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|header_start|>' + message['role'] + '<|header_end|>\n\n'"
+    " + message['content'] | trim + '<|eot|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|header_start|>assistant<|header_end|>\n\n' }}"
+    "{% endif %}"
+)
+
+
+def make_llama4(smol):
+    """llama.cpp's `llama4`: dense FFN on layers 0 and 2, MoE (sigmoid router, 1 of 4
+    experts, plus the shared expert) on layers 1 and 3 (interleave_moe_layer_step 2). Without
+    `attention.sliding_window` llama.cpp uses chunked attention (chunk 8192) on layers 0-2 and
+    full attention without rope, with the attention temperature, on layer 3 (every 4th
+    layer); rope layers get the unweighted L2 q/k norm (use_kq_norm: not the 128-expert
+    model). Four layers are the fewest this llama.cpp runs: with no no-rope layer the
+    temperature input is built but unused, and setting it aborts ("tensor buffer not set")."""
+    w = Weights(3007)
+    n_embd, n_layer, n_head, n_kv, n_ff = 64, 4, 4, 2, 128
+    n_ff_exp, n_expert, head_dim = 64, 4, 16
+    vocab = len(smol.kv["tokenizer.ggml.tokens"][1])
+    tokenizer = smollm2_tokenizer(smol, "smollm")
+    tokenizer["tokenizer.chat_template"] = (VT.STRING, LLAMA4_TEMPLATE.encode(), None)
+    m = base_model("llama4", "tiny-random-llama4", tokenizer, {
+        "block_count": ("u32", n_layer),
+        "context_length": ("u32", 262144),
+        "embedding_length": ("u32", n_embd),
+        "feed_forward_length": ("u32", n_ff),
+        "attention.head_count": ("u32", n_head),
+        "attention.head_count_kv": ("u32", n_kv),
+        "rope.freq_base": ("f32", 500000.0),
+        "attention.layer_norm_rms_epsilon": ("f32", 1e-5),
+        "expert_count": ("u32", n_expert),
+        "expert_used_count": ("u32", 1),
+        "vocab_size": ("u32", vocab),
+        "rope.dimension_count": ("u32", head_dim),
+        "interleave_moe_layer_step": ("u32", 2),
+        "expert_feed_forward_length": ("u32", n_ff_exp),
+    })
+    put(m, "token_embd.weight", w.q8_0([n_embd, vocab], 1.0))
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        put(m, p + "attn_norm.weight", w.norm(n_embd))
+        put(m, p + "attn_q.weight", w.mat([n_embd, n_head * head_dim]))
+        put(m, p + "attn_k.weight", w.mat([n_embd, n_kv * head_dim]))
+        put(m, p + "attn_v.weight", w.mat([n_embd, n_kv * head_dim]))
+        put(m, p + "attn_output.weight", w.mat([n_head * head_dim, n_embd]))
+        put(m, p + "ffn_norm.weight", w.norm(n_embd))
+        if (i + 1) % 2 == 0:
+            put(m, p + "ffn_gate_inp.weight", w.vec([n_embd, n_expert], 1.0 / np.sqrt(n_embd)))
+            put(m, p + "ffn_gate_exps.weight", w.mat([n_embd, n_ff_exp, n_expert]))
+            put(m, p + "ffn_up_exps.weight", w.mat([n_embd, n_ff_exp, n_expert]))
+            put(m, p + "ffn_down_exps.weight", w.mat([n_ff_exp, n_embd, n_expert]))
+            put(m, p + "ffn_gate_shexp.weight", w.mat([n_embd, n_ff_exp]))
+            put(m, p + "ffn_up_shexp.weight", w.mat([n_embd, n_ff_exp]))
+            put(m, p + "ffn_down_shexp.weight", w.mat([n_ff_exp, n_embd]))
+        else:
+            put(m, p + "ffn_gate.weight", w.mat([n_embd, n_ff]))
+            put(m, p + "ffn_up.weight", w.mat([n_embd, n_ff]))
+            put(m, p + "ffn_down.weight", w.mat([n_ff, n_embd]))
+    put(m, "output_norm.weight", w.norm(n_embd))
+    put(m, "output.weight", w.q8_0([n_embd, vocab], 2.0 / np.sqrt(n_embd)))
+    return m
+
+
+def ollama_llama4(orig, tower):
+    """Ollama's llama4 text side matches llama.cpp's (handle_llama4 only hides v./mm.)."""
+    m = orig.copy()
+    tower.embed(m)
+    return m
+
+
+# --------------------------------------------------------------------------------------------
+# embedded vision towers (qwen25vl, qwen3vl, mistral3, llama4)
+#
+# Each tower is made once in llama.cpp's mmproj layout (`<family>-mmproj-original.gguf`) and
+# embedded in `<family>-ollama.gguf` through the exact inverse of Ollama's clip-side handler,
+# so that the handler's translation of the Ollama file gives back the projector bit for bit.
+
+# Image statistics the compat handlers inject (float literals as written there).
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]      # handle_qwen25vl_clip
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+PIXTRAL_MEAN = [0.48145467, 0.45782750, 0.40821072]  # handle_mistral3_clip
+PIXTRAL_STD = [0.26862955, 0.26130259, 0.27577710]
+HALF3 = [0.5, 0.5, 0.5]
+
+
+class Tower:
+    """A vision tower in both layouts.
+
+    `groups`: (clip tensors, Ollama tensors, note); each tensor is (name, type, ne, data) and
+    the Ollama tensors are computed from the clip ones by the inverse of the handler's
+    transform (the clip list is empty for tensors only Ollama has, the Ollama list for
+    tensors the handler synthesizes). `keys`: the clip-side keys, (key, vtype, value, sub,
+    where the handler takes the value from). `ollama_keys`: the Ollama file's vision keys."""
+
+    def __init__(self, family, seed):
+        self.family = family
+        self.w = Weights(seed)
+        self.keys = []
+        self.ollama_keys = []
+        self.groups = []
+
+    # keys
+    def key(self, key, vtype, value, source, sub=None):
+        self.keys.append((key, vtype, value, sub, source))
+
+    def okey(self, key, vtype, value, sub=None):
+        self.ollama_keys.append((key, vtype, value, sub))
+
+    def okeys_u32(self, prefix, **values):
+        for name, value in values.items():
+            self.okey(prefix + name, VT.UINT32, value)
+
+    # clip-side random tensors
+    def mat(self, ne, scale=None):
+        """F16 matrix (1/sqrt(ne[0]) scale by default)."""
+        return self.w.mat(ne, scale)
+
+    def f16x(self, ne, scale):
+        """F32 tensor whose values are exactly representable in F16."""
+        data = self.w.normal(ne, scale).astype(np.float16).astype(np.float32)
+        return QT.F32, ne, data
+
+    def vec(self, ne, scale=0.05):
+        return self.w.vec(ne, scale)
+
+    def norm(self, n):
+        return self.w.norm(n)
+
+    # groups
+    def group(self, clip, ollama, note=""):
+        self.groups.append((clip, ollama, note))
+
+    def same(self, clip_name, ollama_name, tensor, note=""):
+        """Ollama stores the tensor as it is (same type and bytes), maybe under another name."""
+        self.group([(clip_name, *tensor)], [(ollama_name, *tensor)], note)
+
+    def promoted(self, clip_name, ollama_name, tensor, note=""):
+        """The clip tensor is F32 with F16-exact values; Ollama stores it as F16 and the
+        handler promotes it back (ggml_fp16_to_fp32 per element)."""
+        qtype, ne, data = tensor
+        assert qtype == QT.F32
+        half = data.astype(np.float16)
+        assert np.array_equal(half.astype(np.float32), data), clip_name
+        self.group([(clip_name, *tensor)], [(ollama_name, QT.F16, ne, half)],
+                   note or "F16 -> F32 promote (exact)")
+
+    def mmproj(self, name):
+        m = Model("clip")
+        m.string("general.type", "mmproj")
+        m.string("general.name", name)
+        m.u32("general.file_type", 1)
+        m.u32("general.quantization_version", 2)
+        for key, vtype, value, sub, _ in self.keys:
+            m.set(key, vtype, value.encode() if isinstance(value, str) else value, sub)
+        for clip, _, _ in self.groups:
+            for name_, qtype, ne, data in clip:
+                m.add(name_, qtype, ne, data)
+        return m
+
+    def embed(self, m):
+        """Adds the Ollama-side keys and tensors to the text model `m`."""
+        for key, vtype, value, sub in self.ollama_keys:
+            m.set(key, vtype, value.encode() if isinstance(value, str) else value, sub)
+        for _, ollama, _ in self.groups:
+            for name_, qtype, ne, data in ollama:
+                m.add(name_, qtype, ne, data)
+
+
+def common_clip_keys(t, proj_type, *, image, patch, embd, ff, blocks, heads, eps, text_embd,
+                     mean, std, act, src):
+    """The keys every tower has; `src` maps a clip key to the Ollama key (or the rule) the
+    handler takes it from."""
+    t.key("clip.projector_type", VT.STRING, proj_type, "set by the handler")
+    t.key("clip.has_vision_encoder", VT.BOOL, True, "injected if missing")
+    t.key(f"clip.use_{act}", VT.BOOL, True, "injected if missing")
+    for key, value in (("image_size", image), ("patch_size", patch),
+                       ("embedding_length", embd), ("feed_forward_length", ff),
+                       ("block_count", blocks), ("attention.head_count", heads),
+                       ("projection_dim", text_embd)):
+        t.key("clip.vision." + key, VT.UINT32, value, src[key])
+    t.key("clip.vision.attention.layer_norm_epsilon", VT.FLOAT32, eps,
+          src["attention.layer_norm_epsilon"])
+    t.key("clip.vision.image_mean", VT.ARRAY, mean, src["image_mean"], VT.FLOAT32)
+    t.key("clip.vision.image_std", VT.ARRAY, std, src["image_std"], VT.FLOAT32)
+
+
+def qwen25vl_tower(text_embd):
+    t = Tower("qwen25vl", 5003)
+    e, f, p, merge, blocks, heads, window = 32, 64, 14, 2, 2, 2, 112
+    fullatt = [1]  # block 0 windowed, block 1 full attention: n_wa_pattern 2
+    pre = "qwen25vl.vision."
+    common_clip_keys(t, "qwen2.5vl_merger", image=560, patch=p, embd=e, ff=f, blocks=blocks,
+                     heads=heads, eps=1e-6, text_embd=text_embd, mean=CLIP_MEAN, std=CLIP_STD,
+                     act="silu", src={
+                         "image_size": "injected if missing: 560",
+                         "patch_size": pre + "patch_size",
+                         "embedding_length": pre + "embedding_length",
+                         "feed_forward_length": "if missing: ne[1] of v.blk.0.ffn_up.weight",
+                         "block_count": pre + "block_count",
+                         "attention.head_count": pre + "attention.head_count",
+                         "projection_dim": "qwen25vl.embedding_length (text)",
+                         "attention.layer_norm_epsilon": pre + "attention.layer_norm_epsilon",
+                         "image_mean": "injected if missing (CLIP mean)",
+                         "image_std": "injected if missing (CLIP std)",
+                     })
+    t.key("clip.vision.n_wa_pattern", VT.UINT32, fullatt[0] + 1,
+          pre + "fullatt_block_indexes[0] + 1 (8 if absent)")
+    t.key("clip.vision.spatial_merge_size", VT.UINT32, merge, pre + "spatial_merge_size")
+    t.key("clip.vision.num_channels", VT.UINT32, 3, pre + "num_channels")
+    t.key("clip.vision.window_size", VT.UINT32, window, pre + "window_size")
+    # convert_qwen25vl.go's keys
+    t.okeys_u32(pre, block_count=blocks, embedding_length=e)
+    t.okey(pre + "attention.head_count", VT.UINT32, heads)
+    t.okeys_u32(pre, num_channels=3, patch_size=p, spatial_merge_size=merge,
+                spatial_patch_size=p, window_size=window)
+    t.okey(pre + "attention.layer_norm_epsilon", VT.FLOAT32, 1e-6)
+    t.okey(pre + "rope.freq_base", VT.FLOAT32, 10000.0)
+    t.okey(pre + "fullatt_block_indexes", VT.ARRAY, fullatt, VT.INT32)
+    t.okey(pre + "temporal_patch_size", VT.UINT32, 2)
+
+    t.promoted("v.patch_embd.weight", "v.patch_embd_0.weight", t.f16x([p, p, 3, e], 0.05),
+               "temporal slice 0 of the Conv3D; F16 -> F32 promote (exact)")
+    t.promoted("v.patch_embd.weight.1", "v.patch_embd_1.weight", t.f16x([p, p, 3, e], 0.05),
+               "temporal slice 1; F16 -> F32 promote (exact)")
+    for b in range(blocks):
+        x = f"v.blk.{b}."
+        t.same(x + "ln1.weight", x + "ln1.weight", t.norm(e))
+        for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
+            t.same(x + name + ".weight", x + name + ".weight", t.mat([e, e]))
+            t.same(x + name + ".bias", x + name + ".bias", t.vec([e]))
+        t.same(x + "ln2.weight", x + "ln2.weight", t.norm(e))
+        for name, ne in (("ffn_gate", [e, f]), ("ffn_up", [e, f]), ("ffn_down", [f, e])):
+            t.same(x + name + ".weight", x + name + ".weight", t.mat(ne))
+            t.same(x + name + ".bias", x + name + ".bias", t.vec([ne[1]]))
+    merged = e * merge * merge
+    t.same("v.post_ln.weight", "v.merger.ln_q.weight", t.norm(e))
+    t.same("mm.0.weight", "v.merger.mlp.0.weight", t.mat([merged, merged]))
+    t.same("mm.0.bias", "v.merger.mlp.0.bias", t.vec([merged]))
+    t.same("mm.2.weight", "v.merger.mlp.2.weight", t.mat([merged, text_embd]))
+    t.same("mm.2.bias", "v.merger.mlp.2.bias", t.vec([text_embd]))
+    return t
+
+
+def qwen3vl_tower(text_embd, n_deepstack):
+    t = Tower("qwen3vl", 5004)
+    e, f, p, merge, blocks, heads, n_pos = 32, 64, 16, 2, 4, 2, 64
+    # deepstack adapters after blocks 1, 2, 3: the handler's index remap is not the identity
+    deepstack = list(range(blocks - n_deepstack, blocks))
+    side = int(round(np.sqrt(n_pos)))
+    pre = "qwen3vl.vision."
+    common_clip_keys(t, "qwen3vl_merger", image=side * p, patch=p, embd=e, ff=f, blocks=blocks,
+                     heads=heads, eps=1e-6, text_embd=text_embd, mean=HALF3, std=HALF3,
+                     act="gelu", src={
+                         "image_size": "if missing: sqrt(ne[1] of v.pos_embed.weight) * "
+                                       + pre + "patch_size",
+                         "patch_size": pre + "patch_size",
+                         "embedding_length": pre + "embedding_length",
+                         "feed_forward_length": "if missing: ne[1] of "
+                                                "v.blk.0.mlp.linear_fc1.weight",
+                         "block_count": pre + "block_count",
+                         "attention.head_count": pre + "attention.head_count",
+                         "projection_dim": "qwen3vl.embedding_length (text)",
+                         "attention.layer_norm_epsilon": pre + "attention.layer_norm_epsilon",
+                         "image_mean": pre + "image_mean ([0.5]*3 if missing)",
+                         "image_std": pre + "image_std ([0.5]*3 if missing)",
+                     })
+    t.key("clip.vision.spatial_merge_size", VT.UINT32, merge, pre + "spatial_merge_size")
+    t.key("clip.vision.num_channels", VT.UINT32, 3, pre + "num_channels (3 if missing)")
+    t.key("clip.vision.temporal_patch_size", VT.UINT32, 2,
+          pre + "temporal_patch_size (2 if missing)")
+    t.key("clip.vision.rope.freq_base", VT.FLOAT32, 10000.0,
+          pre + "rope.freq_base (10000 if missing)")
+    t.key("clip.vision.image_min_pixels", VT.UINT32, 64 * 64,
+          pre + "shortest_edge (65536 if missing)")
+    t.key("clip.vision.image_max_pixels", VT.UINT32, 256 * 256,
+          pre + "longest_edge (16777216 if missing)")
+    t.key("clip.vision.is_deepstack_layers", VT.ARRAY, [b in deepstack for b in range(blocks)],
+          "block_count bools, true at " + pre + "deepstack_visual_indexes", VT.BOOL)
+    # convert_qwen3vl.go's keys (before the separate-projector converter)
+    t.okeys_u32(pre, block_count=blocks, embedding_length=e)
+    t.okey(pre + "attention.head_count", VT.UINT32, heads)
+    t.okeys_u32(pre, num_channels=3, patch_size=p, spatial_merge_size=merge)
+    t.okey(pre + "attention.layer_norm_epsilon", VT.FLOAT32, 1e-6)
+    t.okey(pre + "rope.freq_base", VT.FLOAT32, 10000.0)
+    t.okey(pre + "temporal_patch_size", VT.UINT32, 2)
+    t.okey(pre + "deepstack_visual_indexes", VT.ARRAY, deepstack, VT.INT32)
+    t.okeys_u32(pre, shortest_edge=64 * 64, longest_edge=256 * 256)
+    t.okey(pre + "image_mean", VT.ARRAY, HALF3, VT.FLOAT32)
+    t.okey(pre + "image_std", VT.ARRAY, HALF3, VT.FLOAT32)
+
+    # Conv3D [out=e, in=3, t=2, h, w] split into its two temporal slices (ne [w, h, in, out]);
+    # Ollama keeps it whole with out*in merged: ne [w, h, t, out*in], packed = c_out*3 + c_in
+    s0 = t.f16x([p, p, 3, e], 0.05)
+    s1 = t.f16x([p, p, 3, e], 0.05)
+    packed = np.stack([s0[2], s1[2]], axis=2).reshape(e * 3, 2, p, p).astype(np.float16)
+    t.group([("v.patch_embd.weight", *s0), ("v.patch_embd.weight.1", *s1)],
+            [("v.patch_embed.weight", QT.F16, [p, p, 2, e * 3], packed)],
+            "split + permute + F16 -> F32 (register_qwen3vl_patch_embed_split)")
+    t.same("v.patch_embd.bias", "v.patch_embed.bias", t.vec([e]))
+    t.promoted("v.position_embd.weight", "v.pos_embed.weight", t.f16x([e, n_pos], 0.1))
+    for b in range(blocks):
+        c, o = f"v.blk.{b}.", f"v.blk.{b}."
+        for n in ("1", "2"):
+            t.same(c + f"ln{n}.weight", o + f"norm{n}.weight", t.norm(e))
+            t.same(c + f"ln{n}.bias", o + f"norm{n}.bias", t.vec([e]))
+        qkv = t.f16x([e, 3 * e], 1.0 / np.sqrt(e))
+        qkv_b = t.f16x([3 * e], 0.05)
+        t.group([(c + "attn_qkv.weight", *qkv)],
+                [(o + f"attn_{x}.weight", QT.F16, [e, e], qkv[2][i * e:(i + 1) * e]
+                  .astype(np.float16)) for i, x in enumerate("qkv")],
+                "rows (ne[1]) 0..E-1 = q, E..2E-1 = k, 2E..3E-1 = v; F16 -> F32 concat")
+        t.group([(c + "attn_qkv.bias", *qkv_b)],
+                [(o + f"attn_{x}.bias", QT.F32, [e], qkv_b[2][i * e:(i + 1) * e])
+                 for i, x in enumerate("qkv")],
+                "q | k | v concatenated (F32 stays F32)")
+        t.same(c + "attn_out.weight", o + "attn_out.weight", t.mat([e, e]))
+        t.same(c + "attn_out.bias", o + "attn_out.bias", t.vec([e]))
+        t.same(c + "ffn_up.weight", o + "mlp.linear_fc1.weight", t.mat([e, f]))
+        t.same(c + "ffn_up.bias", o + "mlp.linear_fc1.bias", t.vec([f]))
+        t.same(c + "ffn_down.weight", o + "mlp.linear_fc2.weight", t.mat([f, e]))
+        t.same(c + "ffn_down.bias", o + "mlp.linear_fc2.bias", t.vec([e]))
+    merged = e * merge * merge
+    t.same("v.post_ln.weight", "v.merger.norm.weight", t.norm(e))
+    t.same("v.post_ln.bias", "v.merger.norm.bias", t.vec([e]))
+    t.same("mm.0.weight", "v.merger.linear_fc1.weight", t.mat([merged, merged]))
+    t.same("mm.0.bias", "v.merger.linear_fc1.bias", t.vec([merged]))
+    t.same("mm.2.weight", "v.merger.linear_fc2.weight", t.mat([merged, text_embd]))
+    t.same("mm.2.bias", "v.merger.linear_fc2.bias", t.vec([text_embd]))
+    for x, b in enumerate(deepstack):
+        c, o = f"v.deepstack.{b}.", f"v.deepstack_merger.{x}."
+        t.same(c + "norm.weight", o + "norm.weight", t.norm(merged))
+        t.same(c + "norm.bias", o + "norm.bias", t.vec([merged]))
+        t.same(c + "fc1.weight", o + "linear_fc1.weight", t.mat([merged, merged]))
+        t.same(c + "fc1.bias", o + "linear_fc1.bias", t.vec([merged]))
+        t.same(c + "fc2.weight", o + "linear_fc2.weight", t.mat([merged, text_embd]))
+        t.same(c + "fc2.bias", o + "linear_fc2.bias", t.vec([text_embd]))
+    return t
+
+
+def hf_order_rows(data, n_head):
+    """Inverse of llama.cpp's (LlamaModel.permute) row order for rope'd Q/K: numpy rows
+    (= ggml ne[1]) go from [head, pair, half] back to HF's [head, half, pair]."""
+    rows, cols = data.shape
+    head_dim = rows // n_head
+    return (data.reshape(n_head, head_dim // 2, 2, cols).swapaxes(1, 2)
+            .reshape(rows, cols).copy())
+
+
+def mistral3_tower(text_embd):
+    t = Tower("mistral3", 5005)
+    e, f, p, merge, blocks, heads, image = 32, 64, 16, 2, 2, 2, 64
+    pre = "mistral3.vision."
+    common_clip_keys(t, "pixtral", image=image, patch=p, embd=e, ff=f, blocks=blocks,
+                     heads=heads, eps=1e-5, text_embd=text_embd, mean=PIXTRAL_MEAN,
+                     std=PIXTRAL_STD, act="silu", src={
+                         "image_size": pre + "image_size",
+                         "patch_size": pre + "patch_size",
+                         "embedding_length": pre + "embedding_length",
+                         "feed_forward_length": pre + "feed_forward_length",
+                         "block_count": pre + "block_count",
+                         "attention.head_count": pre + "attention.head_count",
+                         "projection_dim": "mistral3.embedding_length (text)",
+                         "attention.layer_norm_epsilon": "injected if missing: 1e-5",
+                         "image_mean": "injected if missing (Pixtral mean)",
+                         "image_std": "injected if missing (Pixtral std)",
+                     })
+    t.key("clip.vision.num_channels", VT.UINT32, 3, pre + "num_channels")
+    t.key("clip.vision.spatial_merge_size", VT.UINT32, merge, "mistral3.spatial_merge_size")
+    t.key("clip.rope.freq_base", VT.FLOAT32, 10000.0, pre + "rope.freq_base")
+    # convert_mistral.go's keys
+    t.okeys_u32(pre, block_count=blocks, embedding_length=e, feed_forward_length=f)
+    t.okey(pre + "attention.head_count", VT.UINT32, heads)
+    t.okey(pre + "attention.key_length", VT.UINT32, e // heads)
+    t.okeys_u32(pre, image_size=image, patch_size=p, num_channels=3)
+    t.okey(pre + "rope.freq_base", VT.FLOAT32, 10000.0)
+    t.okey("mistral3.image_token_index", VT.UINT32, 10)
+    t.okey("mistral3.spatial_merge_size", VT.UINT32, merge)
+    t.okey("mistral3.mm.projector_bias", VT.BOOL, False)
+
+    t.promoted("v.patch_embd.weight", "v.patch_conv.weight", t.f16x([p, p, 3, e], 0.05))
+    t.same("v.pre_ln.weight", "v.encoder_norm.weight", t.norm(e))
+    for b in range(blocks):
+        x = f"v.blk.{b}."
+        t.same(x + "ln1.weight", x + "attn_norm.weight", t.norm(e))
+        for name in ("attn_q", "attn_k"):
+            qtype, ne, data = t.mat([e, e])
+            t.group([(x + name + ".weight", qtype, ne, data)],
+                    [(x + name + ".weight", qtype, ne, hf_order_rows(data, heads))],
+                    "rope row permutation (register_mistral3_vision_qk_permute)")
+        t.same(x + "attn_v.weight", x + "attn_v.weight", t.mat([e, e]))
+        t.same(x + "attn_out.weight", x + "attn_output.weight", t.mat([e, e]))
+        t.same(x + "ln2.weight", x + "ffn_norm.weight", t.norm(e))
+        t.same(x + "ffn_gate.weight", x + "ffn_gate.weight", t.mat([e, f]))
+        t.same(x + "ffn_up.weight", x + "ffn_up.weight", t.mat([e, f]))
+        t.same(x + "ffn_down.weight", x + "ffn_down.weight", t.mat([f, e]))
+    t.same("mm.input_norm.weight", "mm.norm.weight", t.norm(e))
+    t.same("mm.patch_merger.weight", "mm.patch_merger.merging_layer.weight",
+           t.mat([e * merge * merge, e]))
+    t.same("mm.1.weight", "mm.linear_1.weight", t.mat([e, text_embd]))
+    t.same("mm.2.weight", "mm.linear_2.weight", t.mat([text_embd, text_embd]))
+    t.group([("v.token_embd.img_break", QT.F32, [text_embd],
+              np.zeros(text_embd, dtype=np.float32))], [],
+            "synthesized: zeros, F32 [mistral3.embedding_length] (reclaims output_norm.weight)")
+    return t
+
+
+def llama4_tower(text_embd):
+    t = Tower("llama4", 5007)
+    e, p, blocks, heads, image, ratio = 32, 16, 2, 2, 64, 0.5
+    scale = int(round(1 / ratio))
+    f = e * scale * scale  # as in Llama 4: the block MLP width equals the shuffled width
+    proj = 64              # vision_adapter width (projector_input/output_dim)
+    n_pos = (image // p) ** 2 + 1  # patches plus [CLS]
+    pre = "llama4.vision."
+    common_clip_keys(t, "llama4", image=image, patch=p, embd=e, ff=f, blocks=blocks,
+                     heads=heads, eps=1e-5, text_embd=text_embd, mean=HALF3, std=HALF3,
+                     act="gelu", src={
+                         "image_size": pre + "image_size",
+                         "patch_size": pre + "patch_size",
+                         "embedding_length": pre + "embedding_length",
+                         "feed_forward_length": pre + "feed_forward_length",
+                         "block_count": pre + "block_count",
+                         "attention.head_count": pre + "attention.head_count",
+                         "projection_dim": "llama4.embedding_length (text)",
+                         "attention.layer_norm_epsilon": pre + "layer_norm_epsilon",
+                         "image_mean": "injected if missing ([0.5]*3)",
+                         "image_std": "injected if missing ([0.5]*3)",
+                     })
+    t.key("clip.vision.projector.scale_factor", VT.UINT32, scale,
+          "round(1 / " + pre + "pixel_shuffle_ratio) (2 if missing or <= 0)")
+    t.key("clip.vision.projector_type", VT.STRING, "llama4", "set by the handler")
+    # convert_llama4.go's keys
+    t.okeys_u32(pre, block_count=blocks, embedding_length=e, feed_forward_length=f)
+    t.okey(pre + "attention.head_count", VT.UINT32, heads)
+    t.okeys_u32(pre, image_size=image, patch_size=p)
+    t.okey(pre + "rope.freq_base", VT.FLOAT32, 10000.0)
+    t.okey(pre + "layer_norm_epsilon", VT.FLOAT32, 1e-5)
+    t.okey(pre + "pixel_shuffle_ratio", VT.FLOAT32, ratio)
+
+    # HF's unfold + Linear(3*p*p -> e): ne [3*p*p, e] on both sides (F16 as both converters
+    # write a 2-D tensor; the handler does not promote it)
+    t.same("v.patch_embd.weight", "v.patch_embedding.weight", t.mat([3 * p * p, e], 0.05))
+    t.same("v.class_embd", "v.class_embedding", t.vec([e], 0.1))
+    t.same("v.position_embd.weight", "v.positional_embedding_vlm", t.f16x([e, n_pos], 0.1),
+           "exact-name rename (no .weight on the Ollama side); F32 on both sides")
+    t.same("v.pre_ln.weight", "v.layernorm_pre.weight", t.norm(e))
+    t.same("v.pre_ln.bias", "v.layernorm_pre.bias", t.vec([e]))
+    for b in range(blocks):
+        x = f"v.blk.{b}."
+        t.same(x + "ln1.weight", x + "attn_norm.weight", t.norm(e))
+        t.same(x + "ln1.bias", x + "attn_norm.bias", t.vec([e]))
+        for c, o in (("attn_q", "attn_q"), ("attn_k", "attn_k"), ("attn_v", "attn_v"),
+                     ("attn_out", "attn_output")):
+            t.same(x + c + ".weight", x + o + ".weight", t.mat([e, e]))
+            t.same(x + c + ".bias", x + o + ".bias", t.vec([e]))
+        t.same(x + "ln2.weight", x + "ffn_norm.weight", t.norm(e))
+        t.same(x + "ln2.bias", x + "ffn_norm.bias", t.vec([e]))
+        t.same(x + "ffn_up.weight", x + "mlp.fc1.weight", t.mat([e, f]))
+        t.same(x + "ffn_up.bias", x + "mlp.fc1.bias", t.vec([f]))
+        t.same(x + "ffn_down.weight", x + "mlp.fc2.weight", t.mat([f, e]))
+        t.same(x + "ffn_down.bias", x + "mlp.fc2.bias", t.vec([e]))
+    t.same("v.post_ln.weight", "v.layernorm_post.weight", t.norm(e))
+    t.same("v.post_ln.bias", "v.layernorm_post.bias", t.vec([e]))
+    t.same("mm.model.mlp.1.weight", "v.vision_adapter.mlp.fc1.weight",
+           t.mat([e * scale * scale, proj]))
+    t.same("mm.model.mlp.2.weight", "v.vision_adapter.mlp.fc2.weight", t.mat([proj, proj]))
+    t.same("mm.model.fc.weight", "mm.linear_1.weight", t.mat([proj, text_embd]))
+    return t
+
+
+VISION_REFERENCE_HEAD = """\
+Embedded vision towers of the Ollama-layout fixtures qwen25vl, qwen3vl, mistral3 and llama4.
+
+For each family F, F-mmproj-original.gguf is the projector in llama.cpp's layout (what
+llama.cpp's HF converter writes: general.architecture = clip) and F-ollama.gguf embeds THE SAME
+tower in the layout of Ollama's monolithic files (vision keys under F.vision.*, tensors under
+v.* / mm.* next to the text model). The Ollama file was made from the mmproj by the exact
+inverse of Ollama's clip-side compat handler (ollama/ollama llama/compat/
+llama-ollama-compat.cpp), so running the handler's translation on F-ollama.gguf must give
+F-mmproj-original.gguf's tensors bit for bit (same names, types, ne and bytes) and the same
+values for every clip key llama.cpp reads. All values below are those of the fixtures.
+
+Conventions
+- ne is ggml order: ne[0] is the fastest-varying (row length); a PyTorch/numpy shape is ne
+  reversed. "row r" of a matrix is the ne[0]-long run at element offset r*ne[0] (= ne[1]
+  index r); a matrix [in, out] (ne) maps `in` inputs to `out` outputs.
+- Floats are printed as the shortest decimal giving the same F32; the CLIP mean/std literals
+  of handle_qwen25vl_clip and the Pixtral ones of handle_mistral3_clip differ in the last
+  digit but give the same F32 bits (printed).
+- Types: F16 matrices, F32 norms/biases. Every F32 tensor that comes from an Ollama F16 tensor
+  holds F16-exact values, so F16 -> F32 (ggml_fp16_to_fp32 per element: exact widening) is
+  lossless and bit-identical.
+- "promote" = the handler changes the tensor's type F16 -> F32 in place (same ne) and loads
+  it by widening every element.
+- "injected if missing" = the handler sets the key only when the file does not have it.
+- The handlers run on the whole monolithic file when Ollama passes it as --mmproj: they
+  copy F.vision.* keys to clip.* keys, set general.architecture = clip, rename/transform the
+  vision tensors and leave the text tensors and keys in place (the clip loader ignores them;
+  the text-side handler hides v./mm. from the text loader). A translation that writes a
+  separate projector GGUF should write only the clip keys below plus general.*, and only the
+  v./mm. tensors listed (no orphans); llama.cpp's mtmd then loads it like the -mmproj-original.
+- llama.cpp reads only some of the clip keys (see each family); the others are listed since
+  the handler writes them and the fixture's original carries them with the same values.
+- Stock llama-server (same llama.cpp) refuses every F-ollama.gguf as a text model (qwen25vl:
+  unknown architecture; qwen3vl: no rope.dimension_sections; mistral3 and llama4: "wrong
+  number of tensors", the v./mm. tensors are counted), and loads F-original.gguf with
+  --mmproj F-mmproj-original.gguf.
+"""
+
+FAMILY_NOTES = {
+    "qwen25vl": """\
+qwen25vl  (projector qwen2.5vl_merger; llama.cpp tools/mtmd/models/qwen2vl.cpp;
+           compat handle_qwen25vl_clip; Ollama converter convert_qwen25vl.go)
+Text side (unchanged): arch qwen25vl -> qwen2vl, qwen25vl.* -> qwen2vl.*,
+rope.mrope_section (3) -> rope.dimension_sections (4, padded with 0); v./mm. hidden.
+Graph facts: RMS norms (no biases on ln1/ln2/post_ln), SiLU-gated FFN with biases, separate
+q/k/v with biases, window attention on blocks where (il+1) % n_wa_pattern != 0 (block 0
+here), full attention on block 1; the two patch_embd slices are two Conv2D summed for a still
+image; merger = reshape 4 neighbouring patches into 4*E, mm.0 + GELU + mm.2.
+Keys llama.cpp reads: projector_type, use_silu, embedding_length, feed_forward_length,
+block_count, attention.head_count, projection_dim, attention.layer_norm_epsilon, image_size,
+patch_size, image_mean/std, n_wa_pattern (required for qwen2.5vl), spatial_merge_size
+(optional, default 2). num_channels and window_size are not read (window 112 is built in).
+Byte transforms: none but the promotes: v.patch_embd_0.weight / v.patch_embd_1.weight are F16
+[14, 14, 3, 32] in the Ollama file (convert_qwen25vl.go splits HF's Conv3D
+[out, in, t=2, h, w] along t and drops the size-1 dim: the same element order as llama.cpp's
+slices) and become F32 v.patch_embd.weight / v.patch_embd.weight.1 (same ne), each element
+widened.
+Handler, in order: copy keys (above); feed_forward_length = ne[1] of v.blk.0.ffn_up.weight if
+missing; n_wa_pattern = fullatt_block_indexes[0] + 1 (inject 8 if still missing);
+image_size 560, CLIP mean/std, has_vision_encoder, use_silu if missing; set projector_type and
+general.architecture; rename exactly: v.merger.ln_q.weight -> v.post_ln.weight,
+v.merger.mlp.0.{weight,bias} -> mm.0.*, v.merger.mlp.2.{weight,bias} -> mm.2.*,
+v.patch_embd_0.weight -> v.patch_embd.weight, v.patch_embd_1.weight -> v.patch_embd.weight.1;
+promote both patch_embd tensors F16 -> F32. All block tensors keep their names and bytes.
+""",
+    "qwen3vl": """\
+qwen3vl  (projector qwen3vl_merger; llama.cpp tools/mtmd/models/qwen3vl.cpp;
+          compat handle_qwen3vl_clip with register_qwen3vl_patch_embed_split; Ollama
+          converter convert_qwen3vl.go before the separate-projector rewrite)
+Text side (unchanged): rope.dimension_sections [24, 20, 20, 0] and n_deepstack_layers =
+len(qwen3vl.vision.deepstack_visual_indexes) = 3 injected; v./mm. hidden. The text model's
+input width is 64 * (1 + 3) = 256 = mm.2 width 64 * (1 + number of v.deepstack.N adapters),
+which mtmd checks.
+Graph facts: LayerNorm with biases, fused attn_qkv [E, 3E] + bias [3E] (Q = rows 0..E-1,
+K = E..2E-1, V = 2E..3E-1), GELU FFN ffn_up [E, F] / ffn_down [F, E], learned position
+embedding [E, 64] bilinearly resized from its 8x8 grid, patch bias; a deepstack adapter after
+every block N that has v.deepstack.N.* (blocks 1, 2, 3 here: the deepstack indexes are
+[1, 2, 3], so v.deepstack_merger.X maps to v.deepstack.{X+1}); their outputs are
+concatenated after mm.2's output (width 64 + 3*64).
+Keys llama.cpp reads: projector_type, use_gelu, embedding_length, feed_forward_length,
+block_count, attention.head_count, projection_dim, attention.layer_norm_epsilon, image_size,
+patch_size, image_mean/std, spatial_merge_size. The others (num_channels,
+temporal_patch_size, vision.rope.freq_base, image_min/max_pixels, is_deepstack_layers) are not
+read by this llama.cpp (the deepstack layers come from the v.deepstack.N tensors, the pixel
+limits are built in: 8..4096 tokens).
+Byte transforms (E = 32, P = 16, C = 3 channels, T = 2 frames, hw = P*P):
+- Patch embedding. Ollama: v.patch_embed.weight F16 ne [P, P, T, E*C] = HF's Conv3D
+  [out=E, in=C, t, h, w] with out*in merged (packed = c_out*C + c_in).
+  llama.cpp: v.patch_embd.weight (slice t = 0) and v.patch_embd.weight.1 (slice t = 1),
+  F32 ne [P, P, C, E] each. For slice s, every c_out < E, c_in < C, i < hw:
+      dst_s[i + hw*(c_in + C*c_out)] = f32(src[i + hw*(s + T*(c_out*C + c_in))])
+  (the handler: C from qwen3vl.vision.num_channels, default 3; requires ne[2] == 2 and
+  ne[3] % C == 0, and src F16.) Inverse used to make the fixture (numpy, shapes = ne
+  reversed): src = stack([slice0, slice1], axis=2).reshape(E*C, 2, P, P).
+- QKV merge, per block b: v.blk.b.attn_qkv.weight F32 ne [E, 3E] = the bytes of attn_q,
+  attn_k, attn_v (each F16 ne [E, E]) converted to F32 and concatenated in that order (q's E
+  rows, then k's, then v's); v.blk.b.attn_qkv.bias F32 [3E] = attn_q.bias | attn_k.bias |
+  attn_v.bias (F32 [E] each in the Ollama file, copied). The handler's concat converts any
+  source type to F32 (ggml to_float), so F16 and F32 sources both work.
+- v.pos_embed.weight F16 [E, 64] -> v.position_embd.weight F32 (promote).
+Handler, in order: copy keys (above) and the defaults; feed_forward_length from ne[1] of
+v.blk.0.mlp.linear_fc1.weight; image_size = floor(sqrt(ne[1] of v.pos_embed.weight)) *
+patch_size (= 8 * 16 = 128); image_mean/std copied (0.5 defaults), image_min_pixels <-
+shortest_edge, image_max_pixels <- longest_edge (defaults 65536 / 16777216);
+is_deepstack_layers = block_count bools true at the deepstack indexes; has_vision_encoder,
+use_gelu; projector_type, general.architecture; then
+ 1. per block: QKV merge (above) into v.blk.b.attn_qkv.weight/.bias (taking attn_q's and
+    attn_q.bias's slots);
+ 2. patch embed split (above); slice 1 reclaims the orphan v.blk.0.attn_k.weight slot;
+ 3. exact renames: v.merger.norm.{weight,bias} -> v.post_ln.*, v.merger.linear_fc1.* -> mm.0.*,
+    v.merger.linear_fc2.* -> mm.2.*, v.patch_embed.bias -> v.patch_embd.bias,
+    v.pos_embed.weight -> v.position_embd.weight;
+ 4. v.deepstack_merger.X.{norm,linear_fc1,linear_fc2}.{weight,bias} ->
+    v.deepstack.{deepstack_visual_indexes[X]}.{norm,fc1,fc2}.{weight,bias};
+ 5. substring renames in v.blk.*: .norm1 -> .ln1, .norm2 -> .ln2, .mlp.linear_fc1 -> .ffn_up,
+    .mlp.linear_fc2 -> .ffn_down;
+ 6. promote v.position_embd.weight F16 -> F32.
+The handler leaves the other attn_k/attn_v slots as orphans named v.blk.b.attn_k/v.weight
+(and their biases) which llama.cpp loads but does not use; a separate projector should drop
+them (the -mmproj-original has none).
+""",
+    "mistral3": """\
+mistral3  (projector pixtral; llama.cpp tools/mtmd/models/pixtral.cpp;
+           compat handle_mistral3_clip with register_mistral3_vision_qk_permute;
+           Ollama converter convert_mistral.go)
+Text side (unchanged): rope.scaling.beta_fast/beta_slow/mscale_all_dim and rope.scaling_beta
+renamed to yarn_beta_fast/yarn_beta_slow/yarn_log_multiplier and
+attention.temperature_scale; tokenizer.ggml.pre = tekken when missing; v./mm. hidden.
+Graph facts: RMS norms without biases (pre_ln, ln1, ln2, mm.input_norm), 2D rope on q/k
+(theta 10000 built in), SiLU-gated FFN without biases, no biases anywhere in the tower;
+patch merger (mm.input_norm + 2x2 unfold + mm.patch_merger [4E, E]), then mm.1 + GELU + mm.2
+(no biases: mistral3.mm.projector_bias false); [IMG_BREAK] = v.token_embd.img_break added
+after every row of merged patches but the last.
+Keys llama.cpp reads: projector_type, use_silu, embedding_length, feed_forward_length,
+block_count, attention.head_count, projection_dim (not used for the width: mm.2 decides),
+attention.layer_norm_epsilon, image_size, patch_size, image_mean/std, spatial_merge_size.
+num_channels and clip.rope.freq_base are not read.
+Byte transforms (E = 32, 2 heads, head_dim D = 16):
+- Vision Q/K rows. Ollama keeps HF's row order (convert_mistral.go repacks only text q/k);
+  llama.cpp's converter applies LlamaModel.permute with the vision head count. For
+  v.blk.b.attn_q.weight and attn_k.weight (F16 ne [E, E]; rows = ne[1]; the handler only
+  touches F16), with n_head = mistral3.vision.attention.head_count:
+      for oa in 0..E-1:  h = oa / D, j = (oa % D) / 2, half = oa % 2,
+                         ob = h*D + half*(D/2) + j;   dst row oa = src row ob
+  (whole rows of ne[0] elements, bytes copied). Inverse used to make the fixture (numpy,
+  rows x cols): hf = llama.reshape(n_head, D/2, 2, cols).swapaxes(1, 2).reshape(E, cols).
+- v.patch_conv.weight F16 [16, 16, 3, E] -> v.patch_embd.weight F32 (promote).
+- v.token_embd.img_break: F32 [mistral3.embedding_length = 64], all zeros, synthesized (the
+  Ollama file has no such tensor; the handler renames the text model's output_norm.weight
+  slot, F32 [64], and zero-fills it). The -mmproj-original carries the same zeros, so it is
+  equivalent (a real Pixtral mmproj has token_embd row 12 there).
+Handler, in order: copy keys (above); eps 1e-5, Pixtral mean/std, has_vision_encoder,
+use_silu if missing; projector_type, general.architecture; img_break zero-fill; vision Q/K
+permute for every block (by the pre-rename names v.blk.b.attn_q/k.weight); substring renames
+in this order (first occurrence per name): v.patch_conv -> v.patch_embd,
+v.encoder_norm -> v.pre_ln, .attn_output -> .attn_out, .attn_norm -> .ln1, .ffn_norm -> .ln2,
+mm.linear_1 -> mm.1, mm.linear_2 -> mm.2, mm.patch_merger.merging_layer -> mm.patch_merger,
+mm.norm -> mm.input_norm; promote v.patch_embd.weight F16 -> F32.
+""",
+    "llama4": """\
+llama4  (projector llama4; llama.cpp tools/mtmd/models/llama4.cpp; compat handle_llama4_clip;
+         Ollama converter convert_llama4.go)
+Text side: identical in both files (llama.cpp's llama4 arch); handle_llama4 only hides v./mm.
+from the text loader (detected by arch llama4 plus any v./mm. tensor). The text model:
+4 layers, embedding 64, 4 heads / 2 kv heads, head_dim 16, layers 0 and 2 dense FFN 128,
+layers 1 and 3 MoE (4 experts of 64, 1 used, sigmoid router, shared expert 64;
+interleave_moe_layer_step 2), no attention.sliding_window key, so llama.cpp uses chunked
+attention (chunk 8192) with rope and L2 q/k norm on layers 0-2 and full attention without
+rope, with the attention temperature, on layer 3 (4 layers are the fewest this llama.cpp
+runs: without a no-rope layer it aborts on the unused temperature input);
+SmolLM2's tokenizer (pre smollm) with a short Llama 4 style chat template.
+Real Ollama llama4 files also carry llama4.use_qk_norm and llama4.attention.chunk_size, which
+llama.cpp does not read; the fixture has neither.
+Graph facts: unfold + linear patch embedding (v.patch_embd.weight [3*P*P, E], no bias), a
+[CLS] token (v.class_embd [E]) appended after the patches, learned position embedding
+[E, n_patches + 1] added before pre_ln, LayerNorm with biases, separate q/k/v/out with biases,
+2D rope (theta 10000 built in), GELU FFN with biases; drop [CLS], pixel shuffle by
+scale_factor 2 (4x4 patches -> 2x2 tokens of width 4E), mm.model.mlp.1 + GELU + mm.model.mlp.2
++ GELU, then mm.model.fc (no biases in the adapter/projector). Images go through llava-uhd
+tiles of image_size (64): a 32x32 picture is one 64x64 tile = 4 tokens.
+Keys llama.cpp reads: projector_type (clip.projector_type first, else
+clip.vision.projector_type), use_gelu, embedding_length, feed_forward_length, block_count,
+attention.head_count, projection_dim, attention.layer_norm_epsilon, image_size, patch_size,
+image_mean/std, projector.scale_factor.
+Byte transforms: none. All tensors keep type and bytes (F16 matrices incl. the patch
+embedding, F32 norms/biases, class embedding and v.positional_embedding_vlm).
+Handler, in order: copy keys (above); projector.scale_factor = round(1 / pixel_shuffle_ratio)
+(2 if missing/<= 0); mean/std 0.5, has_vision_encoder, use_gelu if missing; set
+clip.projector_type AND clip.vision.projector_type = llama4, general.architecture = clip;
+exact rename v.positional_embedding_vlm -> v.position_embd.weight; substring renames in this
+order (first occurrence per name): v.vision_adapter.mlp.fc1 -> mm.model.mlp.1,
+v.vision_adapter.mlp.fc2 -> mm.model.mlp.2, mm.linear_1 -> mm.model.fc,
+v.class_embedding -> v.class_embd, v.layernorm_post -> v.post_ln, v.layernorm_pre -> v.pre_ln,
+v.patch_embedding -> v.patch_embd, .attn_output -> .attn_out, .attn_norm -> .ln1,
+.ffn_norm -> .ln2, .mlp.fc1 -> .ffn_up, .mlp.fc2 -> .ffn_down. (The adapter renames must run
+before the generic .mlp.fc1/.mlp.fc2 ones.)
+""",
+}
+
+
+def format_f32(value):
+    """The shortest decimal that gives the same F32."""
+    v = np.float32(value)
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e7):
+        return np.format_float_scientific(v, unique=True, trim="-")
+    return np.format_float_positional(v, unique=True, trim="-")
+
+
+def format_value(vtype, value, sub):
+    if vtype == VT.ARRAY:
+        if sub == VT.FLOAT32:
+            text = "[" + ", ".join(format_f32(v) for v in value) + "]"
+            if any(np.float32(v) != np.float32(0.5) for v in value):
+                bits = " ".join(f"{int(np.float32(v).view(np.uint32)):#010x}" for v in value)
+                text += f" (F32 bits {bits})"
+            return text
+        if sub == VT.BOOL:
+            return "[" + ", ".join("true" if v else "false" for v in value) + "]"
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    if vtype == VT.BOOL:
+        return "true" if value else "false"
+    if vtype == VT.FLOAT32:
+        return format_f32(value)
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def tensor_label(name, qtype, ne):
+    return f"{name} {qtype.name} {list(ne)}"
+
+
+def vision_reference(towers):
+    lines = [VISION_REFERENCE_HEAD]
+    for tower in towers:
+        lines += ["=" * 94, FAMILY_NOTES[tower.family]]
+        lines.append("clip-side keys (value <- where the handler takes it from):")
+        for key, vtype, value, sub, source in tower.keys:
+            lines.append(f"  {key} = {format_value(vtype, value, sub)}")
+            lines.append(f"      <- {source}")
+        lines.append("  (plus general.architecture = clip; the -mmproj-original also has"
+                     " general.type = mmproj, general.name, general.file_type 1,"
+                     " general.quantization_version 2)")
+        lines += ["", f"vision keys in {tower.family}-ollama.gguf:"]
+        for key, vtype, value, sub in tower.ollama_keys:
+            lines.append(f"  {key} = {format_value(vtype, value, sub)}")
+        lines += ["", "tensors (Ollama -> clip; type and ne; files in this order):"]
+        for clip, ollama, note in tower.groups:
+            left = [tensor_label(*t[:3]) for t in ollama] or ["(none)"]
+            right = [tensor_label(*t[:3]) for t in clip] or ["(none: dropped)"]
+            if len(left) == 1 and len(right) == 1 and not note:
+                lines.append(f"  {left[0]}  ->  {right[0]}")
+                continue
+            for i, text in enumerate(left):
+                lines.append(f"  {text}" + (" +" if i + 1 < len(left) else ""))
+            for i, text in enumerate(right):
+                lines.append(f"    -> {text}")
+            if note:
+                lines.append(f"       [{note}]")
+        lines.append("")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -850,23 +1518,46 @@ def main():
         written.append((tmp, os.path.join(out_dir, name)))
         print(f"wrote {name}", file=sys.stderr)
 
+    def emit_text(name, text):
+        tmp = os.path.join(out_dir, name + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        written.append((tmp, os.path.join(out_dir, name)))
+        print(f"wrote {name}", file=sys.stderr)
+
     for family, make, to_ollama in (
         ("llama3", make_llama3, ollama_llama3),
         ("gpt-oss", make_gptoss, ollama_gptoss),
-        ("qwen25vl", make_qwen2vl, ollama_qwen25vl),
-        ("qwen3vl", make_qwen3vl, ollama_qwen3vl),
-        ("mistral3", make_mistral3, ollama_mistral3),
     ):
         original = make(smol)
         emit(f"{family}-original.gguf", original)
         emit(f"{family}-ollama.gguf", to_ollama(original))
 
+    towers = []
+    for family, make, tower_of, to_ollama in (
+        ("qwen25vl", make_qwen2vl,
+         lambda m: qwen25vl_tower(m.kv["qwen2vl.embedding_length"][1]), ollama_qwen25vl),
+        ("qwen3vl", make_qwen3vl,
+         lambda m: qwen3vl_tower(m.kv["qwen3vl.embedding_length"][1],
+                                 m.kv["qwen3vl.n_deepstack_layers"][1]), ollama_qwen3vl),
+        ("mistral3", make_mistral3,
+         lambda m: mistral3_tower(m.kv["mistral3.embedding_length"][1]), ollama_mistral3),
+        ("llama4", make_llama4,
+         lambda m: llama4_tower(m.kv["llama4.embedding_length"][1]), ollama_llama4),
+    ):
+        original = make(smol)
+        tower = tower_of(original)
+        towers.append(tower)
+        emit(f"{family}-original.gguf", original)
+        emit(f"{family}-mmproj-original.gguf",
+             tower.mmproj(original.kv["general.name"][1].decode() + "-mmproj"))
+        emit(f"{family}-ollama.gguf", to_ollama(original, tower))
+
     emit("gemma3-1b-style.gguf", gemma3_1b_style(gemma))
     emit("gemma3-4b-style.gguf", gemma3_4b_style(gemma))
-    tmp = os.path.join(out_dir, "gemma3-mmproj-reference.txt.tmp")
-    with open(tmp, "w") as f:
-        f.write(gemma3_reference(gemma.kv["gemma3.embedding_length"][1]))
-    written.append((tmp, tmp[:-len(".tmp")]))
+    emit_text("gemma3-mmproj-reference.txt",
+              gemma3_reference(gemma.kv["gemma3.embedding_length"][1]))
+    emit_text("vision-reference.txt", vision_reference(towers))
 
     for tmp, final in written:
         os.replace(tmp, final)

@@ -146,7 +146,7 @@ fn projector(m: &mut Draft) -> Result<(), String> {
 /// the first half of the rotary dimensions, then the second) to llama.cpp's (the two halves
 /// interleaved): row `h*d + 2*i + j` of the result is row `h*d + j*d/2 + i` of the source,
 /// for head dimension `d`.
-fn permute_for_rope(m: &mut Draft, name: &str, heads: u64) {
+pub(super) fn permute_for_rope(m: &mut Draft, name: &str, heads: u64) {
     let Some(tensor) = m.tensor(name) else {
         return;
     };

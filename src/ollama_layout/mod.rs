@@ -627,6 +627,56 @@ mod tests {
     }
 
     #[test]
+    fn llama4_is_an_ollama_layout_only_with_its_tower_embedded() {
+        assert_eq!(
+            family(&draft("llama4", &[], &["blk.0.attn_q.weight"])),
+            None
+        );
+        assert_eq!(
+            family(&draft("llama4", &[], &["v.patch_embedding.weight"])),
+            Some("llama4")
+        );
+    }
+
+    #[test]
+    fn pixtral_q_and_k_rows_interleave_each_heads_halves() {
+        let mut d = draft("mistral3", &[], &[]);
+        d.add_tensor(
+            "v.blk.0.attn_q.weight",
+            F16,
+            vec![2, 8],
+            Data::Copy { offset: 0 },
+        );
+        d.tensors[0].data = Data::Copy { offset: 64 };
+        mistral3::permute_for_rope(&mut d, "v.blk.0.attn_q.weight", 2);
+        let Data::Rows {
+            offset,
+            row_bytes,
+            order,
+        } = &d.tensors[0].data
+        else {
+            panic!("{:?}", d.tensors[0].data);
+        };
+        assert_eq!((*offset, *row_bytes), (64, 4));
+        // Head dimension 4: rows (0 1 | 2 3) become (0 2 1 3), per head.
+        assert_eq!(order, &[0, 2, 1, 3, 4, 6, 5, 7]);
+    }
+
+    #[test]
+    fn a_qwen3vl_head_dimension_other_than_128_is_refused_by_name() {
+        let mut d = draft(
+            "qwen3vl",
+            &[("qwen3vl.attention.key_length", Value::U32(64))],
+            &[],
+        );
+        let error = qwen3vl::Qwen3Vl.translate(&mut d).unwrap_err();
+        assert!(
+            error.contains("dimension_sections") && error.contains("64"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn draft_edits_keep_one_value_per_key() {
         let mut d = draft("gptoss", &[("gptoss.block_count", Value::U32(2))], &[]);
         d.rename_key_prefix("gptoss.", "gpt-oss.");
