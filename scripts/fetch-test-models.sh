@@ -16,8 +16,9 @@
 # - `ollama-layout/`: GGUF pairs in llama.cpp's and in Ollama's layout (two Gemma 3 270M
 #   rewrites plus small random llama3, gpt-oss, qwen25vl, qwen3vl, mistral3 and llama4 models,
 #   the last four with a random projector in llama.cpp's mmproj layout that their Ollama file
-#   embeds) made by scripts/make-ollama-layout.py from the SmolLM2 and Gemma 3 files (the
-#   Ollama-layout translation tests).
+#   embeds, and random gemma3n and embeddinggemma models with Gemma 3's tokenizer) made by
+#   scripts/make-ollama-layout.py from the SmolLM2 and Gemma 3 files (the Ollama-layout
+#   translation tests).
 # Idempotent: verified copies are reused.
 #
 # Usage: scripts/fetch-test-models.sh [CACHE_DIR]   (default: $ROLLAMA_TEST_MODELS or

@@ -4,13 +4,14 @@
 Ollama's registry serves GGUFs written by Ollama's own converter, whose key names, tensor names
 and extra contents differ from what llama.cpp's converter writes ("llama.cpp layout").
 rollama translates such a file back to the llama.cpp layout when it loads it; the tests load
-each pair below and compare the greedy output of both files.
+each pair below and compare the greedy output (embeddinggemma: the embedding) of both files.
 
 Every "-original" file is in the llama.cpp layout and loads in stock llama.cpp (the vendored
 version). Every "-ollama" file is made FROM its original: the same tensor bytes and types, only
-key names/values, tensor names and extra (hidden) tensors differ. The layouts follow Ollama's
-converters (ollama/ollama `convert/convert_*.go`) and the inverse of the load-time fixes in
-Ollama's llama.cpp compatibility layer (ollama/ollama `llama/compat/llama-ollama-compat.cpp`).
+key names/values, tensor names and extra (hidden) tensors or rows (gemma3n's token_embd)
+differ. The layouts follow Ollama's converters (ollama/ollama `convert/convert_*.go`) and the
+inverse of the load-time fixes in Ollama's llama.cpp compatibility layer (ollama/ollama
+`llama/compat/llama-ollama-compat.cpp`).
 
 Files written to OUT_DIR:
 - gemma3-1b-style.gguf: the real Gemma 3 270M, tensor for tensor (same bytes, same types),
@@ -63,12 +64,29 @@ Files written to OUT_DIR:
   synthesizes it zero-filled; the -ollama file has no such tensor).
 - vision-reference.txt: per family, the Ollama -> clip names, types and ne of every tower
   tensor, the keys, the byte transforms with their formulas and the handler's steps.
+- gemma3n-{original,ollama}.gguf: llama.cpp's `gemma3n` text model (2 layers, altup, laurel,
+  per-layer token embeddings [512, 262144] in TQ1_0) with Gemma 3 270M's tokenizer. Ollama
+  layout (convert_gemma3n.go; compat `handle_gemma3n`): token_embd.weight and the tokenizer
+  arrays hold 256 multimodal tokens more (262400; token_embd's first 262144 rows are the same
+  bytes), `<unusedN>` tokens typed CONTROL (3) where the original has what the handler writes
+  (NORMAL, 1; byte tokens are BYTE, 6, in both), `tokenizer.ggml.eos_token_ids` = [1, 106]
+  in both, `tokenizer.ggml.model` = llama in both.
+- embeddinggemma-{original,ollama}.gguf: llama.cpp's `gemma-embedding` (6 non-causal gemma3
+  layers, mean pooling, sentence-transformers dense_2 64->128 and dense_3 128->64) with Gemma 3
+  270M's tokenizer. Ollama layout (compat `handle_embeddinggemma`): arch `gemma3` and
+  `gemma3.*` keys, no dense_*_feat_* and no rope.freq_base_swa keys, plus
+  `gemma3.attention.sliding_window_pattern` and `gemma3.attention.causal` (removed by the
+  handler); tensors `dense.0.weight`, `dense.1.weight` and `norm.weight`.
+- text-reference.txt: for gemma3n and embeddinggemma, every key and tensor of the -ollama file
+  against the original, the handler's steps and the llama-server checks below.
 
-The random models are tiny (embedding 64, 2-4 layers): F16 matrices, F32 norms and biases,
-Q8_0 token embeddings/output (to keep the big-vocabulary files small) and MXFP4 experts for
-gpt-oss. The weights are deterministic (numpy PCG64, one fixed seed per family) and the writer's
-output depends only on its inputs, so a rerun writes identical bytes. The tokenizer of the
-random models is SmolLM2's (gpt2-style BPE, 49152 tokens). Files are written as `NAME.tmp`
+The random models are tiny (embedding 64, 2-6 layers): F16 matrices, F32 norms and biases,
+Q8_0 token embeddings/output (to keep the big-vocabulary files small; gemma3n: a Q4_0 token
+embedding and TQ1_0 per-layer embeddings, whose width 256 per layer is fixed in this llama.cpp)
+and MXFP4 experts for gpt-oss. The weights are deterministic (numpy PCG64, one fixed seed per
+family) and the writer's output depends only on its inputs, so a rerun writes identical bytes.
+The tokenizer of the random models is SmolLM2's (gpt2-style BPE, 49152 tokens), except for
+gemma3n and embeddinggemma (Gemma 3 270M's, 262144 tokens). Files are written as `NAME.tmp`
 and renamed when all are done.
 
 What a wrong translation changes, checked with the vendored llama-server (greedy, "-c 256"):
@@ -100,6 +118,17 @@ chunked attention, no rope on every 4th layer) only with 4 layers or more: with 
 layer the unused temperature input aborts the first decode. Stock llama-server refuses every
 -ollama file as a text model.
 
+gemma3n and embeddinggemma, checked with the vendored llama-server ("-c 256 -np 1 -t 1"):
+gemma3n-original answers "I've got 12345 apples!!" (/completion, n_predict 8, temperature 0)
+deterministically; the prompt "I've got 12345 apples!! <unused5>" tokenizes and answers
+differently when the `<unusedN>` types are left CONTROL, so the type rewrite is observable.
+embeddinggemma-original ("--embedding --pooling mean") gives a deterministic /v1/embeddings
+vector for "I've got 12345 apples!!" (first values in text-reference.txt), a different one
+without the dense layers. This llama.cpp needs a full-attention layer in gemma-embedding (6
+layers with the default pattern 6): with every layer sliding the first encode aborts. Stock
+llama-server refuses both -ollama files (per_layer_token_embd "has wrong shape";
+"tensor 'output_norm.weight' not found").
+
 Usage: make-ollama-layout.py OUT_DIR SMOLLM2_GGUF GEMMA3_270M_GGUF
 """
 import os
@@ -111,7 +140,7 @@ from gguf import GGMLQuantizationType as QT
 from gguf import GGUFValueType as VT
 
 # Token types (llama.cpp's llama_token_type).
-TT_CONTROL, TT_USER_DEFINED = 3, 4
+TT_NORMAL, TT_CONTROL, TT_USER_DEFINED, TT_BYTE = 1, 3, 4, 6
 
 
 class Model:
@@ -168,6 +197,11 @@ class Model:
     def rename_tensors(self, old, new):
         """Replaces the substring `old` by `new` in every tensor name."""
         self.tensors = {k.replace(old, new): v for k, v in self.tensors.items()}
+
+    def rename_tensor(self, old, new):
+        """Renames one tensor in place (same position)."""
+        assert old in self.tensors and new not in self.tensors, (old, new)
+        self.tensors = {(new if k == old else k): v for k, v in self.tensors.items()}
 
 
 def load(path):
@@ -226,6 +260,16 @@ class Weights:
         """F16 matrix, by default with 1/sqrt(fan_in) scale (fan_in = ne[0])."""
         scale = 1.0 / np.sqrt(ne[0]) if scale is None else scale
         return QT.F16, ne, self.normal(ne, scale).astype(np.float16)
+
+    def quantized(self, qtype, ne, scale, chunk_rows=1 << 14):
+        """A `qtype` (Q4_0, TQ1_0, ...) matrix of normal values, quantized a chunk of rows at a
+        time (the per-layer token embeddings have 262144 rows of 512)."""
+        rows = int(np.prod(ne[1:]))
+        parts = []
+        for start in range(0, rows, chunk_rows):
+            n = min(chunk_rows, rows - start)
+            parts.append(gguf.quants.quantize(self.normal([ne[0], n], scale), qtype))
+        return qtype, ne, np.concatenate(parts)
 
     def q8_0(self, ne, scale, zero_rows_from=None):
         """Q8_0 matrix (token embeddings and output: half the size of F16); rows from
@@ -372,6 +416,10 @@ def base_model(arch, name, tokenizer, hparams):
             m.string(key, value)
         elif kind == "i32s":
             m.arr(key, VT.INT32, value)
+        elif kind == "f32s":
+            m.arr(key, VT.FLOAT32, value)
+        elif kind == "bools":
+            m.arr(key, VT.BOOL, value)
         else:
             raise ValueError(kind)
     m.u32("general.quantization_version", 2)
@@ -1501,6 +1549,397 @@ def gemma3_reference(text_embd):
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------------------------
+# Gemma 3n and EmbeddingGemma (random bodies, Gemma 3 270M's tokenizer)
+
+# Ollama's Gemma 3n files keep the multimodal vocabulary (262400 = 262144 + 256) in token_embd
+# and the tokenizer arrays; per_layer_token_embd has only the text vocabulary.
+GEMMA3N_MM_TOKENS = 256
+GEMMA_END_OF_TURN = 106
+# Fixed in this llama.cpp's gemma3n (llama-hparams.h), not read from the file: 4 altup inputs,
+# laurel rank 64 and 256 per-layer input values per layer.
+GEMMA3N_ALTUP, GEMMA3N_LAUREL_RANK, GEMMA3N_PER_LAYER = 4, 64, 256
+
+
+def gemma_tokenizer(gemma):
+    """Gemma 3 270M's tokenizer keys as llama.cpp's converter wrote them (SentencePiece
+    `llama`, 262144 tokens; byte tokens BYTE, `<unusedN>` CONTROL)."""
+    return {k: v for k, v in gemma.kv.items() if k.startswith("tokenizer.")}
+
+
+def is_byte_token(token):
+    return len(token) == 6 and token.startswith(b"<0x") and token.endswith(b">")
+
+
+def gemma3n_handler_types(tokens, types):
+    """The token types Ollama's handle_gemma3n leaves: `<0xXX>` BYTE, `<unused...>` NORMAL,
+    the others unchanged."""
+    return [TT_BYTE if is_byte_token(t) else TT_NORMAL if t.startswith(b"<unused") else k
+            for t, k in zip(tokens, types)]
+
+
+def make_gemma3n(gemma):
+    """llama.cpp's `gemma3n` text model: 2 layers (both with their own KV: this llama.cpp
+    shares KV only from layer 20 on), the first sliding-window, activation sparsity on both
+    (llama.cpp applies it to the first 10 layers whatever the file says), per-layer token
+    embeddings [256 * n_layer, vocab] in TQ1_0 (to keep the file small), the output tied to a
+    Q4_0 token embedding. Norms are not shifted (gemma3n's RMS norm has no +1). The tokenizer
+    holds what Ollama's handle_gemma3n produces (see ollama_gemma3n)."""
+    w = Weights(3007)
+    n_embd, n_layer, n_head, n_kv, head_dim, n_ff = 64, 2, 4, 2, 32, 128
+    n_altup, rank, n_pl = GEMMA3N_ALTUP, GEMMA3N_LAUREL_RANK, GEMMA3N_PER_LAYER
+    tok = gemma_tokenizer(gemma)
+    tokens = tok["tokenizer.ggml.tokens"][1]
+    vocab = len(tokens)
+    tok["tokenizer.ggml.token_type"] = (
+        VT.ARRAY, gemma3n_handler_types(tokens, tok["tokenizer.ggml.token_type"][1]), VT.INT32)
+    tok["tokenizer.ggml.eos_token_ids"] = (VT.ARRAY, [1, GEMMA_END_OF_TURN], VT.INT32)
+    m = base_model("gemma3n", "tiny-random-gemma-3n", tok, {
+        "context_length": ("u32", 32768),
+        "embedding_length": ("u32", n_embd),
+        "block_count": ("u32", n_layer),
+        "feed_forward_length": ("u32", n_ff),
+        "attention.head_count": ("u32", n_head),
+        "attention.layer_norm_rms_epsilon": ("f32", 1e-6),
+        "attention.key_length": ("u32", head_dim),
+        "attention.value_length": ("u32", head_dim),
+        "rope.freq_base": ("f32", 1000000.0),
+        "rope.freq_base_swa": ("f32", 10000.0),
+        "final_logit_softcapping": ("f32", 30.0),
+        "attention.sliding_window": ("u32", 512),
+        "attention.head_count_kv": ("u32", n_kv),
+        "altup.active_idx": ("u32", 0),
+        "altup.num_inputs": ("u32", n_altup),
+        "embedding_length_per_layer_input": ("u32", n_pl),
+        "attention.shared_kv_layers": ("u32", 0),
+        # normal icdf(0.95) per layer, as the converter computes it from the sparsity pattern
+        "activation_sparsity_scale": ("f32s", [1.6448533535003662] * n_layer),
+        "attention.sliding_window_pattern": ("bools", [True, False]),
+    })
+    put(m, "token_embd.weight", w.quantized(QT.Q4_0, [n_embd, vocab], TIED_EMBD_SCALE))
+    put(m, "per_layer_token_embd.weight", w.quantized(QT.TQ1_0, [n_pl * n_layer, vocab], 1.0))
+    put(m, "per_layer_model_proj.weight", w.mat([n_embd, n_pl * n_layer]))
+    put(m, "per_layer_proj_norm.weight", w.norm(n_pl))
+    put(m, "altup_proj.weight", w.mat([n_embd, n_embd, n_altup - 1]))
+    put(m, "altup_unembd_proj.weight", w.mat([n_embd, n_embd, n_altup - 1]))
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        put(m, p + "attn_norm.weight", w.norm(n_embd))
+        put(m, p + "attn_q.weight", w.mat([n_embd, n_head * head_dim]))
+        put(m, p + "attn_k.weight", w.mat([n_embd, n_kv * head_dim]))
+        put(m, p + "attn_v.weight", w.mat([n_embd, n_kv * head_dim]))
+        put(m, p + "attn_q_norm.weight", w.norm(head_dim))
+        put(m, p + "attn_k_norm.weight", w.norm(head_dim))
+        put(m, p + "attn_output.weight", w.mat([n_head * head_dim, n_embd]))
+        put(m, p + "post_attention_norm.weight", w.norm(n_embd))
+        put(m, p + "ffn_norm.weight", w.norm(n_embd))
+        put(m, p + "ffn_gate.weight", w.mat([n_embd, n_ff]))
+        put(m, p + "ffn_up.weight", w.mat([n_embd, n_ff]))
+        put(m, p + "ffn_down.weight", w.mat([n_ff, n_embd]))
+        put(m, p + "post_ffw_norm.weight", w.norm(n_embd))
+        put(m, p + "inp_gate.weight", w.mat([n_embd, n_pl]))
+        put(m, p + "proj.weight", w.mat([n_pl, n_embd]))
+        put(m, p + "post_norm.weight", w.norm(n_embd))
+        put(m, p + "altup_correct_coef.weight", w.vec([n_altup, n_altup], 0.1))
+        put(m, p + "altup_correct_scale.weight", w.norm(n_embd))
+        put(m, p + "altup_predict_coef.weight", w.vec([n_altup, n_altup * n_altup], 0.1))
+        put(m, p + "altup_router.weight", w.mat([n_embd, n_altup]))
+        put(m, p + "altup_router_norm.weight", w.norm(n_embd))
+        put(m, p + "laurel_l.weight", w.mat([n_embd, rank]))
+        put(m, p + "laurel_r.weight", w.mat([rank, n_embd]))
+        put(m, p + "laurel_post_norm.weight", w.norm(n_embd))
+    put(m, "output_norm.weight", w.norm(n_embd))
+    return m
+
+
+def ollama_gemma3n(orig, gemma):
+    """The inverse of Ollama's handle_gemma3n: token_embd and the tokenizer arrays get 256
+    multimodal tokens more (rows/entries 262144..262399; per_layer_token_embd keeps 262144);
+    token types as Ollama's SentencePiece converter writes them (the piece types: byte tokens
+    BYTE, `<unusedN>` CONTROL, i.e. Gemma 3 270M's types); the added tokens are USER_DEFINED
+    with score -1000 as Ollama gives entries of added_tokens.json. tokenizer.ggml.model stays
+    `llama` (Ollama's SentencePiece converter writes it) and eos_token_ids stays [1, 106]
+    (Ollama writes generation_config.json's eos_token_id list, which has 106)."""
+    w = Weights(3009)
+    m = orig.copy()
+    tokens = list(m.kv["tokenizer.ggml.tokens"][1])
+    scores = list(m.kv["tokenizer.ggml.scores"][1])
+    types = list(gemma.kv["tokenizer.ggml.token_type"][1])
+    assert gemma3n_handler_types(tokens, types) == m.kv["tokenizer.ggml.token_type"][1]
+    assert types != m.kv["tokenizer.ggml.token_type"][1]
+    extra = [b"<image_soft_token>", b"<audio_soft_token>"] + [
+        f"<mm_reserved_{i}>".encode() for i in range(GEMMA3N_MM_TOKENS - 2)]
+    assert not set(extra) & set(tokens)
+    tokens += extra
+    scores += [-1000.0] * GEMMA3N_MM_TOKENS
+    types += [TT_USER_DEFINED] * GEMMA3N_MM_TOKENS
+    m.kv["tokenizer.ggml.tokens"] = (VT.ARRAY, tokens, VT.STRING)
+    m.kv["tokenizer.ggml.scores"] = (VT.ARRAY, scores, VT.FLOAT32)
+    m.kv["tokenizer.ggml.token_type"] = (VT.ARRAY, types, VT.INT32)
+    # the first 262144 rows stay byte for byte (Q4_0 rows are whole blocks)
+    qtype, ne, data = m.tensors["token_embd.weight"]
+    _, _, rows = w.quantized(qtype, [ne[0], GEMMA3N_MM_TOKENS], TIED_EMBD_SCALE)
+    m.tensors["token_embd.weight"] = (
+        qtype, (ne[0], ne[1] + GEMMA3N_MM_TOKENS),
+        np.concatenate([np.asarray(data).reshape(ne[1], -1), rows]))
+    assert m.tensors["per_layer_token_embd.weight"][1][1] == ne[1]
+    return m
+
+
+EMBEDDINGGEMMA_DENSE = 128
+EMBEDDINGGEMMA_DENSE_KEYS = ("dense_2_feat_in", "dense_2_feat_out", "dense_3_feat_in",
+                             "dense_3_feat_out")
+
+
+def make_embeddinggemma(gemma):
+    """llama.cpp's `gemma-embedding` (EmbeddingGemma converted with the sentence-transformers
+    dense modules): a non-causal gemma3 body of 6 layers, mean pooling, then dense_2
+    (64 -> 128) and dense_3 (128 -> 64). With llama.cpp's default pattern 6 (the file has no
+    sliding_window_pattern) layers 0-4 use a symmetric sliding window (8 here, so that it
+    matters for a short input) and layer 5 full attention; this llama.cpp needs a full
+    layer: with every layer sliding (fewer than 6 layers) the unused full-attention mask is
+    never allocated and the first encode aborts (GGML_ASSERT(buffer) in
+    llm_graph_input_attn_no_cache::set_input). Norms are around 1 (gemma3's +1 baked in)."""
+    w = Weights(3008)
+    n_embd, n_layer, n_head, n_kv, head_dim, n_ff = 64, 6, 4, 1, 32, 128
+    n_dense = EMBEDDINGGEMMA_DENSE
+    vocab = len(gemma.kv["tokenizer.ggml.tokens"][1])
+    m = base_model("gemma-embedding", "tiny-random-embeddinggemma", gemma_tokenizer(gemma), {
+        "context_length": ("u32", 2048),
+        "embedding_length": ("u32", n_embd),
+        "block_count": ("u32", n_layer),
+        "feed_forward_length": ("u32", n_ff),
+        "attention.head_count": ("u32", n_head),
+        "attention.layer_norm_rms_epsilon": ("f32", 1e-6),
+        "attention.key_length": ("u32", head_dim),
+        "attention.value_length": ("u32", head_dim),
+        "rope.freq_base": ("f32", 1000000.0),
+        "rope.freq_base_swa": ("f32", 10000.0),
+        "attention.sliding_window": ("u32", 8),
+        "attention.head_count_kv": ("u32", n_kv),
+        "dense_2_feat_in": ("u32", n_embd),
+        "dense_2_feat_out": ("u32", n_dense),
+        "dense_3_feat_in": ("u32", n_dense),
+        "dense_3_feat_out": ("u32", n_embd),
+        "pooling_type": ("u32", 1),  # mean
+    })
+    put(m, "token_embd.weight", w.q8_0([n_embd, vocab], 1.0))
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        put(m, p + "attn_norm.weight", w.norm(n_embd))
+        put(m, p + "attn_q.weight", w.mat([n_embd, n_head * head_dim], 2.0 / np.sqrt(n_embd)))
+        put(m, p + "attn_k.weight", w.mat([n_embd, n_kv * head_dim], 2.0 / np.sqrt(n_embd)))
+        put(m, p + "attn_v.weight", w.mat([n_embd, n_kv * head_dim]))
+        put(m, p + "attn_q_norm.weight", w.norm(head_dim))
+        put(m, p + "attn_k_norm.weight", w.norm(head_dim))
+        put(m, p + "attn_output.weight", w.mat([n_head * head_dim, n_embd]))
+        put(m, p + "post_attention_norm.weight", w.norm(n_embd))
+        put(m, p + "ffn_norm.weight", w.norm(n_embd))
+        put(m, p + "ffn_gate.weight", w.mat([n_embd, n_ff]))
+        put(m, p + "ffn_up.weight", w.mat([n_embd, n_ff]))
+        put(m, p + "ffn_down.weight", w.mat([n_ff, n_embd]))
+        put(m, p + "post_ffw_norm.weight", w.norm(n_embd))
+    put(m, "output_norm.weight", w.norm(n_embd))
+    put(m, "dense_2.weight", w.mat([n_embd, n_dense]))
+    put(m, "dense_3.weight", w.mat([n_dense, n_embd]))
+    return m
+
+
+def ollama_embeddinggemma(orig):
+    """The inverse of Ollama's handle_embeddinggemma: architecture `gemma3` with every key
+    under `gemma3.`, no dense_*_feat_* keys and no rope.freq_base_swa (the handler derives
+    the first from the tensors and injects 10000 for the second), plus the keys the handler
+    removes: `gemma3.attention.sliding_window_pattern` (bools per layer, as convert_gemma3.go
+    writes it from the HF layer_types: 5 sliding, then 1 full, the same as llama.cpp's
+    default pattern 6) and
+    `gemma3.attention.causal` = false. Tensors `dense.0.weight`, `dense.1.weight` and
+    `norm.weight` for dense_2, dense_3 and output_norm (same bytes, same positions)."""
+    m = orig.copy()
+    m.arch = "gemma3"
+    m.rename_prefix("gemma-embedding.", "gemma3.")
+    for key in EMBEDDINGGEMMA_DENSE_KEYS:
+        m.drop("gemma3." + key)
+    m.drop("gemma3.rope.freq_base_swa")
+    n_layer = m.kv["gemma3.block_count"][1]
+    m.kv = {**{k: v for k, v in m.kv.items() if not k.startswith("tokenizer.")},
+            "gemma3.attention.sliding_window_pattern": (
+                VT.ARRAY, [(i + 1) % 6 != 0 for i in range(n_layer)], VT.BOOL),
+            "gemma3.attention.causal": (VT.BOOL, False, None),
+            **{k: v for k, v in m.kv.items() if k.startswith("tokenizer.")}}
+    m.rename_tensor("dense_2.weight", "dense.0.weight")
+    m.rename_tensor("dense_3.weight", "dense.1.weight")
+    m.rename_tensor("output_norm.weight", "norm.weight")
+    return m
+
+
+TEXT_REFERENCE_HEAD = """\
+Text-model fixtures gemma3n and embeddinggemma: what rollama's translation of each F-ollama.gguf
+must give, namely F-original.gguf. Each -ollama file is the exact inverse of Ollama's text-side
+compat handler (ollama/ollama llama/compat/llama-ollama-compat.cpp: handle_gemma3n,
+handle_embeddinggemma): running the handler's steps on it gives the original's keys (same
+names, types and values) and tensors (same names, order, types, ne and bytes), except that
+Ollama's handle_embeddinggemma COPIES the gemma3.* keys (rename_kv_prefix leaves the old ones,
+which llama.cpp ignores) where the original has only gemma-embedding.* keys.
+Shapes are ggml ne order (ne[0] first). Both use Gemma 3 270M's tokenizer (SentencePiece
+`llama`, 262144 tokens, bos 2, eos 1, unk 3, pad 0).
+"""
+
+TEXT_NOTES = {
+    "gemma3n": """\
+gemma3n (gemma3n-original.gguf / gemma3n-ollama.gguf): llama.cpp's gemma3n text model, 2 layers,
+embedding 64, 4 heads (2 KV) of 32, ffn 128, 4 altup inputs, laurel rank 64, per-layer inputs
+256 per layer (the last three fixed in this llama.cpp), output tied to token_embd.
+Detect: general.architecture = gemma3n and token_embd.weight ne[1] !=
+per_layer_token_embd.weight ne[1] (here 262400 vs 262144).
+Handler steps, in order: tokenizer.ggml.model = "llama" (already "llama" here: Ollama's
+SentencePiece converter writes it); token_embd.weight ne[1] = per_layer_token_embd.weight
+ne[1] (the data keeps its offset: the first rows are read, no bytes move); tokens, scores and
+token_type cut to that many entries; then every token_type entry whose token is `<0x..>`
+(exactly 6 bytes, "<0x" ... ">") becomes 6 (BYTE) and every one whose token starts with
+"<unused" becomes 1 (NORMAL); tokenizer.ggml.eos_token_ids gets 106 appended when it lacks it
+(same array type, INT32 or UINT32), or is set to INT32 [1, 106] when absent.
+llama.cpp ignores tokenizer.ggml.eos_token_ids (it finds <end_of_turn> as EOT by its text).
+Checked with the vendored llama-server ("-c 256 -np 1 -t 1", /completion, n_predict 8,
+temperature 0, cache_prompt false):
+- the original, prompt "I've got 12345 apples!!" (13 prompt tokens with BOS): content
+  " گرفτισ UVJEN値下げ値下げ値下げ আবার", tokens [41321, 87376, 19296, 224987, 147205,
+  147205, 147205, 22708], the same on a second run and after a restart;
+- the -ollama file is refused: "check_tensor_dims: tensor 'per_layer_token_embd.weight' has
+  wrong shape; expected 512, 262400, got 512, 262144";
+- the token types matter for text containing "<unusedN>": with the original (NORMAL),
+  /tokenize of "I've got 12345 apples!! <unused5>" ends [..., 4329, 655, 63634, 236810,
+  236813] and /completion answers " Heater лучшийwehr পেয়ে mishap Lào CHARACTER CHARACTER";
+  with the vocabulary cut but the types left as in the -ollama file (CONTROL) it ends
+  [..., 4329, 236743, 11] (<unused5> is one special token) and the answer differs
+  (" RoswellArtifact وايAlignmentAlignmentWATtrp📤"). The byte-token rule changes nothing
+  in this fixture (Ollama's converter already writes BYTE for them).
+The -ollama file's types are what Ollama's SentencePiece converter (convert/tokenizer_spm.go)
+writes when the tokenizer.model marks `<unusedN>` CONTROL: it keeps the piece types UNKNOWN,
+CONTROL, UNUSED and BYTE and makes every other piece NORMAL; here they are Gemma 3 270M's
+types (llama.cpp's converter: CONTROL). Its 256 added tokens are USER_DEFINED with score
+-1000, as Ollama appends added_tokens.json entries.""",
+    "embeddinggemma": """\
+embeddinggemma (embeddinggemma-original.gguf / embeddinggemma-ollama.gguf): llama.cpp's
+gemma-embedding (non-causal gemma3 body), 6 layers, embedding 64, 4 heads (1 KV) of 32, ffn 128,
+symmetric sliding window 8 on layers 0-4 (default pattern 6), mean pooling, dense_2 64 -> 128
+and dense_3 128 -> 64 applied after pooling.
+Detect: general.architecture = gemma3 and a tensor named dense.0.weight (plain Gemma 3 files
+have none; rollama's gemma3 family must not claim these files).
+Handler steps, in order: general.architecture = gemma-embedding; copy every gemma3.* key to
+gemma-embedding.* (rollama renames them); remove gemma-embedding.attention.causal and
+gemma-embedding.attention.sliding_window_pattern; set gemma-embedding.rope.freq_base_swa =
+10000 (F32) if missing; set U32 gemma-embedding.dense_2_feat_in = dense.0.weight ne[0],
+dense_2_feat_out = dense.0.weight ne[1], dense_3_feat_in = dense.1.weight ne[0],
+dense_3_feat_out = dense.1.weight ne[1]; rename tensors dense.0.weight -> dense_2.weight,
+dense.1.weight -> dense_3.weight, norm.weight -> output_norm.weight. No tokenizer change, no
+tensor data change. llama.cpp requires dense_2_feat_in == dense_3_feat_out == n_embd.
+Checked with the vendored llama-server ("-c 256 -np 1 -t 1 --embedding --pooling mean",
+/v1/embeddings, input "I've got 12345 apples!!", 13 prompt tokens): the original gives a
+64-value vector of L2 norm 1 (the server normalizes) starting [-0.14092904329299927,
+-0.17603302001953125, 0.016438215970993042, -0.2486359179019928], the same on a second run
+and after a restart; without dense_2/dense_3 (and their keys) it starts [-0.10269021987915039,
+0.06341996788978577, 0.13403087854385376, 0.007292045745998621]. The -ollama file is refused:
+"check_tensor_dims: tensor 'output_norm.weight' not found".""",
+}
+
+
+def summary_value(vtype, value, sub):
+    if vtype == VT.ARRAY and len(value) > 8:
+        return f"[{len(value)} x {sub.name}]"
+    text = format_value(vtype, value, sub)
+    return f'"{text}"' if vtype == VT.STRING else text
+
+
+def value_type(vtype, sub):
+    return f"{vtype.name}[{sub.name}]" if vtype == VT.ARRAY else vtype.name
+
+
+def tensor_bytes(t):
+    return np.ascontiguousarray(t[2]).view(np.uint8).reshape(-1)
+
+
+def pair_reference(ollama, original, key_name, tensor_name):
+    """Lists the keys and tensors of an -ollama file against its original. key_name and
+    tensor_name map an Ollama name to the original's name (None: no counterpart)."""
+    lines = [f"general.architecture: {ollama.arch} -> {original.arch}", "",
+             "keys (-ollama -> -original; types as written):"]
+    same, seen = [], set()
+    for key, (vtype, value, sub) in ollama.kv.items():
+        target = key_name(key)
+        label = f"{key} {value_type(vtype, sub)} = {summary_value(vtype, value, sub)}"
+        if target is None or target not in original.kv:
+            lines.append(f"  {label}  ->  (removed)")
+            continue
+        seen.add(target)
+        tv, tval, tsub = original.kv[target]
+        if (tv, tval, tsub) == (vtype, value, sub):
+            same.append(key if key == target else f"{key} -> {target}")
+        else:
+            lines.append(f"  {label}  ->  {target} {value_type(tv, tsub)} ="
+                         f" {summary_value(tv, tval, tsub)}")
+    for key, (vtype, value, sub) in original.kv.items():
+        if key not in seen:
+            lines.append(f"  (absent)  ->  {key} {value_type(vtype, sub)} ="
+                         f" {summary_value(vtype, value, sub)}")
+    lines.append(f"  same value ({len(same)} keys): " + ", ".join(same))
+    lines += ["", "tensors (-ollama -> -original; same order):"]
+    unchanged = 0
+    assert len(ollama.tensors) == len(original.tensors)
+    for (name, t), (oname, ot) in zip(ollama.tensors.items(), original.tensors.items()):
+        assert tensor_name(name) == oname and t[0] == ot[0], (name, oname)
+        a, b = tensor_bytes(t), tensor_bytes(ot)
+        if t[1] == ot[1]:
+            assert np.array_equal(a, b), name
+            if name == oname:
+                unchanged += 1
+                continue
+            lines.append(f"  {tensor_label(name, *t[:2])}  ->  {tensor_label(oname, *ot[:2])}"
+                         " (same bytes)")
+        else:
+            assert np.array_equal(a[:b.size], b), name
+            lines.append(f"  {tensor_label(name, *t[:2])}  ->  {tensor_label(oname, *ot[:2])}"
+                         f" (its first {b.size} bytes, at the same file offset)")
+    lines.append(f"  the other {unchanged} tensors: same name, type, ne and bytes")
+    return lines
+
+
+def text_reference(gemma3n, embeddinggemma):
+    (g_oll, g_orig), (e_oll, e_orig) = gemma3n, embeddinggemma
+    lines = [TEXT_REFERENCE_HEAD]
+    lines += ["=" * 94, TEXT_NOTES["gemma3n"], ""]
+    lines += pair_reference(g_oll, g_orig, lambda k: k, lambda n: n)
+    tokens = g_orig.kv["tokenizer.ggml.tokens"][1]
+    o_types = g_oll.kv["tokenizer.ggml.token_type"][1]
+    r_types = g_orig.kv["tokenizer.ggml.token_type"][1]
+    changed = sorted({(o_types[i], r_types[i]) for i in range(len(tokens))
+                      if o_types[i] != r_types[i]})
+    extra = g_oll.kv["tokenizer.ggml.tokens"][1][len(tokens):]
+    unused = [i for i, t in enumerate(tokens) if t.startswith(b"<unused")]
+    bytes_ = [i for i, t in enumerate(tokens) if is_byte_token(t)]
+    assert {o_types[i] for i in bytes_} == {r_types[i] for i in bytes_} == {TT_BYTE}
+    lines += [
+        "",
+        f"token types in the fixture: `<unusedN>` ({len(unused)} tokens, ids {unused[0]}.."
+        f"{unused[-1]}): -ollama {sorted({o_types[i] for i in unused})} -> original"
+        f" {sorted({r_types[i] for i in unused})}; `<0xXX>` ({len(bytes_)} tokens, ids"
+        f" {bytes_[0]}..{bytes_[-1]}): 6 in both;"
+        f" all changed pairs (-ollama, original): {changed}.",
+        f"dropped tokens {len(tokens)}..{len(tokens) + len(extra) - 1}:"
+        f" {extra[0].decode()}, {extra[1].decode()}, {extra[2].decode()} ..."
+        f" {extra[-1].decode()} (USER_DEFINED, score -1000).",
+        "",
+    ]
+    lines += ["=" * 94, TEXT_NOTES["embeddinggemma"], ""]
+    renames = {"dense.0.weight": "dense_2.weight", "dense.1.weight": "dense_3.weight",
+               "norm.weight": "output_norm.weight"}
+    lines += pair_reference(
+        e_oll, e_orig,
+        lambda k: "gemma-embedding." + k[len("gemma3."):] if k.startswith("gemma3.") else k,
+        lambda n: renames.get(n, n))
+    lines.append("")
+    return "\n".join(lines)
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit("usage: make-ollama-layout.py OUT_DIR SMOLLM2_GGUF GEMMA3_270M_GGUF")
@@ -1558,6 +1997,17 @@ def main():
     emit_text("gemma3-mmproj-reference.txt",
               gemma3_reference(gemma.kv["gemma3.embedding_length"][1]))
     emit_text("vision-reference.txt", vision_reference(towers))
+
+    gemma3n = make_gemma3n(gemma)
+    gemma3n_ollama = ollama_gemma3n(gemma3n, gemma)
+    emit("gemma3n-original.gguf", gemma3n)
+    emit("gemma3n-ollama.gguf", gemma3n_ollama)
+    embeddinggemma = make_embeddinggemma(gemma)
+    embeddinggemma_ollama = ollama_embeddinggemma(embeddinggemma)
+    emit("embeddinggemma-original.gguf", embeddinggemma)
+    emit("embeddinggemma-ollama.gguf", embeddinggemma_ollama)
+    emit_text("text-reference.txt", text_reference((gemma3n_ollama, gemma3n),
+                                                   (embeddinggemma_ollama, embeddinggemma)))
 
     for tmp, final in written:
         os.replace(tmp, final)

@@ -23,7 +23,9 @@
 //! it (same blob). `OLLAMA_LLAMA_CPP_COMPAT=0` turns the translation off, as it does Ollama's.
 
 mod data;
+mod embeddinggemma;
 mod gemma3;
+mod gemma3n;
 mod gptoss;
 mod llama3;
 mod llama4;
@@ -67,7 +69,9 @@ trait Family: Sync {
 
 /// Every family, in the order Ollama's dispatch tries them (each checks its architecture).
 const FAMILIES: &[&dyn Family] = &[
+    &embeddinggemma::EmbeddingGemma,
     &gemma3::Gemma3,
+    &gemma3n::Gemma3n,
     &gptoss::GptOss,
     &mistral3::Mistral3,
     &qwen25vl::Qwen25Vl,
@@ -674,6 +678,68 @@ mod tests {
             error.contains("dimension_sections") && error.contains("64"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn gemma3n_cuts_the_vocabulary_to_the_per_layer_rows_and_retypes_tokens() {
+        let strings = |items: &[&str]| {
+            Value::Array(
+                items
+                    .iter()
+                    .map(|s| Value::String((*s).to_owned()))
+                    .collect(),
+            )
+        };
+        let types = |items: &[i32]| Value::Array(items.iter().copied().map(Value::I32).collect());
+        let mut d = draft(
+            "gemma3n",
+            &[
+                (
+                    "tokenizer.ggml.tokens",
+                    strings(&["<pad>", "<0x0A>", "<unused0>", "hi", "<image_soft_token>"]),
+                ),
+                ("tokenizer.ggml.token_type", types(&[3, 3, 3, 1, 3])),
+            ],
+            &[],
+        );
+        d.add_tensor(
+            "token_embd.weight",
+            F16,
+            vec![8, 5],
+            Data::Copy { offset: 0 },
+        );
+        d.add_tensor(
+            "per_layer_token_embd.weight",
+            F16,
+            vec![4, 4],
+            Data::Copy { offset: 0 },
+        );
+        assert_eq!(family(&d), Some("gemma3n"));
+        gemma3n::Gemma3n.translate(&mut d).unwrap();
+        assert_eq!(d.tensor_shape("token_embd.weight"), Some(&[8u64, 4][..]));
+        assert_eq!(
+            d.get("tokenizer.ggml.token_type"),
+            Some(&types(&[3, 6, 1, 1]))
+        );
+        assert_eq!(
+            d.get("tokenizer.ggml.eos_token_ids"),
+            Some(&types(&[1, 106]))
+        );
+        assert_eq!(
+            family(&d),
+            None,
+            "a translated file is not translated again"
+        );
+    }
+
+    #[test]
+    fn embeddinggemma_without_its_dense_layers_names_the_missing_tensor() {
+        let mut d = draft("gemma3", &[], &["dense.0.weight"]);
+        assert_eq!(family(&d), Some("embeddinggemma"));
+        let error = embeddinggemma::EmbeddingGemma
+            .translate(&mut d)
+            .unwrap_err();
+        assert!(error.contains("dense.1.weight"), "{error}");
     }
 
     #[test]
