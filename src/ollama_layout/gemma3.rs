@@ -12,7 +12,7 @@
 //! `handle_gemma3_clip`): the vision keys under `clip.vision.*`, SigLIP's tensor names as
 //! llama.cpp's converter writes them, and the patch and position embeddings as F32.
 
-use super::{Draft, Family};
+use super::{Draft, Family, HALF};
 use crate::gguf::Value;
 
 /// Gemma 3's chat template as llama.cpp's converter stores it (the one Ollama injects).
@@ -107,8 +107,7 @@ impl Family for Gemma3 {
         ] {
             m.truncate_array(key, rows);
         }
-        m.hide_tensors_with_prefix("v.");
-        m.hide_tensors_with_prefix("mm.");
+        m.hide_vision_tower();
         Ok(())
     }
 
@@ -125,9 +124,7 @@ fn projector(m: &mut Draft) -> Result<(), String> {
         "gemma3.vision.attention.layer_norm_epsilon",
         "clip.vision.attention.layer_norm_epsilon",
     )]);
-    let half = Value::Array(vec![Value::F32(0.5); 3]);
-    m.set_if_missing("clip.vision.image_mean", half.clone());
-    m.set_if_missing("clip.vision.image_std", half);
+    m.set_image_normalization(HALF, HALF);
     m.set_if_missing("clip.use_gelu", Value::Bool(true));
     m.make_projector("gemma3");
     for (from, to) in PROJECTOR_RENAMES {

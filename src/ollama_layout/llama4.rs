@@ -2,7 +2,7 @@
 //! text model in llama.cpp's layout with the vision tower and projector embedded (`v.*`,
 //! `mm.*`), which the text loader must not see; the tower becomes a `llama4` projector.
 
-use super::{Draft, Family};
+use super::{Draft, Family, HALF};
 use crate::gguf::Value;
 
 /// Vision keys: Ollama's, llama.cpp's.
@@ -59,8 +59,7 @@ impl Family for Llama4 {
     }
 
     fn translate(&self, m: &mut Draft) -> Result<(), String> {
-        m.hide_tensors_with_prefix("v.");
-        m.hide_tensors_with_prefix("mm.");
+        m.hide_vision_tower();
         Ok(())
     }
 
@@ -88,9 +87,7 @@ fn projector(m: &mut Draft) -> Result<(), String> {
         "clip.vision.projector.scale_factor",
         Value::U32(if scale == 0 { 2 } else { scale }),
     );
-    let half = Value::Array(vec![Value::F32(0.5); 3]);
-    m.set_if_missing("clip.vision.image_mean", half.clone());
-    m.set_if_missing("clip.vision.image_std", half);
+    m.set_image_normalization(HALF, HALF);
     m.set_if_missing("clip.use_gelu", Value::Bool(true));
     m.set(
         "clip.vision.projector_type",

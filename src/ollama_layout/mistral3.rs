@@ -10,7 +10,7 @@
 //! zero (a no-op row separator), as Ollama makes it.
 
 use super::data::{Data, F16, F32};
-use super::{Draft, Family};
+use super::{Draft, Family, CLIP_MEAN, CLIP_STD};
 use crate::gguf::Value;
 
 /// Vision keys: Ollama's, llama.cpp's.
@@ -52,10 +52,6 @@ const PROJECTOR_RENAMES: &[(&str, &str)] = &[
     ("mm.norm", "mm.input_norm"),
 ];
 
-/// Pixtral's preprocessing (CLIP's mean and standard deviation).
-const IMAGE_MEAN: [f32; 3] = [0.481_454_67, 0.457_827_5, 0.408_210_72];
-const IMAGE_STD: [f32; 3] = [0.268_629_55, 0.261_302_6, 0.275_777_1];
-
 pub struct Mistral3;
 
 impl Family for Mistral3 {
@@ -96,8 +92,7 @@ impl Family for Mistral3 {
         if matches!(m.string("tokenizer.ggml.pre"), None | Some("" | "default")) {
             m.set("tokenizer.ggml.pre", Value::String("tekken".to_owned()));
         }
-        m.hide_tensors_with_prefix("v.");
-        m.hide_tensors_with_prefix("mm.");
+        m.hide_vision_tower();
         Ok(())
     }
 
@@ -117,9 +112,7 @@ fn projector(m: &mut Draft) -> Result<(), String> {
     )?;
     m.copy_keys(PROJECTOR_KEYS);
     m.set_if_missing("clip.vision.attention.layer_norm_epsilon", Value::F32(1e-5));
-    let floats = |values: [f32; 3]| Value::Array(values.into_iter().map(Value::F32).collect());
-    m.set_if_missing("clip.vision.image_mean", floats(IMAGE_MEAN));
-    m.set_if_missing("clip.vision.image_std", floats(IMAGE_STD));
+    m.set_image_normalization(CLIP_MEAN, CLIP_STD);
     m.set_if_missing("clip.use_silu", Value::Bool(true));
     let blocks = m.unsigned("mistral3.vision.block_count").unwrap_or(0);
     let heads = m

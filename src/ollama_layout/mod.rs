@@ -45,6 +45,12 @@ use std::time::Instant;
 /// it is.
 pub const OLLAMA_LLAMA_CPP_COMPAT: &str = "OLLAMA_LLAMA_CPP_COMPAT";
 
+/// CLIP's image mean and standard deviation (Pixtral's and Qwen2.5-VL's preprocessing).
+const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
+/// SigLIP's (Gemma 3's, Llama 4's, Qwen3-VL's): every channel from [0, 1] to [-1, 1].
+const HALF: [f32; 3] = [0.5; 3];
+
 /// Bumped whenever a family's rules change what it writes, so that an older derived file is
 /// not used (its name no longer matches) and is removed with the blob as before.
 const RULES_VERSION: u32 = 1;
@@ -339,6 +345,19 @@ impl Draft {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Hides an embedded vision tower and projector (`v.*`, `mm.*`) from the text loader.
+    fn hide_vision_tower(&mut self) {
+        self.hide_tensors_with_prefix("v.");
+        self.hide_tensors_with_prefix("mm.");
+    }
+
+    /// The projector's image normalisation, where the file does not give it.
+    fn set_image_normalization(&mut self, mean: [f32; 3], std: [f32; 3]) {
+        let floats = |values: [f32; 3]| Value::Array(values.into_iter().map(Value::F32).collect());
+        self.set_if_missing("clip.vision.image_mean", floats(mean));
+        self.set_if_missing("clip.vision.image_std", floats(std));
     }
 
     fn visible_tensors(&self) -> impl Iterator<Item = &DraftTensor> {

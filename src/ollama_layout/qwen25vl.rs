@@ -4,7 +4,7 @@
 //! `rope.dimension_sections`; and the vision tower embedded (`v.*`, `mm.*`), which becomes a
 //! `qwen2.5vl_merger` projector (Ollama's `handle_qwen25vl_clip`).
 
-use super::{Draft, Family};
+use super::{Draft, Family, CLIP_MEAN, CLIP_STD};
 use crate::gguf::Value;
 
 /// Vision keys: Ollama's, llama.cpp's.
@@ -43,10 +43,6 @@ const PROJECTOR_RENAMES: &[(&str, &str)] = &[
     ("v.patch_embd_1.weight", "v.patch_embd.weight.1"),
 ];
 
-/// Qwen2.5-VL's preprocessing (CLIP's mean and standard deviation).
-const IMAGE_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-const IMAGE_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
-
 pub struct Qwen25Vl;
 
 impl Family for Qwen25Vl {
@@ -73,8 +69,7 @@ impl Family for Qwen25Vl {
             let padded = sections.into_iter().chain([0]).map(Value::I32).collect();
             m.set("qwen2vl.rope.dimension_sections", Value::Array(padded));
         }
-        m.hide_tensors_with_prefix("v.");
-        m.hide_tensors_with_prefix("mm.");
+        m.hide_vision_tower();
         Ok(())
     }
 
@@ -107,9 +102,7 @@ fn projector(m: &mut Draft) -> Result<(), String> {
         .unwrap_or(8);
     m.set("clip.vision.n_wa_pattern", Value::U32(pattern));
     m.set_if_missing("clip.vision.image_size", Value::U32(560));
-    let floats = |values: [f32; 3]| Value::Array(values.into_iter().map(Value::F32).collect());
-    m.set_if_missing("clip.vision.image_mean", floats(IMAGE_MEAN));
-    m.set_if_missing("clip.vision.image_std", floats(IMAGE_STD));
+    m.set_image_normalization(CLIP_MEAN, CLIP_STD);
     m.set_if_missing("clip.use_silu", Value::Bool(true));
     m.make_projector("qwen2.5vl_merger");
     for (from, to) in PROJECTOR_RENAMES {

@@ -8,7 +8,7 @@
 //! deepstack mergers renamed after the blocks they follow, and the position embedding as F32.
 
 use super::data::{Data, F16, F32};
-use super::{Draft, Family};
+use super::{Draft, Family, HALF};
 use crate::gguf::Value;
 
 /// The M-RoPE sections of every Qwen3-VL Ollama published (head dimension 128), which
@@ -60,8 +60,7 @@ impl Family for Qwen3Vl {
             &format!("{arch}.n_deepstack_layers"),
             Value::U32(u32::try_from(deepstack).unwrap_or(0)),
         );
-        m.hide_tensors_with_prefix("v.");
-        m.hide_tensors_with_prefix("mm.");
+        m.hide_vision_tower();
         Ok(())
     }
 
@@ -137,9 +136,7 @@ fn projector(m: &mut Draft) -> Result<(), String> {
     }
     m.set_if_missing("clip.vision.image_min_pixels", Value::U32(65_536));
     m.set_if_missing("clip.vision.image_max_pixels", Value::U32(16_777_216));
-    let half = Value::Array(vec![Value::F32(0.5); 3]);
-    m.set_if_missing("clip.vision.image_mean", half.clone());
-    m.set_if_missing("clip.vision.image_std", half);
+    m.set_image_normalization(HALF, HALF);
     let blocks = m.unsigned("clip.vision.block_count").unwrap_or(0);
     let deepstack = m.integers(&key(".vision.deepstack_visual_indexes"));
     if !m.has("clip.vision.is_deepstack_layers") && blocks > 0 {
