@@ -38,9 +38,19 @@ impl Family for Gemma3n {
     fn translate(&self, m: &mut Draft) -> Result<(), String> {
         let vocabulary = rows(m, "per_layer_token_embd.weight")
             .ok_or("the file has no per_layer_token_embd.weight tensor")?;
+        let main = rows(m, "token_embd.weight").unwrap_or(0);
+        if main < vocabulary {
+            return Err(format!(
+                "token_embd.weight has {main} rows, fewer than per_layer_token_embd.weight's \
+                 {vocabulary}"
+            ));
+        }
         m.set("tokenizer.ggml.model", Value::String("llama".to_owned()));
-        if let Some(embedding) = m.tensor_mut("token_embd.weight") {
-            embedding.shape[1] = vocabulary;
+        if let Some(rows) = m
+            .tensor_mut("token_embd.weight")
+            .and_then(|t| t.shape.get_mut(1))
+        {
+            *rows = vocabulary;
         }
         let len = usize::try_from(vocabulary).map_err(|e| e.to_string())?;
         for key in [

@@ -146,7 +146,7 @@ pub(super) fn permute_for_rope(m: &mut Draft, name: &str, heads: u64) {
     let (Some(offset), [width, rows]) = (tensor.source_offset(), tensor.shape.as_slice()) else {
         return;
     };
-    if tensor.kind != F16 || heads == 0 || rows % heads != 0 {
+    if tensor.kind != F16 || heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 {
         return;
     }
     let head_dim = rows / heads;

@@ -205,8 +205,10 @@ fn merge_qkv(m: &mut Draft, block: u64, part: &str) -> Result<(), String> {
         .collect::<Option<Vec<_>>>()
         .ok_or(format!("{} has no matching K and V", name("attn_q")))?;
     let mut shape = q.shape.clone();
-    let last = shape.len() - 1;
-    shape[last] *= 3;
+    match shape.last_mut() {
+        Some(outputs) => *outputs *= 3,
+        None => return Err(format!("{} has no dimensions", name("attn_q"))),
+    }
     for p in ["attn_q", "attn_k", "attn_v"] {
         m.remove_tensor(&name(p));
     }
