@@ -169,6 +169,10 @@ fn main() -> Result<(), String> {
         num_parallel: 1,
         num_batch: 512,
         num_thread: 0,
+        // Where a store's derived files would be, were the file in one (as before).
+        derived_dir: rollama::store::derived_dir_of(
+            args.gguf.parent().unwrap_or(std::path::Path::new(".")),
+        ),
     };
     let engine = Engine::load(kind, &args.gguf, &options, &gguf).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

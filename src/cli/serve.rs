@@ -70,7 +70,7 @@ pub async fn serve() -> Result<()> {
             Ok(n) => eprintln!("pruned {n} unused blob file(s)"),
             Err(e) => eprintln!("not pruning blobs: {e}"),
         }
-        crate::engine::weights::remove_orphans(&store.blobs_dir());
+        store.remove_orphaned_derived();
     }
     let host = HostAddress::from_env();
     let bind = host.bind_address();

@@ -108,7 +108,7 @@ impl MistralEngine {
             ));
         }
         // Weight types mistralrs runs badly are loaded from a converted copy.
-        let path = super::weights::prepare(blob, &options.blob_digest, gguf)
+        let path = super::weights::prepare(blob, &options.blob_digest, gguf, &options.derived_dir)
             .map_err(EngineError::Failed)?;
         let (dir, file) = match (path.parent(), path.file_name()) {
             (Some(dir), Some(file)) if dir.is_dir() => (dir.to_path_buf(), file.to_owned()),

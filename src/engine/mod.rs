@@ -88,6 +88,8 @@ pub struct LoadOptions {
     pub num_batch: usize,
     /// CPU threads; 0 picks the number of physical cores.
     pub num_thread: usize,
+    /// Where files derived from the blob are kept (the store's `derived_dir`).
+    pub derived_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

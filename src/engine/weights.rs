@@ -71,12 +71,6 @@ impl Policy {
     }
 }
 
-/// The directory of converted weights for the store whose `blobs/` is `blobs`:
-/// `$OLLAMA_MODELS/.rollama/converted`, the store's `derived_dir`.
-pub fn cache_dir(blobs: &Path) -> Option<PathBuf> {
-    Some(crate::store::derived_dir_of(blobs))
-}
-
 /// Which tensor types of `gguf` to convert under the current policy.
 pub fn types_to_convert(gguf: &Gguf, policy: Policy) -> Vec<GgmlDType> {
     let has = |kind: u32| {
@@ -93,16 +87,12 @@ pub fn types_to_convert(gguf: &Gguf, policy: Policy) -> Vec<GgmlDType> {
 }
 
 /// The file the engine should load for the blob `digest` at `blob`: the blob itself, or its
-/// converted copy (made now if it is not cached yet).
-pub fn prepare(blob: &Path, digest: &Digest, gguf: &Gguf) -> Result<PathBuf, String> {
+/// converted copy in `dir`, the store's derived files (made now if it is not cached yet).
+pub fn prepare(blob: &Path, digest: &Digest, gguf: &Gguf, dir: &Path) -> Result<PathBuf, String> {
     let types = types_to_convert(gguf, Policy::from_env());
     if types.is_empty() {
         return Ok(blob.to_path_buf());
     }
-    let dir = blob
-        .parent()
-        .and_then(cache_dir)
-        .ok_or("model blob has no store around it")?;
     let names: Vec<String> = types
         .iter()
         .map(|t| format!("{t:?}").to_lowercase())
@@ -112,10 +102,10 @@ pub fn prepare(blob: &Path, digest: &Digest, gguf: &Gguf) -> Result<PathBuf, Str
         return Ok(path);
     }
     let started = std::time::Instant::now();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let temp = tempfile::Builder::new()
         .prefix(".tmp-convert-")
-        .tempfile_in(&dir)
+        .tempfile_in(dir)
         .map_err(|e| e.to_string())?;
     {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
@@ -130,26 +120,6 @@ pub fn prepare(blob: &Path, digest: &Digest, gguf: &Gguf) -> Result<PathBuf, Str
         started.elapsed(),
     );
     Ok(path)
-}
-
-/// Removes converted files whose source blob is gone.
-pub fn remove_orphans(blobs: &Path) {
-    let Some(dir) = cache_dir(blobs) else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let source = name.split('-').next().unwrap_or_default();
-        let orphan = Digest::parse(&format!("sha256:{source}"))
-            .map(|d| !blobs.join(d.file_name()).is_file())
-            .unwrap_or(true);
-        if orphan {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 #[cfg(test)]

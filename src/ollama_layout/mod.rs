@@ -36,6 +36,7 @@ mod qwen3vl;
 use crate::gguf::{self, Gguf, Value};
 use crate::store::Digest;
 use data::{Data, Region, F16, F32};
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -87,10 +88,11 @@ const FAMILIES: &[&dyn Family] = &[
 ];
 
 /// A GGUF being rewritten: its metadata and tensor table in memory, its tensor data still in
-/// the source file.
+/// the source file. The metadata is borrowed from the source's header until the first edit, so
+/// that recognising a file (on every load and `show`) does not copy its vocabulary.
 #[derive(Debug, Clone)]
-pub struct Draft {
-    metadata: Vec<(String, Value)>,
+pub struct Draft<'a> {
+    metadata: Cow<'a, [(String, Value)]>,
     tensors: Vec<DraftTensor>,
 }
 
@@ -118,15 +120,15 @@ impl DraftTensor {
     }
 }
 
-impl Draft {
-    fn new(gguf: &Gguf) -> Draft {
+impl<'a> Draft<'a> {
+    fn new(gguf: &'a Gguf) -> Draft<'a> {
         let offsets = gguf
             .data_offsets
             .iter()
             .copied()
             .chain(std::iter::repeat(0));
         Draft {
-            metadata: gguf.metadata.clone(),
+            metadata: Cow::Borrowed(&gguf.metadata),
             tensors: gguf
                 .tensors
                 .iter()
@@ -169,7 +171,7 @@ impl Draft {
     /// Sets `key`, replacing every earlier value.
     fn set(&mut self, key: &str, value: Value) {
         self.remove(key);
-        self.metadata.push((key.to_owned(), value));
+        self.metadata.to_mut().push((key.to_owned(), value));
     }
 
     fn set_if_missing(&mut self, key: &str, value: Value) {
@@ -180,7 +182,9 @@ impl Draft {
 
     fn remove(&mut self, key: &str) -> Option<Value> {
         let value = self.get(key).cloned();
-        self.metadata.retain(|(k, _)| k != key);
+        if value.is_some() {
+            self.metadata.to_mut().retain(|(k, _)| k != key);
+        }
         value
     }
 
@@ -193,7 +197,7 @@ impl Draft {
 
     /// Moves every key under `old` to the same key under `new`.
     fn rename_key_prefix(&mut self, old: &str, new: &str) {
-        for (key, _) in &mut self.metadata {
+        for (key, _) in self.metadata.to_mut() {
             if let Some(rest) = key.strip_prefix(old) {
                 *key = format!("{new}{rest}");
             }
@@ -202,7 +206,7 @@ impl Draft {
 
     /// Cuts the array `key` down to `len` elements, if it is longer.
     fn truncate_array(&mut self, key: &str, len: usize) {
-        for (k, value) in &mut self.metadata {
+        for (k, value) in self.metadata.to_mut() {
             if k == key {
                 if let Value::Array(items) = value {
                     items.truncate(len);
@@ -212,10 +216,7 @@ impl Draft {
     }
 
     fn tensor_shape(&self, name: &str) -> Option<&[u64]> {
-        self.tensors
-            .iter()
-            .find(|t| t.name == name)
-            .map(|t| t.shape.as_slice())
+        self.tensor(name).map(|t| t.shape.as_slice())
     }
 
     fn any_tensor_with_prefix(&self, prefix: &str) -> bool {
@@ -323,6 +324,7 @@ impl Draft {
     /// `projector_type`, only the vision tensors (`v.*`, `mm.*`), no vocabulary.
     fn make_projector(&mut self, projector_type: &str) {
         self.metadata
+            .to_mut()
             .retain(|(key, _)| !key.starts_with("tokenizer."));
         self.keep_only_tensors_with_prefixes(&["v.", "mm."]);
         self.set_if_missing("clip.has_vision_encoder", Value::Bool(true));
@@ -427,14 +429,10 @@ pub fn projector_path(dir: &Path, digest: &Digest, family: &str) -> PathBuf {
     ))
 }
 
-/// The derived file of blob `digest`, if the blob is in an Ollama layout and its derived file
-/// has been written: `(family, path, bytes)`.
-pub fn existing(dir: &Path, digest: &Digest, gguf: &Gguf) -> Option<(&'static str, u64)> {
-    let family = family_of(gguf)?;
-    let bytes = std::fs::metadata(derived_path(dir, digest, family))
-        .ok()?
-        .len();
-    Some((family, bytes))
+/// The size of blob `digest`'s translation in `family`'s layout in `dir`; 0 while it has not
+/// been written.
+pub fn derived_bytes(dir: &Path, digest: &Digest, family: &str) -> u64 {
+    std::fs::metadata(derived_path(dir, digest, family)).map_or(0, |m| m.len())
 }
 
 /// Makes the blob `digest` at `blob` (whose header is `gguf`) loadable by llama.cpp: `None`
@@ -514,8 +512,7 @@ fn derive(
             }
             Some(Ok(())) => {}
         }
-        let dir = path.parent().unwrap_or(Path::new("."));
-        write(draft, blob, dir, path, name, digest).map_err(io_error)?;
+        write(draft, blob, path, name, digest).map_err(io_error)?;
     }
     let gguf = Gguf::open(path).map_err(|e| io_error(io::Error::other(e.to_string())))?;
     let bytes = std::fs::metadata(path).map_err(io_error)?.len();
@@ -528,16 +525,10 @@ fn derive(
 }
 
 /// Writes `draft` to `path`: header, then each visible tensor's data copied from `blob`,
-/// under a temporary name in `dir` that is renamed into place once complete and synced.
-fn write(
-    draft: &Draft,
-    blob: &Path,
-    dir: &Path,
-    path: &Path,
-    family: &str,
-    digest: &Digest,
-) -> io::Result<()> {
+/// under a temporary name beside `path` that is renamed into place once complete and synced.
+fn write(draft: &Draft, blob: &Path, path: &Path, family: &str, digest: &Digest) -> io::Result<()> {
     let started = Instant::now();
+    let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let temp = tempfile::Builder::new()
         .prefix(".tmp-ollama-")
@@ -590,14 +581,14 @@ fn write(
 mod tests {
     use super::*;
 
-    fn draft(architecture: &str, keys: &[(&str, Value)], tensors: &[&str]) -> Draft {
+    fn draft(architecture: &str, keys: &[(&str, Value)], tensors: &[&str]) -> Draft<'static> {
         let mut metadata = vec![(
             "general.architecture".to_owned(),
             Value::String(architecture.to_owned()),
         )];
         metadata.extend(keys.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         Draft {
-            metadata,
+            metadata: Cow::Owned(metadata),
             tensors: tensors
                 .iter()
                 .map(|name| DraftTensor {

@@ -17,7 +17,7 @@ const SECTIONS: [i32; 4] = [24, 20, 20, 0];
 
 pub struct Qwen3Vl;
 
-fn architecture(m: &Draft) -> Option<&str> {
+fn architecture<'m>(m: &'m Draft<'_>) -> Option<&'m str> {
     Some(m.architecture()).filter(|a| matches!(*a, "qwen3vl" | "qwen3vlmoe"))
 }
 

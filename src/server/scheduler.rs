@@ -414,23 +414,24 @@ impl Scheduler {
         }
         self.make_room().await;
         let blob = request.blob.clone();
-        let digest = request.blob_digest;
         let options = LoadOptions {
             blob_digest: request.blob_digest,
             num_ctx: request.num_ctx,
             num_parallel: self.inner.num_parallel,
             num_batch: request.num_batch,
             num_thread: request.num_thread,
+            derived_dir: blob
+                .parent()
+                .map(crate::store::derived_dir_of)
+                .unwrap_or_default(),
         };
         let kind = self.inner.engine;
         let loading = Instant::now();
         let loaded = tokio::task::spawn_blocking(move || -> Result<(Loaded, u64), EngineError> {
             let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
-            let derived = blob
-                .parent()
-                .map(crate::store::derived_dir_of)
-                .unwrap_or_default();
-            let (blob, gguf) = match ollama_layout::prepare(&blob, &digest, &gguf, &derived) {
+            let translated =
+                ollama_layout::prepare(&blob, &options.blob_digest, &gguf, &options.derived_dir);
+            let (blob, gguf) = match translated {
                 Ok(Some(translated)) => (translated.path, translated.gguf),
                 Ok(None) => (blob, gguf),
                 Err(e @ ollama_layout::TranslateError::Incomplete { .. }) => {

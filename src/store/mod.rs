@@ -103,6 +103,24 @@ impl Store {
         freed
     }
 
+    /// Removes derived files whose blob is gone (deleted by another program sharing the
+    /// store, say), and leftovers whose names name no blob.
+    pub fn remove_orphaned_derived(&self) {
+        let Ok(entries) = std::fs::read_dir(self.derived_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let source = name.split('-').next().unwrap_or_default();
+            let orphan = Digest::parse(&format!("sha256:{source}"))
+                .map(|d| !self.has_blob(&d))
+                .unwrap_or(true);
+            if orphan {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.blobs_dir().join(digest.file_name())
     }

@@ -439,8 +439,8 @@ fn show_model(store: &Store, name: &ModelName, request: ShowRequest) -> Result<V
     if let (Some(g), Some(layer)) = (&gguf, view.model_layer()) {
         // rollama's own field: the model runs through a translation of Ollama's layout.
         if let Some(family) = crate::ollama_layout::family_of(g) {
-            let derived = crate::ollama_layout::existing(&store.derived_dir(), &layer.digest, g)
-                .map_or(0, |(_, bytes)| bytes);
+            let derived =
+                crate::ollama_layout::derived_bytes(&store.derived_dir(), &layer.digest, family);
             response["translation"] = json!({
                 "layout": format!("ollama/{family}"),
                 "derived_bytes": derived,
