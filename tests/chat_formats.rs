@@ -7,6 +7,8 @@
 
 #![cfg(feature = "llamacpp")]
 
+mod common;
+
 use rollama::engine::chat::{ChatParser, ChatTemplates};
 use rollama::engine::ReplyParser;
 use serde_json::{json, Value};
@@ -17,12 +19,7 @@ fn templates_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("ROLLAMA_TEST_CHAT_TEMPLATES") {
         return PathBuf::from(dir);
     }
-    let server = std::env::var_os("ROLLAMA_TEST_LLAMA_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap())
-                .join(".cache/rollama/llama.cpp-build/bin/llama-server")
-        });
+    let server = common::llama_server::binary();
     // <cache>/llama.cpp-build/bin/llama-server → <cache>/llama.cpp-src/models/templates
     let dir = server
         .ancestors()

@@ -7,71 +7,15 @@
 
 mod common;
 
-use common::{free_port, modelfile_dir, post, stderr, Server};
+use common::llama_server::LlamaServer;
+use common::{modelfile_dir, post, stderr, Server};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 const TOKENS: u64 = 48;
 
-struct LlamaServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for LlamaServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn llama_server() -> LlamaServer {
-    let binary = std::env::var_os("ROLLAMA_TEST_LLAMA_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap())
-                .join(".cache/rollama/llama.cpp-build/bin/llama-server")
-        });
-    assert!(
-        binary.exists(),
-        "{} is missing: build it with scripts/bench/build-llama-server.sh (scripts/test.sh does)",
-        binary.display()
-    );
-    let port = free_port();
-    let child = Command::new(&binary)
-        .args(["-m", common::test_gguf().to_str().unwrap()])
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["-t", "2", "-c", "4096", "-np", "1", "--jinja", "--no-webui"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start llama-server");
-    let server = LlamaServer { child, port };
-    let client = reqwest::Client::new();
-    for _ in 0..600 {
-        let health = client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await;
-        if health.is_ok_and(|r| r.status() == 200) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("llama-server did not become ready");
-}
-
-async fn llama_post(server: &LlamaServer, path: &str, body: Value) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}{path}", server.port))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    let gguf = common::test_gguf();
+    LlamaServer::start(&["-m", gguf.to_str().unwrap(), "-c", "4096", "--jinja"]).await
 }
 
 /// `smol` from the test GGUF with no TEMPLATE: rollama renders the GGUF's chat template, as
@@ -92,12 +36,12 @@ async fn greedy_answers_match_llama_servers() {
 
     let prompt =
         "<|im_start|>user\nWrite a short poem about the sea.<|im_end|>\n<|im_start|>assistant\n";
-    let theirs = llama_post(
-        &reference,
-        "/completion",
-        json!({"prompt": prompt, "n_predict": TOKENS, "temperature": 0, "cache_prompt": false}),
-    )
-    .await;
+    let theirs = reference
+        .post(
+            "/completion",
+            json!({"prompt": prompt, "n_predict": TOKENS, "temperature": 0, "cache_prompt": false}),
+        )
+        .await;
     let (status, ours) = post(
         &server,
         "/api/generate",
@@ -113,12 +57,12 @@ async fn greedy_answers_match_llama_servers() {
     );
 
     let messages = json!([{"role": "user", "content": "What is the capital of France?"}]);
-    let theirs = llama_post(
-        &reference,
-        "/v1/chat/completions",
-        json!({"messages": messages, "max_tokens": TOKENS, "temperature": 0}),
-    )
-    .await;
+    let theirs = reference
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": messages, "max_tokens": TOKENS, "temperature": 0}),
+        )
+        .await;
     let (status, ours) = post(
         &server,
         "/api/chat",
@@ -183,7 +127,7 @@ async fn structured_output_matches_llama_servers() {
             }
             body
         };
-        let theirs = llama_post(&reference, "/v1/chat/completions", body(None)).await;
+        let theirs = reference.post("/v1/chat/completions", body(None)).await;
         let (status, ours) = post(&server, "/v1/chat/completions", body(Some("smol"))).await;
         assert_eq!(status, 200, "{case}: {ours}");
         let ours_text = ours["choices"][0]["message"]["content"].as_str().unwrap();

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::llama_server::LlamaServer;
 use common::registry::Registry;
 use common::{create_from_gguf, post, stderr, stdout, test_gguf, Server};
 use rollama::gguf::{write_test_gguf, Value};
@@ -379,103 +380,49 @@ fn bmp_image() -> Vec<u8> {
     bmp
 }
 
-/// A llama-server with `model` and the projector `mmproj`, stopped on drop.
-struct LlamaServer {
-    child: std::process::Child,
-    base: String,
+/// llama-server with `model` and the projector `mmproj`.
+async fn with_projector(model: &Path, mmproj: &Path) -> LlamaServer {
+    LlamaServer::start(&[
+        "-m",
+        model.to_str().unwrap(),
+        "--mmproj",
+        mmproj.to_str().unwrap(),
+        "-c",
+        "1024",
+        "--jinja",
+    ])
+    .await
 }
 
-impl Drop for LlamaServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl LlamaServer {
-    /// llama-server with `model` and the projector `mmproj`.
-    async fn with_projector(model: &Path, mmproj: &Path) -> LlamaServer {
-        LlamaServer::start(&[
-            "-m",
-            model.to_str().unwrap(),
-            "--mmproj",
-            mmproj.to_str().unwrap(),
-            "-c",
-            "1024",
-            "--jinja",
-        ])
-        .await
-    }
-
-    /// llama-server with `args` (a model, a context size…).
-    async fn start(args: &[&str]) -> LlamaServer {
-        let binary = std::env::var_os("ROLLAMA_TEST_LLAMA_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var("HOME").unwrap())
-                    .join(".cache/rollama/llama.cpp-build/bin/llama-server")
-            });
-        let port = common::free_port();
-        let child = std::process::Command::new(&binary)
-            .args(args)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["-t", "2", "-np", "1", "--no-webui"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start llama-server");
-        let mut server = LlamaServer {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let started = Instant::now();
-        loop {
-            let health = reqwest::get(format!("{}/health", server.base)).await;
-            if health.is_ok_and(|r| r.status() == 200) {
-                return server;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120)
-                    && server.child.try_wait().unwrap().is_none(),
-                "llama-server did not start with {args:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// A greedy chat turn, with the test image when `image`: the prompt's token count and the
-    /// answer.
-    async fn chat(&self, image: bool) -> (u64, String) {
-        use base64::Engine as _;
-        let text = json!({"type": "text", "text": "What is in this picture?"});
-        let content = if image {
-            let url = format!(
-                "data:image/bmp;base64,{}",
-                base64::engine::general_purpose::STANDARD.encode(bmp_image())
-            );
-            json!([text, {"type": "image_url", "image_url": {"url": url}}])
-        } else {
-            json!([text])
-        };
-        let reply: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/v1/chat/completions", self.base))
-            .json(&json!({"messages": [{"role": "user", "content": content}],
-                          "max_tokens": 8, "temperature": 0}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let tokens = reply["usage"]["prompt_tokens"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{reply}"));
-        let answer = reply["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        (tokens, answer)
-    }
+/// A greedy chat turn, with the test image when `image`: the prompt's token count and the
+/// answer.
+async fn chat(server: &LlamaServer, image: bool) -> (u64, String) {
+    use base64::Engine as _;
+    let text = json!({"type": "text", "text": "What is in this picture?"});
+    let content = if image {
+        let url = format!(
+            "data:image/bmp;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bmp_image())
+        );
+        json!([text, {"type": "image_url", "image_url": {"url": url}}])
+    } else {
+        json!([text])
+    };
+    let reply = server
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": content}],
+                   "max_tokens": 8, "temperature": 0}),
+        )
+        .await;
+    let tokens = reply["usage"]["prompt_tokens"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{reply}"));
+    let answer = reply["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (tokens, answer)
 }
 
 /// The text translation and the projector translated from the tower embedded in `ollama` (as
@@ -519,9 +466,9 @@ async fn the_embedded_gemma3_vision_tower_becomes_a_projector_llama_cpp_encodes_
         "a llama.cpp-layout file has no tower to translate"
     );
 
-    let server = LlamaServer::with_projector(&text, &projector).await;
-    let (without, _) = server.chat(false).await;
-    let (with, _) = server.chat(true).await;
+    let server = with_projector(&text, &projector).await;
+    let (without, _) = chat(&server, false).await;
+    let (with, _) = chat(&server, true).await;
     // gemma3.mm.tokens_per_image is 4 in the fixture.
     assert!(
         with >= without + 4,
@@ -534,17 +481,17 @@ async fn the_embedded_gemma3_vision_tower_becomes_a_projector_llama_cpp_encodes_
 async fn sees_images_like_the_original(family: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (text, projector) = translate_both(&fixture(&format!("{family}-ollama")), dir.path());
-    let original = LlamaServer::with_projector(
+    let original = with_projector(
         &fixture(&format!("{family}-original")),
         &fixture(&format!("{family}-mmproj-original")),
     )
     .await;
-    let expected = original.chat(true).await;
-    let (without, _) = original.chat(false).await;
+    let expected = chat(&original, true).await;
+    let (without, _) = chat(&original, false).await;
     drop(original);
     assert!(expected.0 > without, "the image added no prompt tokens");
-    let translated = LlamaServer::with_projector(&text, &projector).await;
-    assert_eq!(translated.chat(true).await, expected, "{family}");
+    let translated = with_projector(&text, &projector).await;
+    assert_eq!(chat(&translated, true).await, expected, "{family}");
 }
 
 #[tokio::test]
@@ -591,15 +538,7 @@ async fn llama_server_embedding(model: &Path, input: &str) -> Vec<f64> {
         "256",
     ])
     .await;
-    let reply: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v1/embeddings", server.base))
-        .json(&json!({"input": input}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = server.post("/v1/embeddings", json!({"input": input})).await;
     reply["data"][0]["embedding"]
         .as_array()
         .unwrap_or_else(|| panic!("{reply}"))

@@ -6,6 +6,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod llama_server;
 pub mod registry;
 
 use std::io::{BufRead, BufReader};
