@@ -91,6 +91,7 @@ async fn in_process(engine: &Engine, tokens: usize) -> Result<Timing, String> {
             num_keep: 4,
             grammar: None,
             preserved_tokens: Vec::new(),
+            images: Vec::new(),
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -173,6 +174,7 @@ fn main() -> Result<(), String> {
         derived_dir: rollama::store::derived_dir_of(
             args.gguf.parent().unwrap_or(std::path::Path::new(".")),
         ),
+        projector: None,
     };
     let engine = Engine::load(kind, &args.gguf, &options, &gguf).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

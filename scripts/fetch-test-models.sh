@@ -19,6 +19,9 @@
 #   embeds, and random gemma3n and embeddinggemma models with Gemma 3's tokenizer) made by
 #   scripts/make-ollama-layout.py from the SmolLM2 and Gemma 3 files (the Ollama-layout
 #   translation tests).
+# - `projectors/`: vision projectors (llama.cpp's gemma3 type, random weights) as wide as
+#   Gemma 3 270M's and SmolLM2's embeddings, made by scripts/make-test-projector.py (the image
+#   tests and the image benchmark).
 # Idempotent: verified copies are reused.
 #
 # Usage: scripts/fetch-test-models.sh [CACHE_DIR]   (default: $ROLLAMA_TEST_MODELS or
@@ -125,6 +128,30 @@ make_ollama_layout() {
     mv "$dir.tmp" "$dir"
 }
 
+# Vision projectors with random weights (scripts/make-test-projector.py) for the image tests:
+# llama.cpp's gemma3 type, one as wide as Gemma 3 270M's embeddings (640), one as SmolLM2's
+# (576), and a larger-image one (256 positions per image, as real Gemma 3 projectors give)
+# for the benchmark of a chat's second turn.
+make_projectors() {
+    local dir="$CACHE_DIR/projectors"
+    local script
+    script="$(cd "$(dirname "$0")" && pwd)/make-test-projector.py"
+    local stamp
+    stamp="$( (cat "$script"; echo "$DATA_REQUIREMENTS") | sha256sum | cut -c1-64)"
+    if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    rm -rf "$dir" "$dir.tmp"
+    mkdir -p "$dir.tmp"
+    local python
+    python="$(data_python)"
+    "$python" "$script" "$dir.tmp/gemma3-640.gguf" --text-embd 640 >&2
+    "$python" "$script" "$dir.tmp/gemma3-576.gguf" --text-embd 576 >&2
+    "$python" "$script" "$dir.tmp/gemma3-640-256.gguf" --text-embd 640 --image 512 >&2
+    echo "$stamp" > "$dir.tmp/.stamp"
+    mv "$dir.tmp" "$dir"
+}
+
 GEMMA3_NAME="gemma-3-270m-q4_k_m.gguf"
 fetch_gemma3() {
     local out="$CACHE_DIR/$GEMMA3_NAME"
@@ -186,4 +213,5 @@ fetch_minilm
 make_smollm2_safetensors
 make_tiny_nomic_bert
 make_ollama_layout
+make_projectors
 echo "$target"

@@ -449,7 +449,8 @@ fn a_source_install_is_a_stripped_binary_with_its_debug_info_beside_it() {
     let log = succeeded(&output);
     let installed = prefix.join("bin/rollama");
     let size = std::fs::metadata(&installed).unwrap().len();
-    assert!(size < 80_000_000, "{size} bytes installed: {log}");
+    // 79.3 MB before llama.cpp's multimodal library (images) came in, 81.2 MB with it.
+    assert!(size < 84_000_000, "{size} bytes installed: {log}");
     assert_eq!(
         debug_sections(&installed),
         0,

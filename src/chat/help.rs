@@ -1,6 +1,6 @@
 //! The help texts of the REPL, word for word from Ollama's `cmd/interactive.go` (which
-//! prints them on stderr). Ollama's extra line about image and audio paths for multimodal
-//! models is left out: this REPL does not attach files.
+//! prints them on stderr). For models with `vision`, `/?` adds Ollama's line about image
+//! paths, less its mention of `.wav` audio, which rollama does not take.
 
 /// `/?` and `/help`.
 pub const COMMANDS: &str = concat!(
@@ -17,6 +17,20 @@ pub const COMMANDS: &str = concat!(
     "Use \"\"\" to begin a multi-line message.\n",
     "\n",
 );
+
+/// The line `/?` adds for a model that reads images.
+pub const FILES: &str = "Use /path/to/file to include .jpg, .png, or .webp images.\n";
+
+/// `/?` for a model that does (`multimodal`) or does not read images.
+pub fn commands(multimodal: bool) -> String {
+    let mut text = COMMANDS.to_string();
+    if multimodal {
+        text.truncate(text.len() - 1);
+        text.push_str(FILES);
+        text.push('\n');
+    }
+    text
+}
 
 /// `/set` alone and `/? set`.
 pub const SET: &str = concat!(
@@ -82,3 +96,18 @@ pub const PARAMETERS: &str = concat!(
     "  /set parameter stop <string> <string> ...   Set the stop parameters\n",
     "\n",
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multimodal_model_adds_the_file_line_before_the_last_blank_line() {
+        assert_eq!(commands(false), COMMANDS);
+        let with_files = commands(true);
+        assert!(with_files.ends_with(
+            "Use \"\"\" to begin a multi-line message.\n\
+             Use /path/to/file to include .jpg, .png, or .webp images.\n\n"
+        ));
+    }
+}

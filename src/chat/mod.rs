@@ -12,6 +12,7 @@
 
 mod command;
 mod display;
+pub mod files;
 mod help;
 mod info;
 mod parameters;
@@ -98,6 +99,8 @@ pub struct Options {
     pub loaded_messages: Vec<Value>,
     /// Renders `/show info`; `None` uses this module's copy of Ollama's `showInfo`.
     pub show_info: Option<fn(&Value) -> String>,
+    /// The model reads images (`vision`): image paths in messages are attached.
+    pub multimodal: bool,
 }
 
 impl Options {

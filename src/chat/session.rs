@@ -58,7 +58,16 @@ pub fn run(
                 if !line.trim().is_empty() {
                     io.lines.add_history(&line);
                 }
-                if let Some(input) = composer.feed(&line) {
+                // A line starting with an image path is a message, not a command.
+                let input = if !composer.is_continuing()
+                    && session.options.multimodal
+                    && starts_with_file(&line)
+                {
+                    Some(Input::Message(line.clone()))
+                } else {
+                    composer.feed(&line)
+                };
+                if let Some(input) = input {
                     if session.handle(input, &mut io)? == Flow::Exit {
                         return Ok(());
                     }
@@ -67,6 +76,16 @@ pub fn run(
         }
         io.out.flush()?;
     }
+}
+
+/// Whether `line` starts with the path of an image (`/tmp/cat.png what is this?`), which
+/// Ollama sends as a message rather than reading as an unknown command.
+fn starts_with_file(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or_default();
+    line.starts_with('/')
+        && super::files::file_names(line)
+            .iter()
+            .any(|path| path.starts_with(first))
 }
 
 /// The collaborators of one session, borrowed together.
@@ -154,8 +173,9 @@ impl Session {
             Input::Set(command) => self.set(command, io)?,
             Input::Show(command) => self.show(command, io)?,
             Input::Help(topic) => {
+                let commands = help::commands(self.options.multimodal);
                 let text = match topic {
-                    HelpTopic::Commands => help::COMMANDS,
+                    HelpTopic::Commands => commands.as_str(),
                     HelpTopic::Set => help::SET,
                     HelpTopic::Show => help::SHOW,
                     HelpTopic::Shortcuts => help::SHORTCUTS,
@@ -193,7 +213,19 @@ impl Session {
     /// turn. On Ctrl-C or a handled error the user's message stays in the history without an
     /// answer, as in Ollama.
     fn send(&mut self, text: String, io: &mut Io<'_>) -> io::Result<()> {
-        self.messages.push(message("user", &text));
+        let mut user = message("user", &text);
+        if self.options.multimodal {
+            match super::files::extract_images(&text, io.err)? {
+                Ok((text, images)) => {
+                    user["content"] = Value::from(text);
+                    if !images.is_empty() {
+                        user["images"] = Value::from(images);
+                    }
+                }
+                Err(error) => return Err(io::Error::other(error)),
+            }
+        }
+        self.messages.push(user);
         let request = self.chat_request();
         io.cancel.store(false, Ordering::SeqCst);
         let mut printer = AnswerPrinter::new(

@@ -151,6 +151,9 @@ pub async fn run(_client: &Client, args: &RunArgs, think: Option<Value>) -> Resu
         .map(|(w, _)| w.0 as usize)
         .unwrap_or(0);
     options.loaded_messages = show["messages"].as_array().cloned().unwrap_or_default();
+    options.multimodal = show["capabilities"]
+        .as_array()
+        .is_some_and(|caps| caps.iter().any(|c| c == "vision"));
     options.show_info = Some(|v| super::show::render(v, false));
 
     // The session gets a runtime of its own: actix's single-threaded runtime cannot run the

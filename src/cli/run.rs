@@ -43,9 +43,12 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let is_embedding = show["capabilities"]
-        .as_array()
-        .is_some_and(|caps| caps.iter().any(|c| c == "embedding"));
+    let has = |capability: &str| {
+        show["capabilities"]
+            .as_array()
+            .is_some_and(|caps| caps.iter().any(|c| c == capability))
+    };
+    let is_embedding = has("embedding");
 
     let mut prompt = args.prompt.join(" ");
     let stdin_is_terminal = std::io::stdin().is_terminal();
@@ -70,7 +73,19 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
         return super::interactive::run(client, &args, think).await;
     }
 
+    // Image paths in the prompt of a model that reads images are attached (Ollama's
+    // `extractFileData`).
+    let mut images = Vec::new();
+    if has("vision") {
+        match crate::chat::files::extract_images(&prompt, &mut std::io::stderr())? {
+            Ok((text, found)) => (prompt, images) = (text, found),
+            Err(e) => bail!(e),
+        }
+    }
     let mut request = json!({"model": args.model, "prompt": prompt, "options": {}});
+    if !images.is_empty() {
+        request["images"] = json!(images);
+    }
     if let Some(format) = &args.format {
         request["format"] = json!(format);
     }

@@ -23,7 +23,9 @@
 //! bring their format's grammar for tool calls.
 
 use super::chat::{ChatParser, ChatTemplates};
+use super::image::{is_image_token, Image};
 use super::sampler::{Constraint, Sampler};
+use super::vision::{ImageUnit, Vision};
 use super::{
     rejected, unsupported_architecture, ChatInput, ChatMessage, EngineError, Event,
     GenerateRequest, GrammarSpec, LoadOptions, ModelFacts, NativeChat, Output, WeightsGone,
@@ -42,7 +44,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
@@ -169,6 +171,10 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
             let mut backend = LlamaBackend::init().map_err(|e| e.to_string())?;
             if !crate::env::bool_var(ENGINE_LOG, false) {
                 backend.void_logs();
+                // mtmd (images) and ggml log through their own hooks.
+                llama_cpp_2::send_logs_to_tracing(
+                    llama_cpp_2::LogOptions::default().with_logs_enabled(false),
+                );
                 super::chat::silence_log();
             }
             Ok(backend)
@@ -209,11 +215,15 @@ pub struct LlamaEngine {
     bos_text: String,
     eos_text: String,
     n_vocab: u32,
+    /// The vision projector, for a model that reads images.
+    vision: Option<Arc<Vision>>,
 }
 
 /// One request handed to the model's thread.
 struct Job {
     prompt: Vec<u32>,
+    /// The images whose placeholder runs the prompt holds, by placeholder id.
+    units: HashMap<u32, Arc<ImageUnit>>,
     max_tokens: usize,
     num_keep: usize,
     sampler: Arc<Sampler>,
@@ -260,6 +270,11 @@ impl LlamaEngine {
             0 => physical_cores(),
             n => n,
         } as i32;
+        let vision = match &options.projector {
+            Some(projector) => Some(Arc::new(Vision::load(projector, &model, threads)?)),
+            None => None,
+        };
+        let thread_vision = vision.clone();
         let num_batch = options.num_batch.clamp(1, num_ctx);
         let total_ctx = (num_ctx * num_parallel) as u32;
         let vocab = model.vocab();
@@ -306,7 +321,9 @@ impl LlamaEngine {
                     }
                 };
                 let _ = ready.send(Ok(()));
-                Runner::new(&thread_model, context, num_parallel, num_ctx, num_batch).run(receiver);
+                Runner::new(&thread_model, context, num_parallel, num_ctx, num_batch)
+                    .with_vision(thread_vision)
+                    .run(receiver);
             })
             .map_err(|e| EngineError::Failed(format!("failed to start the model thread: {e}")))?;
         match started.recv() {
@@ -332,7 +349,102 @@ impl LlamaEngine {
             bos_text,
             eos_text,
             n_vocab,
+            vision,
         })
+    }
+
+    pub fn reads_images(&self) -> bool {
+        self.vision.is_some()
+    }
+
+    /// [`LlamaEngine::encode`], or [`LlamaEngine::encode_media`] where there are images.
+    fn encode_any(&self, text: &str, images: &[Arc<Image>]) -> Result<Vec<u32>, EngineError> {
+        if images.is_empty() {
+            self.encode(text)
+        } else {
+            self.encode_media(text, images)
+        }
+    }
+
+    /// Token ids of `text` in which each media marker stands for the next of `images`: the
+    /// text between markers as [`LlamaEngine::encode`] makes it, each image as its unit's run
+    /// of placeholder ids.
+    pub fn encode_media(&self, text: &str, images: &[Arc<Image>]) -> Result<Vec<u32>, EngineError> {
+        let vision = self
+            .vision
+            .as_ref()
+            .ok_or_else(|| EngineError::Unsupported("this model has no vision projector".into()))?;
+        let pieces: Vec<&str> = text.split(super::image::marker()).collect();
+        if pieces.len() - 1 != images.len() {
+            return Err(EngineError::Unsupported(format!(
+                "the prompt places {} images but the request has {}",
+                pieces.len() - 1,
+                images.len()
+            )));
+        }
+        let mut ids = Vec::new();
+        for (index, piece) in pieces.iter().enumerate() {
+            if index > 0 {
+                let unit = vision.unit(&images[index - 1], index)?;
+                ids.extend(std::iter::repeat_n(unit.token, unit.n_tokens));
+            }
+            if !piece.is_empty() {
+                ids.extend(self.encode(piece)?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The units of the images `prompt` shows, checked against it: each placeholder run must
+    /// be whole images of one of `images`.
+    fn units(
+        &self,
+        prompt: &[u32],
+        images: &[Arc<Image>],
+    ) -> Result<HashMap<u32, Arc<ImageUnit>>, String> {
+        let mut units: HashMap<u32, Arc<ImageUnit>> = HashMap::new();
+        let mut at = 0;
+        while at < prompt.len() {
+            let token = prompt[at];
+            if !is_image_token(token) {
+                at += 1;
+                continue;
+            }
+            let unit = match units.get(&token) {
+                Some(unit) => unit.clone(),
+                None => {
+                    let (number, image) = images
+                        .iter()
+                        .enumerate()
+                        .find(|(_, image)| image.token() == token)
+                        .ok_or("the prompt holds image positions without their image")?;
+                    if images
+                        .iter()
+                        .any(|other| other.token() == token && other.hash != image.hash)
+                    {
+                        return Err(
+                            "two of the request's images collide in the prompt; send them in separate requests"
+                                .into(),
+                        );
+                    }
+                    let vision = self
+                        .vision
+                        .as_ref()
+                        .ok_or("this model has no vision projector")?;
+                    let unit = vision.unit(image, number + 1).map_err(|e| e.to_string())?;
+                    units.insert(token, unit.clone());
+                    unit
+                }
+            };
+            let end = at + unit.n_tokens;
+            if end > prompt.len() || prompt[at..end].iter().any(|t| *t != token) {
+                return Err(
+                    "the prompt was cut inside an image; raise num_ctx or send fewer images".into(),
+                );
+            }
+            at = end;
+        }
+        Ok(units)
     }
 
     pub fn weights_watch(&self) -> WeightsGone {
@@ -394,7 +506,7 @@ impl LlamaEngine {
             .chat_template
             .as_deref()
             .ok_or_else(|| EngineError::Failed("this model has no chat template".into()))?;
-        let messages: Vec<JinjaMessage> = messages
+        let jinja: Vec<JinjaMessage> = messages
             .iter()
             .map(|m| JinjaMessage {
                 role: m.role.clone(),
@@ -407,8 +519,8 @@ impl LlamaEngine {
             add_generation_prompt: true,
             enable_thinking,
         };
-        let text = render_chat(template, &messages, &context).map_err(EngineError::Unsupported)?;
-        self.encode(&text)
+        let text = render_chat(template, &jinja, &context).map_err(EngineError::Unsupported)?;
+        self.encode_any(&text, &super::images_of(messages))
     }
 
     /// The chat rendered by llama.cpp's chat code, as llama-server renders it; `None` when
@@ -424,7 +536,7 @@ impl LlamaEngine {
         let rendered = templates
             .apply(&input.to_json())
             .map_err(|e| EngineError::Unsupported(format!("chat template error: {e}")))?;
-        let mut tokens = self.encode(&rendered.prompt)?;
+        let mut tokens = self.encode_any(&rendered.prompt, &input.images())?;
         if facts.add_bos_token {
             if let Some(bos) = facts.bos_token {
                 if tokens.first() != Some(&bos) {
@@ -528,6 +640,10 @@ impl LlamaEngine {
     /// Starts a generation on the model's thread.
     pub fn generate(&self, request: GenerateRequest) -> Result<mpsc::Receiver<Event>, EngineError> {
         let started = Instant::now();
+        let units = match self.units(&request.prompt, &request.images) {
+            Ok(units) => units,
+            Err(message) => return Ok(rejected(message)),
+        };
         let grammar = match self.constraint(&request) {
             Ok(grammar) => grammar.map(|g| Box::new(g) as Box<dyn Constraint>),
             Err(message) => return Ok(rejected(message)),
@@ -538,6 +654,7 @@ impl LlamaEngine {
         let (out, mut pieces) = mpsc::unbounded_channel();
         let job = Job {
             prompt: request.prompt.clone(),
+            units,
             max_tokens: request.max_tokens,
             num_keep: request.num_keep,
             sampler: sampler.clone(),
@@ -644,8 +761,71 @@ struct Slot {
     cached: Vec<u32>,
     /// The keys and values of `cached`, copied out of the context while the slot is idle.
     parked: Option<SeqState>,
+    /// The images among `cached`, in order.
+    images: Vec<CachedImage>,
     last_used: Instant,
     active: Option<Active>,
+}
+
+/// An image whose embeddings a sequence holds: its placeholder run in `cached`.
+struct CachedImage {
+    start: usize,
+    len: usize,
+    /// Positions it took (fewer than `len` with M-RoPE, where an image is a grid).
+    positions: i32,
+    hash: [u8; 32],
+}
+
+impl Slot {
+    /// Forgets what the sequence held (its cells are cleared by the caller).
+    fn forget(&mut self) {
+        self.cached.clear();
+        self.images.clear();
+    }
+
+    /// Keeps the first `keep` entries of `cached` (never part of an image).
+    fn truncate(&mut self, keep: usize) {
+        self.cached.truncate(keep);
+        self.images.retain(|image| image.start + image.len <= keep);
+    }
+
+    /// The most of `prompt` this sequence's cache can serve: the shared prefix, less any
+    /// image it would cut, or whose placeholder matches but whose image (by hash) differs.
+    fn reusable(&self, prompt: &[u32], units: &HashMap<u32, Arc<ImageUnit>>) -> usize {
+        let mut shared = common_prefix(&self.cached, prompt);
+        for image in &self.images {
+            if image.start >= shared {
+                break;
+            }
+            let whole = image.start + image.len <= shared;
+            let same = units
+                .get(&prompt[image.start])
+                .is_some_and(|unit| unit.hash == image.hash);
+            if !whole || !same {
+                shared = image.start;
+                break;
+            }
+        }
+        shared
+    }
+
+    /// `index` moved back to the start of the cached image it falls inside, if any.
+    fn image_boundary(&self, index: usize) -> usize {
+        self.images
+            .iter()
+            .find(|image| image.start < index && index < image.start + image.len)
+            .map_or(index, |image| image.start)
+    }
+}
+
+/// The KV position of entry `index` of a sequence whose cache holds `images`.
+fn position_at(index: usize, images: &[CachedImage]) -> i32 {
+    let saved: i32 = images
+        .iter()
+        .filter(|image| image.start + image.len <= index)
+        .map(|image| image.len as i32 - image.positions)
+        .sum();
+    index as i32 - saved
 }
 
 /// The request a slot is running.
@@ -674,13 +854,21 @@ struct Runner<'m> {
     num_ctx: usize,
     num_batch: usize,
     batch: LlamaBatch<'static>,
+    vision: Option<Arc<Vision>>,
 }
 
 /// Adds `token` to `batch` at its sequence's next position (`cached.len()`) and records it as
 /// cached, so that `cached` always mirrors the sequence's KV cache; false when the batch is
 /// full.
-fn feed(batch: &mut LlamaBatch, seq: i32, cached: &mut Vec<u32>, token: u32, logits: bool) -> bool {
-    let position = cached.len() as i32;
+fn feed(
+    batch: &mut LlamaBatch,
+    seq: i32,
+    cached: &mut Vec<u32>,
+    images: &[CachedImage],
+    token: u32,
+    logits: bool,
+) -> bool {
+    let position = position_at(cached.len(), images);
     if batch
         .add(LlamaToken(token as i32), position, &[seq], logits)
         .is_err()
@@ -713,6 +901,7 @@ impl<'m> Runner<'m> {
                     seq: seq as i32,
                     cached: Vec::new(),
                     parked: None,
+                    images: Vec::new(),
                     last_used: now,
                     active: None,
                 })
@@ -721,7 +910,13 @@ impl<'m> Runner<'m> {
             num_ctx,
             num_batch,
             batch: LlamaBatch::new(num_batch.max(num_parallel), num_parallel as i32),
+            vision: None,
         }
+    }
+
+    fn with_vision(mut self, vision: Option<Arc<Vision>>) -> Runner<'m> {
+        self.vision = vision;
+        self
     }
 
     fn run(mut self, jobs: std_mpsc::Receiver<Job>) {
@@ -771,7 +966,7 @@ impl<'m> Runner<'m> {
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.active.is_none())
-                .map(|(i, s)| (i, common_prefix(&s.cached, &job.prompt), s))
+                .map(|(i, s)| (i, s.reusable(&job.prompt, &job.units), s))
                 .collect();
             let longest = |a: &&(usize, usize, &Slot), b: &&(usize, usize, &Slot)| {
                 a.1.cmp(&b.1).then(b.2.last_used.cmp(&a.2.last_used))
@@ -794,9 +989,10 @@ impl<'m> Runner<'m> {
                 continue;
             }
             self.park_idle(index);
-            // The last prompt token is always evaluated: its logits choose the first token.
-            let keep = shared.min(job.prompt.len() - 1);
+            // The last prompt token is always evaluated: its logits choose the first token
+            // (a prompt ending in a cached image evaluates that image again).
             let slot = &mut self.slots[index];
+            let keep = slot.image_boundary(shared.min(job.prompt.len() - 1));
             if let Some(state) = slot.parked.take() {
                 // Copying the whole state back and dropping its tail costs far less than
                 // evaluating even a few tokens.
@@ -805,21 +1001,22 @@ impl<'m> Runner<'m> {
                     let _ = self
                         .context
                         .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                    slot.cached.clear();
+                    slot.forget();
                 }
             }
             if keep < slot.cached.len() {
+                let from = position_at(keep, &slot.images) as u32;
                 let removed =
                     self.context
-                        .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
+                        .clear_kv_cache_seq(Some(slot.seq as u32), Some(from), None);
                 if !matches!(removed, Ok(true)) {
                     // The cache could not drop a tail (recurrent models): start over.
                     let _ = self
                         .context
                         .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                    slot.cached.clear();
+                    slot.forget();
                 } else {
-                    slot.cached.truncate(keep);
+                    slot.truncate(keep);
                 }
             }
             let reused = slot.cached.len();
@@ -864,6 +1061,7 @@ impl<'m> Runner<'m> {
 
     /// One decode: every generating slot's next token, then prompt chunks up to `num_batch`.
     fn step(&mut self) {
+        self.evaluate_images();
         self.batch.clear();
         let mut used = 0usize;
         let capacity = self.num_batch.max(self.slots.len());
@@ -876,7 +1074,14 @@ impl<'m> Runner<'m> {
                 self.shift(index);
             }
             let slot = &mut self.slots[index];
-            if !feed(&mut self.batch, slot.seq, &mut slot.cached, token, true) {
+            if !feed(
+                &mut self.batch,
+                slot.seq,
+                &mut slot.cached,
+                &slot.images,
+                token,
+                true,
+            ) {
                 continue;
             }
             let active = slot.active.as_mut().expect("generating");
@@ -885,14 +1090,26 @@ impl<'m> Runner<'m> {
             used += 1;
         }
         for slot in &mut self.slots {
-            let Some(active) = slot.active.as_mut() else {
+            let Slot {
+                seq,
+                cached,
+                images,
+                active,
+                ..
+            } = slot;
+            let Some(active) = active.as_mut() else {
                 continue;
             };
             let prompt = &active.job.prompt;
             while active.next_prompt < prompt.len() && used < capacity {
                 let token = prompt[active.next_prompt];
+                // An image is evaluated on its own at the next step, once the text before
+                // it is in the cache.
+                if is_image_token(token) {
+                    break;
+                }
                 let last = active.next_prompt + 1 == prompt.len();
-                if !feed(&mut self.batch, slot.seq, &mut slot.cached, token, last) {
+                if !feed(&mut self.batch, *seq, cached, images, token, last) {
                     break;
                 }
                 if last {
@@ -911,6 +1128,73 @@ impl<'m> Runner<'m> {
         }
         for index in 0..self.slots.len() {
             self.sample(index);
+        }
+    }
+
+    /// Evaluates the images that come next in the prompts being read, each in one go through
+    /// the projector (as llama-server does, outside the shared batch).
+    fn evaluate_images(&mut self) {
+        for index in 0..self.slots.len() {
+            while let Some(token) = self.slots[index].active.as_ref().and_then(|active| {
+                let next = active.job.prompt.get(active.next_prompt)?;
+                (active.next_token.is_none() && is_image_token(*next)).then_some(*next)
+            }) {
+                self.evaluate_image(index, token);
+            }
+        }
+    }
+
+    /// Evaluates the image whose placeholder run starts at the slot's next prompt position;
+    /// a failure ends that request alone.
+    fn evaluate_image(&mut self, index: usize, token: u32) {
+        let slot = &mut self.slots[index];
+        let Some(active) = slot.active.as_mut() else {
+            return;
+        };
+        let start = slot.cached.len();
+        let n_past = position_at(start, &slot.images);
+        let evaluated = match (&self.vision, active.job.units.get(&token)) {
+            (Some(vision), Some(unit)) => {
+                let last = active.next_prompt + unit.n_tokens >= active.job.prompt.len();
+                vision
+                    .evaluate(
+                        unit,
+                        &mut self.context,
+                        n_past,
+                        slot.seq,
+                        self.num_batch,
+                        last,
+                    )
+                    .map(|positions| (unit.clone(), positions, last))
+            }
+            _ => Err("the prompt holds image positions without their image".to_string()),
+        };
+        match evaluated {
+            Ok((unit, positions, last)) => {
+                slot.images.push(CachedImage {
+                    start,
+                    len: unit.n_tokens,
+                    positions,
+                    hash: unit.hash,
+                });
+                slot.cached
+                    .extend(std::iter::repeat_n(token, unit.n_tokens));
+                active.next_prompt += unit.n_tokens;
+                if last {
+                    active.logits_at = Some(-1);
+                    self.sample(index);
+                }
+            }
+            Err(message) => {
+                let _ = active.job.out.send(Piece::Failed(message));
+                slot.active = None;
+                slot.last_used = Instant::now();
+                let _ = self.context.clear_kv_cache_seq(
+                    Some(slot.seq as u32),
+                    Some(n_past as u32),
+                    None,
+                );
+            }
         }
     }
 
@@ -984,18 +1268,28 @@ impl<'m> Runner<'m> {
         let keep = active.job.num_keep.min(len / 2);
         let discard = ((len - keep) / 2).max(1);
         let seq = slot.seq as u32;
-        let removed = self.context.clear_kv_cache_seq(
-            Some(seq),
-            Some(keep as u32),
-            Some((keep + discard) as u32),
-        );
-        let moved = self.context.kv_cache_seq_add(
-            slot.seq,
-            Some((keep + discard) as u32),
-            None,
-            -(discard as i32),
-        );
-        if matches!(removed, Ok(true)) && moved.is_ok() {
+        // A sequence holding an image does not shift (llama-server turns the shift off for
+        // multimodal models too): sliding could cut an image, and M-RoPE positions do not
+        // slide.
+        let shifted = slot.images.is_empty()
+            && matches!(
+                self.context.clear_kv_cache_seq(
+                    Some(seq),
+                    Some(keep as u32),
+                    Some((keep + discard) as u32),
+                ),
+                Ok(true)
+            )
+            && self
+                .context
+                .kv_cache_seq_add(
+                    slot.seq,
+                    Some((keep + discard) as u32),
+                    None,
+                    -(discard as i32),
+                )
+                .is_ok();
+        if shifted {
             slot.cached.drain(keep..keep + discard);
         } else {
             let active = slot.active.take().expect("active");
@@ -1004,7 +1298,7 @@ impl<'m> Runner<'m> {
                 cached: active.reused,
             });
             let _ = self.context.clear_kv_cache_seq(Some(seq), None, None);
-            slot.cached.clear();
+            slot.forget();
         }
     }
 
@@ -1021,7 +1315,7 @@ impl<'m> Runner<'m> {
             let _ = self
                 .context
                 .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-            slot.cached.clear();
+            slot.forget();
         }
     }
 }

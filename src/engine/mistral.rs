@@ -238,6 +238,7 @@ impl MistralEngine {
             num_keep: 0,
             grammar: None,
             preserved_tokens: Vec::new(),
+            images: Vec::new(),
         };
         let Ok(mut events) = self.generate(request).await else {
             return false;
@@ -327,6 +328,9 @@ impl MistralEngine {
         &self,
         request: GenerateRequest,
     ) -> Result<mpsc::Receiver<Event>, EngineError> {
+        if !request.images.is_empty() {
+            return Err(super::images_need_llamacpp());
+        }
         let started = Instant::now();
         let prompt_tokens = request.prompt.len();
         let grammar = match &request.format {

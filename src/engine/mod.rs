@@ -13,6 +13,7 @@
 #[cfg(feature = "llamacpp")]
 pub mod chat;
 pub mod grammar;
+pub mod image;
 #[cfg(feature = "llamacpp")]
 pub mod llama;
 #[cfg(feature = "mistralrs")]
@@ -20,9 +21,12 @@ pub mod mistral;
 pub mod sampler;
 pub mod stop;
 pub mod threads;
+#[cfg(feature = "llamacpp")]
+pub mod vision;
 pub mod weights;
 
 use crate::gguf::Gguf;
+pub use image::Image;
 use sampler::Sampler;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,6 +94,8 @@ pub struct LoadOptions {
     pub num_thread: usize,
     /// Where files derived from the blob are kept (the store's `derived_dir`).
     pub derived_dir: std::path::PathBuf,
+    /// The vision projector (mmproj GGUF) loaded beside the text model, if the model has one.
+    pub projector: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -207,6 +213,8 @@ pub struct ChatMessage {
     pub tool_call_id: String,
     /// An assistant's earlier reasoning, which templates may show again (`.Thinking`).
     pub thinking: String,
+    /// Images the message shows, placed after its text (as Ollama passes them to llama.cpp).
+    pub images: Vec<Arc<Image>>,
 }
 
 impl ChatMessage {
@@ -221,7 +229,7 @@ impl ChatMessage {
     /// The content a template without tool support sees: the text, then each call as the
     /// JSON object the model would have written.
     pub(crate) fn content_with_calls(&self) -> String {
-        let mut content = self.content.clone();
+        let mut content = self.content_with_images();
         for call in &self.tool_calls {
             let function = &call["function"];
             let written = serde_json::json!({
@@ -238,10 +246,21 @@ impl ChatMessage {
 }
 
 impl ChatMessage {
+    /// The text, then one media marker per image, with nothing between (how llama.cpp joins a
+    /// message's text part and image parts).
+    pub fn content_with_images(&self) -> String {
+        let mut content = self.content.clone();
+        for _ in &self.images {
+            content.push_str(image::marker());
+        }
+        content
+    }
+
     /// The message in OpenAI's shape, as llama.cpp's chat code (and llama-server) take it:
     /// tool calls with their arguments as JSON text, a tool result's tool as `name`.
     pub fn to_openai(&self) -> serde_json::Value {
-        let mut message = serde_json::json!({"role": self.role, "content": self.content});
+        let mut message =
+            serde_json::json!({"role": self.role, "content": self.content_with_images()});
         if !self.tool_calls.is_empty() {
             let calls: Vec<serde_json::Value> = self
                 .tool_calls
@@ -296,6 +315,11 @@ pub struct ChatInput {
 }
 
 impl ChatInput {
+    /// The images of every message, in the order their markers appear in the rendered chat.
+    pub fn images(&self) -> Vec<Arc<Image>> {
+        images_of(&self.messages)
+    }
+
     /// The request llama.cpp's chat code takes (OpenAI's shape, as llama-server gets it).
     pub fn to_json(&self) -> serde_json::Value {
         let mut request = serde_json::json!({
@@ -323,6 +347,14 @@ impl ChatInput {
         }
         request
     }
+}
+
+/// The images of `messages`, in order.
+pub fn images_of(messages: &[ChatMessage]) -> Vec<Arc<Image>> {
+    messages
+        .iter()
+        .flat_map(|m| m.images.iter().cloned())
+        .collect()
 }
 
 /// A grammar in llama.cpp's GBNF, for llama.cpp's grammar sampler.
@@ -395,6 +427,8 @@ pub struct GenerateRequest {
     pub grammar: Option<GrammarSpec>,
     /// Special tokens whose text the output keeps.
     pub preserved_tokens: Vec<u32>,
+    /// The images whose placeholder ids ([`Image::token`]) the prompt holds.
+    pub images: Vec<Arc<Image>>,
 }
 
 /// What a generation reports, in order: text pieces, then exactly one `Done` or `Failed`.
@@ -487,6 +521,51 @@ impl Engine {
         Ok(ids)
     }
 
+    /// Whether the model reads images (a projector is loaded beside it).
+    pub fn reads_images(&self) -> bool {
+        each_engine!(&self.backend, engine => engine.reads_images(), _ => false)
+    }
+
+    /// Images in `messages` for a model that cannot read them are refused here, before any
+    /// template renders a marker no tokenizer would turn into an image.
+    fn check_images(&self, messages: &[ChatMessage]) -> Result<(), EngineError> {
+        if self.reads_images() || messages.iter().all(|m| m.images.is_empty()) {
+            return Ok(());
+        }
+        match self.kind() {
+            EngineKind::LlamaCpp => Err(EngineError::Unsupported(
+                "this model has no vision projector".into(),
+            )),
+            EngineKind::MistralRs => Err(images_need_llamacpp()),
+        }
+    }
+
+    /// Token ids of `text`, in which each [`image::marker`] becomes the positions of the next of
+    /// `images`; with the model's BOS in front when it wants one. Text without markers and no
+    /// images is [`Engine::tokenize_text`].
+    pub async fn tokenize_media(
+        &self,
+        text: &str,
+        images: &[Arc<Image>],
+        add_bos: bool,
+    ) -> Result<Vec<u32>, EngineError> {
+        if images.is_empty() && !text.contains(image::marker()) {
+            return self.tokenize_text(text, add_bos).await;
+        }
+        let mut ids: Vec<u32> = each_engine!(&self.backend,
+            engine => engine.encode_media(text, images)?,
+            _ => return Err(images_need_llamacpp())
+        );
+        if add_bos && self.facts.add_bos_token {
+            if let Some(bos) = self.facts.bos_token {
+                if ids.first() != Some(&bos) {
+                    ids.insert(0, bos);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// Token ids of `messages` rendered with the model's GGUF chat template, ending with the
     /// assistant's turn opened; `enable_thinking` reaches templates that read it (Qwen3's), as
     /// the request's `think`.
@@ -495,6 +574,7 @@ impl Engine {
         messages: &[ChatMessage],
         enable_thinking: Option<bool>,
     ) -> Result<Vec<u32>, EngineError> {
+        self.check_images(messages)?;
         each_engine!(&self.backend,
             engine => engine.tokenize_chat(messages, enable_thinking),
             engine => engine.tokenize_chat(messages, enable_thinking).await
@@ -508,6 +588,7 @@ impl Engine {
         &self,
         input: &ChatInput,
     ) -> Result<Option<NativeChat>, EngineError> {
+        self.check_images(&input.messages)?;
         each_engine!(&self.backend,
             engine => engine.render_native(input, &self.facts),
             _ => {
@@ -564,6 +645,33 @@ async fn deliver(events: &mpsc::Sender<Event>, event: Event) -> bool {
     matches!(
         tokio::time::timeout(STALLED_READER, events.send(event)).await,
         Ok(Ok(()))
+    )
+}
+
+/// Whether images can be read through the projector whose header is `gguf`: llama.cpp's mtmd
+/// knows its type, and llama.cpp is the engine (`ROLLAMA_ENGINE`).
+pub fn reads_projector(gguf: &Gguf) -> bool {
+    #[cfg(feature = "llamacpp")]
+    {
+        reads_images_here() && vision::reads_projector(gguf)
+    }
+    #[cfg(not(feature = "llamacpp"))]
+    {
+        let _ = gguf;
+        false
+    }
+}
+
+/// Whether the engine models run on here reads images at all (llama.cpp's does).
+pub fn reads_images_here() -> bool {
+    EngineKind::from_env() == Ok(EngineKind::LlamaCpp)
+}
+
+/// The refusal of images on an engine without a projector loader.
+fn images_need_llamacpp() -> EngineError {
+    EngineError::Unsupported(
+        "images need the llama.cpp engine (ROLLAMA_ENGINE=llamacpp); mistralrs runs text only"
+            .into(),
     )
 }
 

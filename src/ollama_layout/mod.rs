@@ -373,6 +373,19 @@ pub fn family_of(gguf: &Gguf) -> Option<&'static str> {
     detect(&Draft::new(gguf)).map(|f| f.name())
 }
 
+/// Whether `gguf` is in an Ollama layout with a vision tower inside whose projector
+/// [`projector`] translates (what makes such a model read images). Cheap: nothing is copied.
+pub fn has_projector(gguf: &Gguf) -> bool {
+    let draft = Draft::new(gguf);
+    let Some(family) = detect(&draft) else {
+        return false;
+    };
+    // A family that translates projectors answers for an empty file too (with what it
+    // misses); the others answer `None`.
+    let empty = Gguf::default();
+    draft.any_tensor_with_prefix("v.") && family.projector(&mut Draft::new(&empty)).is_some()
+}
+
 fn detect(draft: &Draft) -> Option<&'static dyn Family> {
     if !enabled() {
         return None;

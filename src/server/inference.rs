@@ -205,6 +205,10 @@ impl Target {
             digest: self.view.stored.digest,
             blob: store.blob_path(&layer.digest),
             blob_digest: layer.digest,
+            projector: self
+                .view
+                .projector_layer()
+                .map(|p| store.blob_path(&p.digest)),
             details: self.view.details(),
             num_ctx: options.num_ctx,
             num_batch: options.num_batch,
@@ -703,7 +707,13 @@ impl Generation {
             chunk["prompt_truncated"] = json!(true);
         }
         if self.return_context {
-            let mut context = self.prompt.clone();
+            // Image positions are left out: a later request's `context` carries text only.
+            let mut context: Vec<u32> = self
+                .prompt
+                .iter()
+                .copied()
+                .filter(|t| !crate::engine::image::is_image_token(*t))
+                .collect();
             context.extend_from_slice(&summary.tokens);
             chunk["context"] = json!(context);
         }

@@ -4,6 +4,7 @@
 pub mod compat;
 pub mod error;
 pub mod guard;
+pub mod images;
 pub mod inference;
 pub mod keep_alive;
 pub mod limits;

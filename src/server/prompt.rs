@@ -6,10 +6,12 @@
 //! loses its oldest turns first, keeping the system prompt and the latest message.
 
 use super::error::ApiError;
+use super::images::tagged;
 use super::inference::{Window, PROMPT_TOO_LONG};
 use super::thinking::Think;
-use crate::engine::{ChatInput, ChatMessage, Engine, NativeChat};
+use crate::engine::{images_of, ChatInput, ChatMessage, Engine, Image, NativeChat};
 use crate::template::{Message as TemplateMessage, Template, Values};
+use std::sync::Arc;
 
 /// How the prompt is assembled for one model and request.
 pub enum PromptFormat {
@@ -189,7 +191,7 @@ fn template_messages(messages: &[ChatMessage]) -> Vec<TemplateMessage> {
         .iter()
         .map(|m| TemplateMessage {
             role: m.role.clone(),
-            content: m.content.clone(),
+            content: tagged(&m.content, m.images.len()),
             tool_calls: m.tool_calls.clone(),
             tool_name: m.tool_name.clone(),
             tool_call_id: m.tool_call_id.clone(),
@@ -198,32 +200,40 @@ fn template_messages(messages: &[ChatMessage]) -> Vec<TemplateMessage> {
         .collect()
 }
 
-/// Renders a Go template and tokenizes the text (with BOS when the model wants one).
+/// Renders a Go template and tokenizes the text (with BOS when the model wants one); the
+/// text holds a media marker for each of `images`.
 async fn tokenize_go(
     engine: &Engine,
     template: &Template,
     values: &Values,
+    images: &[Arc<Image>],
 ) -> Result<Vec<u32>, ApiError> {
     let text = template
         .execute(values)
         .map_err(|e| ApiError::internal(format!("template error: {e}")))?;
     engine
-        .tokenize_text(&text, true)
+        .tokenize_media(&text, images, true)
         .await
         .map_err(engine_error)
 }
 
+/// An engine's refusal of the request's content (an unreadable image, a template it cannot
+/// render) is the request's fault; anything else is the server's.
 fn engine_error(e: crate::engine::EngineError) -> ApiError {
-    ApiError::internal(e.to_string())
+    match e {
+        crate::engine::EngineError::Unsupported(message) => ApiError::bad_request(message),
+        crate::engine::EngineError::Failed(message) => ApiError::internal(message),
+    }
 }
 
-/// Tokens for `/api/generate`.
+/// Tokens for `/api/generate`; `images` go with the prompt.
 pub async fn generate_tokens(
     engine: &Engine,
     format: &PromptFormat,
     system: &str,
     prompt: &str,
     suffix: &str,
+    images: &[Arc<Image>],
     think: &Think,
 ) -> Result<Vec<u32>, ApiError> {
     match format {
@@ -232,18 +242,21 @@ pub async fn generate_tokens(
             // that range over `.Messages`, as Ollama's generate handler does.
             let values = Values {
                 system: system.to_string(),
-                prompt: prompt.to_string(),
+                prompt: tagged(prompt, images.len()),
                 suffix: suffix.to_string(),
                 ..think.template_values()
             };
-            tokenize_go(engine, template, &values).await
+            tokenize_go(engine, template, &values, images).await
         }
         PromptFormat::ModelChatTemplate => {
             let mut messages = Vec::new();
             if !system.is_empty() {
                 messages.push(ChatMessage::new("system", system));
             }
-            messages.push(ChatMessage::new("user", prompt));
+            messages.push(ChatMessage {
+                images: images.to_vec(),
+                ..ChatMessage::new("user", prompt)
+            });
             let input = ChatInput {
                 messages,
                 enable_thinking: think.enable_thinking(),
@@ -252,7 +265,7 @@ pub async fn generate_tokens(
             Ok(render_model_template(engine, &input).await?.0)
         }
         PromptFormat::Plain => engine
-            .tokenize_text(prompt, true)
+            .tokenize_media(&tagged(prompt, images.len()), images, true)
             .await
             .map_err(engine_error),
     }
@@ -327,7 +340,8 @@ async fn render_chat(
                 tools: settings.tools.clone(),
                 ..think.template_values()
             };
-            Ok((tokenize_go(engine, template, &values).await?, None))
+            let images = images_of(messages);
+            Ok((tokenize_go(engine, template, &values, &images).await?, None))
         }
         PromptFormat::ModelChatTemplate => {
             let input = ChatInput {
@@ -338,15 +352,14 @@ async fn render_chat(
             render_model_template(engine, &input).await
         }
         PromptFormat::Plain => {
-            let last_user = messages
-                .iter()
-                .rev()
-                .find(|m| m.role == "user")
-                .map(|m| m.content.as_str())
-                .unwrap_or("");
+            let last_user = messages.iter().rev().find(|m| m.role == "user");
+            let (text, images) = match last_user {
+                Some(m) => (tagged(&m.content, m.images.len()), m.images.clone()),
+                None => (String::new(), Vec::new()),
+            };
             Ok((
                 engine
-                    .tokenize_text(last_user, true)
+                    .tokenize_media(&text, &images, true)
                     .await
                     .map_err(engine_error)?,
                 None,

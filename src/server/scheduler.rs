@@ -35,6 +35,8 @@ pub struct LoadRequest {
     /// The GGUF blob.
     pub blob: PathBuf,
     pub blob_digest: Digest,
+    /// The blob of the model's projector layer, if it has one.
+    pub projector: Option<PathBuf>,
     pub details: Value,
     pub num_ctx: usize,
     pub num_batch: usize,
@@ -57,6 +59,8 @@ pub struct Runner {
     pub num_ctx: usize,
     num_batch: usize,
     num_thread: usize,
+    /// The projector layer it was loaded with (two models may share a text blob but not it).
+    projector: Option<PathBuf>,
     model: Loaded,
     blob_digest: Digest,
     permits: Arc<Semaphore>,
@@ -74,8 +78,17 @@ struct RunnerState {
 impl Runner {
     /// Whether this runner was loaded with the load-time options `request` asks for.
     fn fits(&self, request: &LoadRequest) -> bool {
-        (self.num_ctx, self.num_batch, self.num_thread)
-            == (request.num_ctx, request.num_batch, request.num_thread)
+        (
+            self.num_ctx,
+            self.num_batch,
+            self.num_thread,
+            &self.projector,
+        ) == (
+            request.num_ctx,
+            request.num_batch,
+            request.num_thread,
+            &request.projector,
+        )
     }
 
     /// The text engine; an error for an embedding model (callers check capabilities first).
@@ -424,11 +437,30 @@ impl Scheduler {
                 .parent()
                 .map(crate::store::derived_dir_of)
                 .unwrap_or_default(),
+            projector: request.projector.clone(),
         };
         let kind = self.inner.engine;
         let loading = Instant::now();
         let loaded = tokio::task::spawn_blocking(move || -> Result<(Loaded, u64), EngineError> {
+            let mut options = options;
             let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
+            // A vision tower inside the blob (Ollama's own layout) becomes a projector of
+            // its own for llama.cpp's mtmd, unless the model has a projector layer.
+            if options.projector.is_none() && kind == EngineKind::LlamaCpp {
+                let embedded = ollama_layout::projector(
+                    &blob,
+                    &options.blob_digest,
+                    &gguf,
+                    &options.derived_dir,
+                );
+                options.projector = match embedded {
+                    Ok(found) => found.map(|t| t.path),
+                    Err(e @ ollama_layout::TranslateError::Incomplete { .. }) => {
+                        return Err(EngineError::Unsupported(e.to_string()))
+                    }
+                    Err(e) => return Err(EngineError::Failed(e.to_string())),
+                };
+            }
             let translated =
                 ollama_layout::prepare(&blob, &options.blob_digest, &gguf, &options.derived_dir);
             let (blob, gguf) = match translated {
@@ -465,6 +497,7 @@ impl Scheduler {
             num_ctx: request.num_ctx,
             num_batch: request.num_batch,
             num_thread: request.num_thread,
+            projector: request.projector.clone(),
             model,
             blob_digest: request.blob_digest,
             permits: Arc::new(Semaphore::new(self.inner.num_parallel)),

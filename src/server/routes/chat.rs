@@ -2,6 +2,7 @@
 
 use crate::engine::{ChatInput, ChatMessage, GenerateRequest};
 use crate::server::error::{null_is_default, parse_json, ApiError};
+use crate::server::images;
 use crate::server::inference::{
     find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation, Shape,
 };
@@ -70,6 +71,9 @@ pub struct MessageBody {
 /// target runs this on arbitrary bytes).
 pub(crate) fn check_body(body: &[u8]) -> Result<(), ApiError> {
     let request: ChatBody = parse_json(body)?;
+    for message in &request.messages {
+        images::decode_all(&message.images)?;
+    }
     validate_think(request.think.as_ref())?;
     keep_alive(request.keep_alive.as_ref())?;
     let tool_choice =
@@ -105,6 +109,11 @@ pub async fn chat_with(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let mut request: ChatBody = parse_json(&body)?;
+    let image_files = request
+        .messages
+        .iter_mut()
+        .map(|m| images::decode_all(&std::mem::take(&mut m.images)))
+        .collect::<Result<Vec<_>, _>>()?;
     let think = validate_think(request.think.as_ref())?;
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
     let target = find_model(
@@ -145,8 +154,15 @@ pub async fn chat_with(
     let call_schema = tool_choice
         .call_schema(&tools)
         .map_err(ApiError::BadRequest)?;
-    if request.messages.iter().any(|m| !m.images.is_empty()) {
+    let mut message_images = Vec::with_capacity(image_files.len());
+    if image_files.iter().any(|files| !files.is_empty()) {
         target.require("vision")?;
+        let mut first = 1;
+        for files in image_files {
+            let count = files.len();
+            message_images.push(images::check(files, first)?);
+            first += count;
+        }
     }
     let options = target.options(request.options.as_ref())?;
     let requested_format = format_schema(request.format.as_ref())?;
@@ -178,6 +194,7 @@ pub async fn chat_with(
             stored["content"].as_str().unwrap_or_default(),
         ));
     }
+    let mut message_images = message_images.into_iter();
     messages.extend(request.messages.iter().map(|m| ChatMessage {
         role: m.role.to_lowercase(),
         content: m.content.clone(),
@@ -185,6 +202,7 @@ pub async fn chat_with(
         tool_name: m.tool_name.clone(),
         tool_call_id: m.tool_call_id.clone(),
         thinking: m.thinking.clone(),
+        images: message_images.next().unwrap_or_default(),
     }));
 
     let (lease, ready) = state.scheduler.acquire(load).await?;
@@ -227,6 +245,7 @@ pub async fn chat_with(
         json_schema: requested_format.clone(),
         ..ChatInput::default()
     };
+    let prompt_images = crate::engine::images_of(&messages);
     let chat_prompt =
         prompt::chat_tokens(engine, &prompt_format, &settings, messages, window, &think).await?;
     let (prompt_ids, prompt_truncated) = (chat_prompt.tokens, chat_prompt.truncated);
@@ -259,6 +278,7 @@ pub async fn chat_with(
         num_keep: options.num_keep,
         grammar,
         preserved_tokens,
+        images: prompt_images,
     };
     Generation {
         shape: Shape::Chat,

@@ -3,6 +3,7 @@
 
 use crate::engine::GenerateRequest;
 use crate::server::error::{parse_json, ApiError};
+use crate::server::images;
 use crate::server::inference::{
     find_model, format_schema, keep_alive, load_only, max_tokens, validate_think, Generation, Shape,
 };
@@ -55,6 +56,7 @@ pub struct GenerateBody {
 /// parsed and rendered (the request-body fuzz target runs this on arbitrary bytes).
 pub(crate) fn check_body(body: &[u8]) -> Result<(), ApiError> {
     let request: GenerateBody = parse_json(body)?;
+    images::decode_all(&request.images)?;
     validate_think(request.think.as_ref())?;
     keep_alive(request.keep_alive.as_ref())?;
     crate::server::options::Options::resolve(&Map::new(), request.options.as_ref())?;
@@ -80,7 +82,8 @@ pub async fn generate(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let request: GenerateBody = parse_json(&body)?;
+    let mut request: GenerateBody = parse_json(&body)?;
+    let image_files = images::decode_all(&std::mem::take(&mut request.images))?;
     if request.raw
         && (!request.template.is_empty()
             || !request.system.is_empty()
@@ -111,9 +114,12 @@ pub async fn generate(
         target.require_thinking()?;
     }
     let (think, thinking) = target.thinking(request.think.as_ref());
-    if !request.images.is_empty() {
+    let request_images = if image_files.is_empty() {
+        Vec::new()
+    } else {
         target.require("vision")?;
-    }
+        images::check(image_files, 1)?
+    };
     if !request.suffix.is_empty() {
         target.require("insert")?;
     }
@@ -133,10 +139,14 @@ pub async fn generate(
     let load_duration = ready.saturating_duration_since(started);
     let engine = lease.runner.engine()?;
     let prompt_ids = if request.raw {
+        let (text, placed) = images::placed_raw(&request.prompt, &request_images);
         engine
-            .tokenize_text(&request.prompt, true)
+            .tokenize_media(&text, &placed, true)
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| match e {
+                crate::engine::EngineError::Unsupported(m) => ApiError::BadRequest(m),
+                crate::engine::EngineError::Failed(m) => ApiError::Internal(m),
+            })?
     } else {
         let template = if request.template.is_empty() {
             target.view.template.as_deref()
@@ -163,6 +173,7 @@ pub async fn generate(
                 system,
                 &request.prompt,
                 &request.suffix,
+                &request_images,
                 &think,
             )
             .await?,
@@ -186,6 +197,7 @@ pub async fn generate(
         num_keep: options.num_keep,
         grammar: None,
         preserved_tokens: Vec::new(),
+        images: request_images,
     };
     Generation {
         shape: Shape::Generate,

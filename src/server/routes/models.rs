@@ -36,6 +36,9 @@ pub struct ModelView {
     /// The reasoning tags of the Go template, inferred once when the view is read (capability
     /// checks ask for them several times a request).
     template_thinking_tags: Option<(String, String)>,
+    /// Whether the engine can read images with the model's projector layer (read once when
+    /// the view is).
+    projector_reads_images: bool,
 }
 
 impl ModelView {
@@ -57,6 +60,7 @@ impl ModelView {
             parameters: Map::new(),
             messages: Vec::new(),
             template_thinking_tags: None,
+            projector_reads_images: false,
             stored: stored.clone(),
         };
         for layer in &stored.manifest.layers {
@@ -81,11 +85,20 @@ impl ModelView {
             .filter(|t| !t.is_empty())
             .and_then(|text| crate::template::Template::parse(text).ok())
             .and_then(|template| template.thinking_tags());
+        view.projector_reads_images = view.projector_layer().is_some_and(|layer| {
+            Gguf::open(&store.blob_path(&layer.digest))
+                .is_ok_and(|g| crate::engine::reads_projector(&g))
+        });
         Ok(view)
     }
 
     pub fn model_layer(&self) -> Option<&crate::store::Layer> {
         self.stored.manifest.layers_of(MEDIA_MODEL).next()
+    }
+
+    /// The vision projector layer, if the model has one (Ollama uses the first).
+    pub fn projector_layer(&self) -> Option<&crate::store::Layer> {
+        self.stored.manifest.layers_of(MEDIA_PROJECTOR).next()
     }
 
     /// `details` as in `/api/tags` and `/api/show`.
@@ -129,13 +142,13 @@ impl ModelView {
                 caps.push("insert");
             }
         }
-        if self
-            .stored
-            .manifest
-            .layers_of(MEDIA_PROJECTOR)
-            .next()
-            .is_some()
-        {
+        // Unlike Ollama, `vision` only where images will really be read: a projector layer
+        // mtmd can load, or a vision tower inside an Ollama-layout blob that rollama
+        // translates into one, with llama.cpp as the engine.
+        let embedded = self.projector_layer().is_none()
+            && gguf.is_some_and(crate::ollama_layout::has_projector)
+            && crate::engine::reads_images_here();
+        if self.projector_reads_images || embedded {
             caps.push("vision");
         }
         if self.thinking_tags(gguf).is_some() {

@@ -203,6 +203,9 @@ fn image_data(url: &str) -> Result<String, String> {
         "data:;base64,",
     ] {
         if let Some(data) = url.strip_prefix(prefix) {
+            // Ollama decodes the data here and answers a bad one as it answers a bad prefix.
+            crate::server::images::decode_base64(data)
+                .map_err(|_| "invalid image input".to_string())?;
             return Ok(data.to_string());
         }
     }
