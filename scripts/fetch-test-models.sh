@@ -137,7 +137,8 @@ make_projectors() {
     local script
     script="$(cd "$(dirname "$0")" && pwd)/make-test-projector.py"
     local stamp
-    stamp="$( (cat "$script"; echo "$DATA_REQUIREMENTS") | sha256sum | cut -c1-64)"
+    local made="gemma3-640 gemma3-576 gemma3-576-256"
+    stamp="$( (cat "$script"; echo "$DATA_REQUIREMENTS $made") | sha256sum | cut -c1-64)"
     if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
         return 0
     fi
@@ -147,7 +148,7 @@ make_projectors() {
     python="$(data_python)"
     "$python" "$script" "$dir.tmp/gemma3-640.gguf" --text-embd 640 >&2
     "$python" "$script" "$dir.tmp/gemma3-576.gguf" --text-embd 576 >&2
-    "$python" "$script" "$dir.tmp/gemma3-640-256.gguf" --text-embd 640 --image 512 >&2
+    "$python" "$script" "$dir.tmp/gemma3-576-256.gguf" --text-embd 576 --image 512 >&2
     echo "$stamp" > "$dir.tmp/.stamp"
     mv "$dir.tmp" "$dir"
 }

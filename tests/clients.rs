@@ -21,3 +21,33 @@ fn official_python_clients_work_unchanged() {
     let output = run_client_script("sdk_clients.py", &[&address, "smol", "minilm", "thinker"]);
     assert!(stdout(&output).contains("all client checks passed"));
 }
+
+/// Images from the official clients: ollama-python's `images` (a path, bytes or base64),
+/// OpenAI's `image_url` data URLs and Anthropic's base64 image blocks
+/// (`tests/clients/image_clients.py`), to SmolLM2 with a random-weight projector.
+#[test]
+fn official_python_clients_send_images() {
+    let server = Server::start();
+    let projector = common::test_gguf()
+        .with_file_name("projectors")
+        .join("gemma3-576.gguf");
+    let dir =
+        common::modelfile_dir("FROM ./model.gguf\nFROM ./mmproj.gguf\nPARAMETER stop <|im_end|>\n");
+    std::os::unix::fs::symlink(&projector, dir.path().join("mmproj.gguf")).unwrap();
+    let modelfile = dir.path().join("Modelfile");
+    let created = server.run(&["create", "smolv", "-f", modelfile.to_str().unwrap()]);
+    assert!(created.status.success(), "{}", common::stderr(&created));
+    let _plain = create_model(&server, "smol", MODEL);
+    let image = dir.path().join("picture.png");
+    std::fs::write(
+        &image,
+        common::png(32, 32, |x, y| [(x * 8) as u8, (y * 8) as u8, 90]),
+    )
+    .unwrap();
+    let address = format!("http://{}", server.addr);
+    let output = run_client_script(
+        "image_clients.py",
+        &[&address, "smolv", "smol", image.to_str().unwrap()],
+    );
+    assert!(stdout(&output).contains("all image client checks passed"));
+}

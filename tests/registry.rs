@@ -420,6 +420,72 @@ async fn push_then_pull_round_trips_through_a_real_registry() {
     );
 }
 
+/// A vision model (SmolLM2 plus a random-weight projector) keeps its projector layer through
+/// push and pull, and reads images after the pull.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_and_pull_carry_a_projector_layer() {
+    let registry = Registry::start();
+    let server = Server::start();
+    let projector = common::test_gguf()
+        .with_file_name("projectors")
+        .join("gemma3-576.gguf");
+    let dir = common::modelfile_dir("FROM ./model.gguf\nFROM ./mmproj.gguf\n");
+    std::os::unix::fs::symlink(&projector, dir.path().join("mmproj.gguf")).unwrap();
+    let remote = format!("{}/library/smolv:test", registry.host());
+    let modelfile = dir.path().join("Modelfile");
+    let created = server.run(&["create", &remote, "-f", modelfile.to_str().unwrap()]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let push = server.run(&["push", "--insecure", &remote]);
+    assert!(push.status.success(), "push: {}", stderr(&push));
+    remove_all(&server);
+    assert!(blob_files(&server.models).is_empty());
+
+    let pull = server.run(&["pull", "--insecure", &remote]);
+    assert!(pull.status.success(), "pull: {}", stderr(&pull));
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            server
+                .models
+                .join(format!("manifests/{}/library/smolv/test", registry.host())),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let projector_digest = format!(
+        "sha256:{}",
+        common::sha256_hex(&std::fs::read(&projector).unwrap())
+    );
+    assert!(
+        manifest["layers"].as_array().unwrap().iter().any(|l| {
+            l["mediaType"] == "application/vnd.ollama.image.projector"
+                && l["digest"] == projector_digest.as_str()
+        }),
+        "{manifest}"
+    );
+    let (status, show) = common::post(&server, "/api/show", json!({"model": remote})).await;
+    assert_eq!(status, 200, "{show}");
+    assert!(show["capabilities"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("vision")));
+    let image = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        common::png(16, 16, |x, y| [(x * 16) as u8, (y * 16) as u8, 0]),
+    );
+    let (status, reply) = common::post(
+        &server,
+        "/api/chat",
+        json!({"model": remote, "stream": false, "options": {"num_predict": 2},
+               "messages": [{"role": "user", "content": "What is it?", "images": [image]}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(
+        reply["prompt_eval_count"].as_u64().unwrap() >= 64,
+        "{reply}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_pull_resumes_without_fetching_again_what_is_on_disk() {
     let mut registry = Registry::start();
