@@ -443,14 +443,30 @@ impl Scheduler {
         let loading = Instant::now();
         let loaded = tokio::task::spawn_blocking(move || -> Result<(Loaded, u64), EngineError> {
             let mut options = options;
-            let gguf = Gguf::open(&blob).map_err(|e| EngineError::Failed(e.to_string()))?;
+            let source = blob;
+            let source_gguf =
+                Gguf::open(&source).map_err(|e| EngineError::Failed(e.to_string()))?;
+            let translated = ollama_layout::prepare(
+                &source,
+                &options.blob_digest,
+                &source_gguf,
+                &options.derived_dir,
+            );
+            let (blob, gguf) = match translated {
+                Ok(Some(translated)) => (translated.path, translated.gguf),
+                Ok(None) => (source.clone(), source_gguf.clone()),
+                Err(e @ ollama_layout::TranslateError::Incomplete { .. }) => {
+                    return Err(EngineError::Unsupported(e.to_string()))
+                }
+                Err(e) => return Err(EngineError::Failed(e.to_string())),
+            };
             // A vision tower inside the blob (Ollama's own layout) becomes a projector of
             // its own for llama.cpp's mtmd, unless the model has a projector layer.
             if options.projector.is_none() && kind == EngineKind::LlamaCpp {
                 let embedded = ollama_layout::projector(
-                    &blob,
+                    &source,
                     &options.blob_digest,
-                    &gguf,
+                    &source_gguf,
                     &options.derived_dir,
                 );
                 options.projector = match embedded {
@@ -461,16 +477,6 @@ impl Scheduler {
                     Err(e) => return Err(EngineError::Failed(e.to_string())),
                 };
             }
-            let translated =
-                ollama_layout::prepare(&blob, &options.blob_digest, &gguf, &options.derived_dir);
-            let (blob, gguf) = match translated {
-                Ok(Some(translated)) => (translated.path, translated.gguf),
-                Ok(None) => (blob, gguf),
-                Err(e @ ollama_layout::TranslateError::Incomplete { .. }) => {
-                    return Err(EngineError::Unsupported(e.to_string()))
-                }
-                Err(e) => return Err(EngineError::Failed(e.to_string())),
-            };
             if crate::embed::supports_architecture(gguf.architecture().unwrap_or("")) {
                 let embedder = Embedder::load(&blob)
                     .map_err(|e| EngineError::Failed(format!("failed to load model: {e}")))?;
