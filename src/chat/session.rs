@@ -426,6 +426,7 @@ impl Session {
                     .map(str::to_string);
                 self.options.loaded_messages =
                     response["messages"].as_array().cloned().unwrap_or_default();
+                self.options.multimodal = has_capability(&response, "vision");
                 if !self.think_explicit {
                     self.options.think =
                         has_capability(&response, "thinking").then_some(Value::Bool(true));

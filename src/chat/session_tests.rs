@@ -802,3 +802,45 @@ fn tool_calls_are_reported_as_non_existent_functions() {
         "  Model called a non-existent function 'get_weather()' with arguments: {\"city\":\"Paris\"}"
     ));
 }
+
+#[test]
+fn a_vision_model_attaches_image_paths_and_keeps_them_until_a_text_model_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let picture = dir.path().join("cat.png");
+    std::fs::write(&picture, b"\x89PNG\r\n\x1a\npixels").unwrap();
+    let mut server = FakeServer {
+        show_response: json!({"capabilities": ["completion"]}),
+        ..FakeServer::default()
+    };
+    let options = Options {
+        multimodal: true,
+        ..Options::new("gemma3")
+    };
+    let first = format!("{} what is this?", picture.display());
+    let after_load = format!("and {}", picture.display());
+    let lines = [
+        first.as_str(),
+        "and now?",
+        "/load textonly",
+        after_load.as_str(),
+    ];
+    let transcript = session(options, &mut Script::lines(&lines), &mut server);
+    // A line starting with an image path is a message, with the image attached.
+    assert!(
+        !transcript.out.contains("Unknown command"),
+        "{}",
+        transcript.out
+    );
+    assert!(transcript
+        .err
+        .contains(&format!("Added image '{}'", picture.display())));
+    let turn1 = &server.chats[0]["messages"][0];
+    assert_eq!(turn1["content"], "what is this?");
+    assert_eq!(turn1["images"].as_array().map(Vec::len), Some(1));
+    // The next turn sends the conversation with the image still in it.
+    assert_eq!(server.chats[1]["messages"][0]["images"], turn1["images"]);
+    // A model without `vision`: paths are text again.
+    let last = &server.chats[2]["messages"][0];
+    assert_eq!(last["content"], after_load);
+    assert!(last.get("images").is_none());
+}
