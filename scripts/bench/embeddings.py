@@ -38,7 +38,7 @@ THREADS = bench.THREADS
 REPS = bench.REPS
 MINILM = Path(os.environ.get("MINILM_DIR", bench.CACHE / "test-models" / "all-minilm-l6-v2"))
 REFERENCE = REPO / "tests" / "data" / "all-minilm-reference.json"
-BATCHES = [1, 16, 256]
+BATCHES = [1, 16, 64]
 
 
 def post(port: int, path: str, body: dict, timeout=600.0) -> dict:

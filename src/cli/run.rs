@@ -49,6 +49,13 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
             .is_some_and(|caps| caps.iter().any(|c| c == capability))
     };
     let is_embedding = has("embedding");
+    if has("rerank") {
+        bail!(
+            "{} is a reranking model: it scores documents against a query and does not chat; \
+             send {{\"query\": …, \"documents\": […]}} to /api/rerank or /v1/rerank",
+            args.model
+        );
+    }
 
     let mut prompt = args.prompt.join(" ");
     let stdin_is_terminal = std::io::stdin().is_terminal();

@@ -40,6 +40,9 @@ impl From<std::io::Error> for ConvertError {
 /// llama.cpp's `LLAMA_FTYPE_MOSTLY_F16`.
 const FILE_TYPE_F16: u32 = 1;
 
+/// llama.cpp's `LLAMA_POOLING_TYPE_RANK`.
+const POOLING_RANK: u32 = 4;
+
 /// The model directory's files, by their relative names.
 pub struct ModelFiles {
     files: BTreeMap<String, PathBuf>,
@@ -72,10 +75,53 @@ fn architecture_of(config: &Value) -> Option<&'static str> {
     let declared = config["architectures"][0].as_str().unwrap_or("");
     let model_type = config["model_type"].as_str().unwrap_or("");
     match (declared, model_type) {
-        ("BertModel" | "BertForMaskedLM" | "BertForPreTraining", _) | ("", "bert") => Some("bert"),
+        (
+            "BertModel"
+            | "BertForMaskedLM"
+            | "BertForPreTraining"
+            | "BertForSequenceClassification",
+            _,
+        )
+        | ("", "bert") => Some("bert"),
         ("NomicBertModel", _) | ("", "nomic_bert") => Some("nomic-bert"),
         ("LlamaForCausalLM", _) | ("", "llama") => Some("llama"),
         _ => None,
+    }
+}
+
+/// Whether `config.json` describes a cross-encoder: a BERT with a classification head, whose
+/// output is a relevance score (a reranker).
+fn is_classifier(config: &Value) -> bool {
+    config["architectures"][0].as_str() == Some("BertForSequenceClassification")
+}
+
+/// A cross-encoder's head under llama.cpp's names: the pooler (dense and tanh over `[CLS]`)
+/// is its `cls`, the classifier its `cls.output`, which its BERT graph runs for rank pooling.
+/// (llama.cpp's own converter drops the pooler, so its scores skip a layer Hugging Face runs.)
+fn classifier_name(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "pooler.dense.weight" => "cls.weight",
+        "pooler.dense.bias" => "cls.bias",
+        "classifier.weight" => "cls.output.weight",
+        "classifier.bias" => "cls.output.bias",
+        _ => return None,
+    })
+}
+
+/// The labels of a classifier's outputs, in output order (`id2label`).
+fn classifier_labels(config: &Value) -> Vec<String> {
+    let mut labels: Vec<(u64, String)> = config["id2label"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(id, label)| Some((id.parse().ok()?, label.as_str()?.to_string())))
+        .collect();
+    labels.sort();
+    let labels: Vec<String> = labels.into_iter().map(|(_, label)| label).collect();
+    if labels.is_empty() {
+        vec!["LABEL_0".to_string()]
+    } else {
+        labels
     }
 }
 
@@ -109,6 +155,7 @@ pub fn convert<W: Write + Seek>(
     if files.safetensors().next().is_none() {
         return Err(ConvertError::Unsupported("no .safetensors files".into()));
     }
+    let classifier = is_classifier(&config);
     let hp = Hyperparameters { config: &config };
     let heads = hp.usize("num_attention_heads", "n_head")?;
     let kv_heads = config["num_key_value_heads"]
@@ -126,12 +173,16 @@ pub fn convert<W: Write + Seek>(
         loaded.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, tensor) in loaded {
             let name = canonical_name(architecture, &name);
-            if is_dropped(&name) {
+            let head = classifier.then(|| classifier_name(&name)).flatten();
+            if head.is_none() && is_dropped(&name) {
                 continue;
             }
-            let gguf_name = names::to_gguf(table, &name).ok_or_else(|| {
-                ConvertError::Unsupported(format!("unexpected tensor {name} in {file}"))
-            })?;
+            let gguf_name = match head {
+                Some(head) => head.to_string(),
+                None => names::to_gguf(table, &name).ok_or_else(|| {
+                    ConvertError::Unsupported(format!("unexpected tensor {name} in {file}"))
+                })?,
+            };
             let mut tensor = tensor.to_dtype(DType::F32)?;
             if architecture == "llama" {
                 // llama.cpp's rotary layout: the halves of each head interleaved (`permute`).
@@ -213,7 +264,16 @@ pub fn convert<W: Write + Seek>(
                 let base = config["rotary_emb_base"].as_f64().unwrap_or(1000.0);
                 put(&arch("rope.freq_base"), V::F32(base as f32));
             }
-            put(&arch("pooling_type"), V::U32(pooling_type(files)?));
+            if classifier {
+                put(&arch("pooling_type"), V::U32(POOLING_RANK));
+                let labels = classifier_labels(&config);
+                put(
+                    &arch("classifier.output_labels"),
+                    V::Array(labels.into_iter().map(V::String).collect()),
+                );
+            } else {
+                put(&arch("pooling_type"), V::U32(pooling_type(files)?));
+            }
             let types = config["type_vocab_size"].as_u64().unwrap_or(2);
             put("tokenizer.ggml.token_type_count", V::U32(types as u32));
         }
@@ -387,6 +447,24 @@ mod tests {
             architecture_of(&serde_json::json!({"architectures": ["GPT2LMHeadModel"]})),
             None
         );
+    }
+
+    #[test]
+    fn a_cross_encoder_keeps_its_head_under_llama_cpps_names() {
+        let config = serde_json::json!({
+            "architectures": ["BertForSequenceClassification"],
+            "id2label": {"1": "yes", "0": "no"},
+        });
+        assert!(is_classifier(&config));
+        assert_eq!(architecture_of(&config), Some("bert"));
+        assert_eq!(classifier_labels(&config), ["no", "yes"]);
+        assert_eq!(classifier_name("pooler.dense.weight"), Some("cls.weight"));
+        assert_eq!(classifier_name("classifier.bias"), Some("cls.output.bias"));
+        assert_eq!(classifier_name("embeddings.word_embeddings.weight"), None);
+        assert!(!is_classifier(
+            &serde_json::json!({"architectures": ["BertModel"]})
+        ));
+        assert_eq!(classifier_labels(&serde_json::json!({})), ["LABEL_0"]);
     }
 
     #[test]

@@ -164,7 +164,7 @@ pub fn supports_architecture(architecture: &str) -> bool {
 }
 
 /// llama.cpp's process-wide backend, initialised once.
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
+pub(super) fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {

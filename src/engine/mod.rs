@@ -12,10 +12,13 @@
 
 #[cfg(feature = "llamacpp")]
 pub mod chat;
+pub mod embedding;
 pub mod grammar;
 pub mod image;
 #[cfg(feature = "llamacpp")]
 pub mod llama;
+#[cfg(feature = "llamacpp")]
+mod llama_embed;
 #[cfg(feature = "mistralrs")]
 pub mod mistral;
 pub mod sampler;
@@ -26,6 +29,7 @@ pub mod vision;
 pub mod weights;
 
 use crate::gguf::Gguf;
+pub use embedding::Embedder;
 pub use image::Image;
 use sampler::Sampler;
 use std::path::{Path, PathBuf};

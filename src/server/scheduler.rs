@@ -9,8 +9,7 @@
 
 use super::error::ApiError;
 use super::keep_alive::KeepAlive;
-use crate::embed::Embedder;
-use crate::engine::{Engine, EngineError, EngineKind, LoadOptions, WeightsGone};
+use crate::engine::{Embedder, Engine, EngineError, EngineKind, LoadOptions, WeightsGone};
 use crate::gguf::Gguf;
 use crate::ollama_layout;
 use crate::store::Digest;
@@ -44,7 +43,8 @@ pub struct LoadRequest {
     pub keep_alive: KeepAlive,
 }
 
-/// What a loaded model runs on: a text engine, or the embedding engine for BERT-family models.
+/// What a loaded model runs on: a text engine, or llama.cpp with embeddings on for a model
+/// that pools (embedding and reranking models, whichever engine runs text).
 enum Loaded {
     Text(Engine),
     Embedding(Arc<Embedder>),
@@ -477,10 +477,9 @@ impl Scheduler {
                     Err(e) => return Err(EngineError::Failed(e.to_string())),
                 };
             }
-            if crate::embed::supports_architecture(gguf.architecture().unwrap_or("")) {
-                let embedder = Embedder::load(&blob)
-                    .map_err(|e| EngineError::Failed(format!("failed to load model: {e}")))?;
-                let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
+            if crate::engine::embedding::pooling_of(&gguf).is_some() {
+                let embedder = Embedder::load(&blob, &options, &gguf)?;
+                let size = embedder.memory_size();
                 Ok((Loaded::Embedding(Arc::new(embedder)), size))
             } else {
                 let engine = Engine::load(kind, &blob, &options, &gguf)?;

@@ -122,7 +122,7 @@ pub async fn chat_with(
         ApiError::bad_request("model is required"),
     )
     .await?;
-    if target.has_capability("embedding") {
+    if !target.has_capability("completion") {
         return Err(ApiError::bad_request(format!(
             "\"{}\" does not support chat",
             target.requested

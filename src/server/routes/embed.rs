@@ -1,8 +1,8 @@
 //! `POST /api/embed` (normalised vectors, many inputs) and the legacy `POST /api/embeddings`
-//! (one prompt, the raw vector), on the embedding engine (`crate::embed`). All inputs of a
-//! request go through the model together, in padded batches, on the blocking pool.
+//! (one prompt, the raw vector), on llama.cpp with embeddings on (`crate::engine::embedding`).
+//! All inputs of a request go through the model together, in multi-sequence batches.
 
-use crate::embed::{normalize, EmbedError};
+use crate::engine::embedding::{normalize, EmbedError};
 use crate::server::error::{parse_json, ApiError};
 use crate::server::inference::{find_model, keep_alive};
 use crate::server::AppState;
@@ -86,8 +86,8 @@ async fn run(
         .await
         .map_err(|_| ApiError::internal("the embedding model crashed"))?
         .map_err(|e| match e {
-            EmbedError::TooLong => ApiError::bad_request(e.to_string()),
             EmbedError::Failed(message) => ApiError::internal(message),
+            refused => ApiError::bad_request(refused.to_string()),
         })?;
     drop(lease);
     crate::memory::note_activity();

@@ -104,7 +104,7 @@ pub async fn generate(
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
     let missing = ApiError::not_found(format!("model '{}' not found", request.model));
     let target = find_model(&state, &request.model, missing).await?;
-    if target.has_capability("embedding") {
+    if !target.has_capability("completion") {
         return Err(ApiError::bad_request(format!(
             "\"{}\" does not support generate",
             target.requested

@@ -10,6 +10,7 @@ mod meta;
 pub mod models;
 pub(crate) mod openai;
 mod pull;
+mod rerank;
 pub(crate) mod responses;
 mod tokenize;
 
@@ -66,7 +67,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/models/{model:.+}").route(web::get().to(openai::retrieve_model)));
     cfg.service(resource("/api/embed").route(web::post().to(embed::embed)))
         .service(resource("/api/embeddings").route(web::post().to(embed::embeddings)))
-        .service(resource("/v1/embeddings").route(web::post().to(openai::embeddings)));
+        .service(resource("/v1/embeddings").route(web::post().to(openai::embeddings)))
+        .service(resource("/api/rerank").route(web::post().to(rerank::rerank)))
+        .service(resource("/v1/rerank").route(web::post().to(rerank::rerank_v1)));
 }
 
 /// Request bodies on routes that carry base64 images may be this large; other JSON bodies are

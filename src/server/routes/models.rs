@@ -117,13 +117,12 @@ impl ModelView {
     /// Ollama's capability detection, from the GGUF metadata and the template.
     pub fn capabilities(&self, gguf: Option<&Gguf>) -> Vec<&'static str> {
         let mut caps = Vec::new();
-        let arch = gguf.and_then(Gguf::architecture).unwrap_or("");
-        let is_embedding = gguf.is_some_and(|g| g.get(&format!("{arch}.pooling_type")).is_some())
-            || matches!(arch, "bert" | "nomic-bert" | "jina-bert-v2");
-        caps.push(if is_embedding {
-            "embedding"
-        } else {
-            "completion"
+        // A model that pools embeds, or ranks (a classification head): llama.cpp's rule,
+        // which covers Ollama's (a `pooling_type` key) and encoders that name none.
+        caps.push(match gguf.and_then(crate::engine::embedding::pooling_of) {
+            Some(crate::engine::embedding::Pooling::Rank) => "rerank",
+            Some(_) => "embedding",
+            None => "completion",
         });
         // The template the chat path uses gives `tools` (and `insert` for a Go template).
         let jinja = gguf.and_then(Gguf::chat_template).unwrap_or("");

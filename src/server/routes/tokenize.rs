@@ -35,7 +35,7 @@ async fn lease(
 ) -> Result<Lease, ApiError> {
     let keep_alive = keep_alive(keep_alive_value)?;
     let target = find_model(state, model, ApiError::bad_request("model is required")).await?;
-    if target.has_capability("embedding") {
+    if !target.has_capability("completion") {
         return Err(ApiError::bad_request(format!(
             "\"{}\" does not support tokenize",
             target.requested

@@ -1,0 +1,341 @@
+//! The llama.cpp side of [`super::embedding`]: one thread per loaded model owns a context with
+//! embeddings on, and runs the token sequences of every waiting request in multi-sequence
+//! batches: each sequence its own `seq_id`, as many as fit `PACK_TOKENS` (a sequence longer
+//! than that goes alone), pooled by llama.cpp, then the cache emptied for the next batch.
+//!
+//! An encoder (BERT) attends over the whole sequence, so a sequence must fit one physical
+//! batch: the context's batch is the longest input the model takes (`num_ctx` within its
+//! trained context), at least `PACK_TOKENS`.
+//!
+//! Mean pooling is done here, over the token states llama.cpp returns: llama.cpp pools with a
+//! matrix product over the whole batch, whose summation order (SIMD lanes) changes with what
+//! else shares the batch, so one input got slightly different vectors alone and beside
+//! others. Summed in token order, an input's vector is the same bits alone or in a batch
+//! (measured; up to 63 tokens a batch, where ggml's flash attention switches to its tiled
+//! kernel, whose rounding differs by ~1e-4).
+
+use super::embedding::{Pair, Pooling};
+use super::llama::{backend, physical_cores};
+use super::{EngineError, LoadOptions};
+use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+
+/// Tokens packed into one batch. Attention over a batch grows with the square of its tokens,
+/// while llama.cpp's per-call overhead favours big batches: measured best near 512 for
+/// all-MiniLM on 2 cores (BENCHMARKS.md).
+const PACK_TOKENS: usize = 512;
+
+/// Most sequences in one batch.
+const MAX_SEQUENCES: usize = 64;
+
+type Reply = Result<Vec<Vec<f32>>, String>;
+
+/// One request's sequences, handed to the model's thread.
+struct Job {
+    sequences: Vec<Vec<u32>>,
+    reply: mpsc::Sender<Reply>,
+}
+
+pub(super) struct LlamaEmbedder {
+    model: Arc<LlamaModel>,
+    jobs: Option<mpsc::Sender<Job>>,
+    pub context_length: usize,
+    pub dimensions: usize,
+    /// The model's `tokenizer.chat_template.rerank`, with `{query}` and `{document}`.
+    rerank_template: Option<String>,
+}
+
+impl LlamaEmbedder {
+    pub fn load(
+        path: &Path,
+        options: &LoadOptions,
+        pooling: Pooling,
+    ) -> Result<LlamaEmbedder, EngineError> {
+        let backend = backend()?;
+        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+            .map_err(|e| {
+                EngineError::Failed(format!(
+                    "failed to load model: llama.cpp could not load this embedding model ({e})"
+                ))
+            })?;
+        let model = Arc::new(model);
+        let context_length = (model.n_ctx_train().max(3)) as usize;
+        let longest = options.num_ctx.clamp(3, context_length);
+        let capacity = longest.max(PACK_TOKENS);
+        let threads = match options.num_thread {
+            0 => physical_cores(),
+            n => n,
+        } as i32;
+        let dimensions = match pooling {
+            Pooling::Rank => model.n_cls_out().max(1) as usize,
+            _ => model.n_embd_out().max(1) as usize,
+        };
+        let rerank_template = model
+            .chat_template(Some("rerank"))
+            .ok()
+            .and_then(|t| t.to_string().ok());
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let (ready, started) = mpsc::channel::<Result<(), String>>();
+        let thread_model = model.clone();
+        std::thread::Builder::new()
+            .name("rollama-embed".into())
+            .spawn(move || {
+                let params = LlamaContextParams::default()
+                    .with_n_ctx(NonZeroU32::new(capacity as u32))
+                    .with_n_batch(capacity as u32)
+                    .with_n_ubatch(capacity as u32)
+                    .with_n_seq_max(MAX_SEQUENCES as u32)
+                    .with_kv_unified(true)
+                    .with_embeddings(true)
+                    .with_pooling_type(match pooling {
+                        // Pooled here (`run_batch`).
+                        Pooling::Mean => LlamaPoolingType::None,
+                        Pooling::Cls => LlamaPoolingType::Cls,
+                        Pooling::Last => LlamaPoolingType::Last,
+                        Pooling::Rank => LlamaPoolingType::Rank,
+                    })
+                    .with_n_threads(threads)
+                    .with_n_threads_batch(threads);
+                let context = match thread_model.new_context(backend, params) {
+                    Ok(context) => context,
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                serve(context, capacity, pooling == Pooling::Mean, receiver);
+            })
+            .map_err(|e| EngineError::Failed(format!("failed to start the model thread: {e}")))?;
+        match started.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(EngineError::Failed(format!(
+                    "failed to load model: llama.cpp could not make an embedding context of {capacity} tokens ({e})"
+                )))
+            }
+            Err(_) => {
+                return Err(EngineError::Failed(
+                    "failed to load model: the model thread stopped".into(),
+                ))
+            }
+        }
+        Ok(LlamaEmbedder {
+            model,
+            jobs: Some(jobs),
+            context_length,
+            dimensions,
+            rerank_template,
+        })
+    }
+
+    pub fn memory_size(&self) -> u64 {
+        self.model.size()
+    }
+
+    fn tokens(&self, text: &str, add_special: bool) -> Vec<u32> {
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), add_special, true)
+            .into_iter()
+            .map(|t| t.0 as u32)
+            .collect()
+    }
+
+    /// `text`'s tokens with the vocabulary's special tokens, and without.
+    pub fn tokenize(&self, text: &str) -> (Vec<u32>, Vec<u32>) {
+        (self.tokens(text, true), self.tokens(text, false))
+    }
+
+    /// The sequence llama-server scores for (query, document): the model's rerank template
+    /// with both filled in, else `BOS query EOS SEP document EOS`, each special token where
+    /// the vocabulary adds it (EOS falling back to SEP).
+    pub fn pair(&self, query: &str, document: &str) -> Pair {
+        if let Some(template) = &self.rerank_template {
+            let filled = template
+                .replace("{query}", query)
+                .replace("{document}", document);
+            let whole = self.tokens(&filled, false);
+            let (before, after) = template
+                .split_once("{document}")
+                .unwrap_or((template.as_str(), ""));
+            let front = self.tokens(&before.replace("{query}", query), false);
+            let back = self.tokens(&after.replace("{query}", query), false);
+            // Cut at the document only where it has to be: the pieces tokenize alone.
+            let document = self.tokens(document, false);
+            if whole.len() <= front.len() + document.len() + back.len() {
+                return Pair {
+                    front: whole,
+                    document: Vec::new(),
+                    back: Vec::new(),
+                };
+            }
+            return Pair {
+                front,
+                document,
+                back,
+            };
+        }
+        let vocab = self.model.vocab();
+        let id = |t: LlamaToken| t.0 as u32;
+        let eos = match vocab.eos() {
+            t if t.0 < 0 => vocab.sep(),
+            t => t,
+        };
+        let mut front = Vec::new();
+        if vocab.should_add_bos() {
+            front.push(id(vocab.bos()));
+        }
+        front.extend(self.tokens(query, false));
+        let mut back = Vec::new();
+        if vocab.should_add_eos() {
+            front.push(id(eos));
+            back.push(id(eos));
+        }
+        if vocab.should_add_sep() {
+            front.push(id(vocab.sep()));
+        }
+        Pair {
+            front,
+            document: self.tokens(document, false),
+            back,
+        }
+    }
+
+    /// The pooled output of each sequence, in order. Blocking.
+    pub fn run(&self, sequences: Vec<Vec<u32>>) -> Result<Vec<Vec<f32>>, String> {
+        if sequences.iter().any(Vec::is_empty) {
+            return Err(
+                "an input has no tokens: this model's vocabulary adds none to empty text".into(),
+            );
+        }
+        let n_vocab = self.model.n_vocab().max(0) as u32;
+        if let Some(bad) = sequences.iter().flatten().find(|id| **id >= n_vocab) {
+            return Err(format!("token id {bad} is outside the vocabulary"));
+        }
+        let (reply, answer) = mpsc::channel();
+        self.jobs
+            .as_ref()
+            .ok_or("the model thread stopped")?
+            .send(Job { sequences, reply })
+            .map_err(|_| "the model thread stopped".to_string())?;
+        answer
+            .recv()
+            .map_err(|_| "the model thread stopped".to_string())?
+    }
+}
+
+impl Drop for LlamaEmbedder {
+    fn drop(&mut self) {
+        // Ends the thread's loop, which frees the context.
+        self.jobs.take();
+    }
+}
+
+/// The model's thread: takes every waiting job, packs their sequences into batches, answers
+/// each job with its vectors (or the error of a batch that failed).
+fn serve(mut context: LlamaContext, capacity: usize, mean: bool, jobs: mpsc::Receiver<Job>) {
+    let mut batch = LlamaBatch::new(capacity, 1);
+    while let Ok(first) = jobs.recv() {
+        let mut pending = vec![first];
+        pending.extend(jobs.try_iter());
+        let mut results: Vec<Result<Vec<Vec<f32>>, String>> = pending
+            .iter()
+            .map(|job| Ok(vec![Vec::new(); job.sequences.len()]))
+            .collect();
+        let work: Vec<(usize, usize)> = pending
+            .iter()
+            .enumerate()
+            .flat_map(|(j, job)| (0..job.sequences.len()).map(move |i| (j, i)))
+            .collect();
+        let sequence = |&(j, i): &(usize, usize)| &pending[j].sequences[i];
+        let mut start = 0;
+        while start < work.len() {
+            let mut end = start;
+            let mut tokens = 0;
+            while end < work.len() && end - start < MAX_SEQUENCES {
+                let length = sequence(&work[end]).len();
+                if end > start && tokens + length > PACK_TOKENS.min(capacity) {
+                    break;
+                }
+                tokens += length;
+                end += 1;
+            }
+            let chunk = &work[start..end];
+            let outcome = run_batch(&mut context, &mut batch, mean, chunk.iter().map(sequence));
+            for (s, &(j, i)) in chunk.iter().enumerate() {
+                match (&outcome, &mut results[j]) {
+                    (Ok(vectors), Ok(slots)) => slots[i] = vectors[s].clone(),
+                    (Err(e), result) => *result = Err(e.clone()),
+                    (Ok(_), Err(_)) => {}
+                }
+            }
+            start = end;
+        }
+        for (job, result) in pending.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Decodes `sequences` as one batch (sequence `s` under `seq_id` `s`) and reads each one's
+/// pooled output (`mean`: the mean of its token states, see above); the cache is emptied
+/// afterwards.
+fn run_batch<'s>(
+    context: &mut LlamaContext,
+    batch: &mut LlamaBatch,
+    mean: bool,
+    sequences: impl Iterator<Item = &'s Vec<u32>>,
+) -> Result<Vec<Vec<f32>>, String> {
+    batch.clear();
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for (s, tokens) in sequences.enumerate() {
+        for (position, &token) in tokens.iter().enumerate() {
+            batch
+                .add(LlamaToken(token as i32), position as i32, &[s as i32], true)
+                .map_err(|e| format!("embedding batch: {e}"))?;
+        }
+        spans.push((at, tokens.len()));
+        at += tokens.len();
+    }
+    let decoded = context
+        .decode(batch)
+        .map_err(|e| format!("llama.cpp could not embed the batch: {e}"));
+    let missing = |e: &dyn std::fmt::Display| format!("llama.cpp returned no embedding: {e}");
+    let outputs = decoded.and_then(|()| {
+        spans
+            .iter()
+            .enumerate()
+            .map(|(s, &(start, length))| {
+                if !mean {
+                    return context
+                        .embeddings_seq_ith(s as i32)
+                        .map(<[f32]>::to_vec)
+                        .map_err(|e| missing(&e));
+                }
+                let mut sum: Vec<f32> = Vec::new();
+                for i in start..start + length {
+                    let row = context.embeddings_ith(i as i32).map_err(|e| missing(&e))?;
+                    if sum.is_empty() {
+                        sum = row.to_vec();
+                    } else {
+                        sum.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+                    }
+                }
+                let scale = 1.0 / length as f32;
+                sum.iter_mut().for_each(|v| *v *= scale);
+                Ok(sum)
+            })
+            .collect()
+    });
+    let _ = context.clear_kv_cache_seq(None, None, None);
+    outputs
+}
