@@ -11,7 +11,6 @@ pub mod chat;
 pub mod cli;
 pub mod client;
 pub mod convert;
-pub mod embed;
 pub mod engine;
 pub mod env;
 pub mod format;

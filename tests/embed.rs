@@ -389,3 +389,83 @@ async fn a_nomic_bert_directory_imports_and_embeds_as_llama_cpp_does() {
         );
     }
 }
+
+/// The GGUF `name` that scripts/make-ollama-layout.py wrote.
+fn ollama_layout_fixture(name: &str) -> std::path::PathBuf {
+    common::test_gguf()
+        .with_file_name("ollama-layout")
+        .join(format!("{name}.gguf"))
+}
+
+/// EmbeddingGemma (llama.cpp's `gemma-embedding`: Gemma 3's tokenizer, random weights in the
+/// real tensor layout, from scripts/make-ollama-layout.py) embeds through every endpoint as
+/// llama-server `--embedding` does on the same file, and the same weights in Ollama's own
+/// layout (architecture `gemma3`, translated at load) embed the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddinggemma_embeds_through_every_endpoint_as_llama_server_does() {
+    let server = Server::start();
+    let original = ollama_layout_fixture("embeddinggemma-original");
+    for (name, file) in [
+        ("embeddinggemma", original.clone()),
+        (
+            "embeddinggemma-ollama",
+            ollama_layout_fixture("embeddinggemma-ollama"),
+        ),
+    ] {
+        let output = common::create_from_gguf(&server, name, &file, &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let (status, show) = post(&server, "/api/show", json!({"model": name})).await;
+        assert_eq!(status, 200, "{show}");
+        assert_eq!(show["capabilities"], json!(["embedding"]), "{show}");
+    }
+    let input = "I've got 12345 apples!!";
+    let native = embed(&server, json!({"model": "embeddinggemma", "input": [input, "a second, longer input about apples and pears"]})).await;
+    let vector = floats(&native["embeddings"][0]);
+    assert!((norm(&vector) - 1.0).abs() < 1e-4);
+    assert!(native["prompt_eval_count"].as_u64().unwrap() > 5);
+
+    let (status, legacy) = post(
+        &server,
+        "/api/embeddings",
+        json!({"model": "embeddinggemma", "prompt": input}),
+    )
+    .await;
+    assert_eq!(status, 200, "{legacy}");
+    let raw = floats(&legacy["embedding"]);
+    assert_eq!(raw.len(), vector.len());
+    assert!(cosine(&raw, &vector) > 0.99999);
+
+    let (status, openai) = post(
+        &server,
+        "/v1/embeddings",
+        json!({"model": "embeddinggemma", "input": input}),
+    )
+    .await;
+    assert_eq!(status, 200, "{openai}");
+    assert!(cosine(&floats(&openai["data"][0]["embedding"]), &vector) > 0.99999);
+
+    // llama.cpp's own server on the same file.
+    let reference = common::llama_server::LlamaServer::start(&[
+        "-m",
+        original.to_str().unwrap(),
+        "--embedding",
+        "-c",
+        "256",
+    ])
+    .await;
+    let expected = reference
+        .post("/v1/embeddings", json!({"input": input}))
+        .await;
+    let expected = floats(&expected["data"][0]["embedding"]);
+    let similarity = cosine(&expected, &vector);
+    assert!(similarity > 0.9999, "cosine with llama-server {similarity}");
+
+    // Ollama's layout, translated at load.
+    let translated = embed(
+        &server,
+        json!({"model": "embeddinggemma-ollama", "input": input}),
+    )
+    .await;
+    let similarity = cosine(&floats(&translated["embeddings"][0]), &vector);
+    assert!(similarity > 0.99999, "cosine {similarity}");
+}

@@ -556,7 +556,7 @@ async fn llama_server_embedding(model: &Path, input: &str) -> Vec<f64> {
 
 /// EmbeddingGemma in Ollama's layout (architecture `gemma3` with `dense.0`/`dense.1`) is
 /// translated to llama.cpp's `gemma-embedding`; llama-server then embeds exactly as with the
-/// llama.cpp-layout original. (rollama's own embedding engine runs BERT-family models only.)
+/// llama.cpp-layout original. (tests/embed.rs embeds it through rollama's endpoints.)
 #[tokio::test]
 async fn embeddinggemma_embeds_like_the_original_once_translated() {
     let ollama = fixture("embeddinggemma-ollama");

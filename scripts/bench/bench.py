@@ -30,6 +30,11 @@ Python 3.11 standard library only. Usage:
       them once into ~/.cache/rollama/bench-formats), each side by side with llama-server,
       and rollama's opt-in Q8_0 copy beside the formats it applies to; written between the
       `<!-- formats:begin -->` and `<!-- formats:end -->` markers
+  python3 scripts/bench/bench.py --embeddings [--no-write]
+      embeddings (sentences/s, 1, 16 and 64 sentences a request) and reranking (requests/s,
+      a query and 32 documents) on the models rollama imports for its tests, side by side
+      with llama-server (scripts/bench/embeddings.py); written between the
+      `<!-- embed:begin -->` and `<!-- embed:end -->` markers
   python3 scripts/bench/bench.py --http-only [--requests N] [--no-write]
       only rollama's HTTP overhead (no llama-server needed), N pairs (default 300), written
       between the `<!-- http:begin -->` and `<!-- http:end -->` markers
@@ -781,6 +786,9 @@ def main() -> int:
         return http_only(write, log)
     if "--formats" in sys.argv[1:]:
         return formats(write, log)
+    if "--embeddings" in sys.argv[1:]:
+        import embeddings  # noqa: PLC0415  (its own module: it imports this one)
+        return embeddings.main(write)
 
     llama_binary = Path(os.environ.get("LLAMA_SERVER", CACHE / "llama.cpp-build" / "bin" / "llama-server"))
     rollama_binary = Path(os.environ.get("ROLLAMA", BUILD / "rollama"))

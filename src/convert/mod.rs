@@ -309,6 +309,12 @@ pub fn convert<W: Write + Seek>(
         }
     }
     vocabulary.write(architecture, &mut put);
+    if classifier {
+        // A pair as Hugging Face's BERT lays it out, `[CLS] query [SEP] document [SEP]`:
+        // llama.cpp puts BOS, the query, EOS (here `[SEP]`) and then SEP where the vocabulary
+        // adds one, which would double the separator.
+        put("tokenizer.ggml.add_sep_token", V::Bool(false));
+    }
 
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     crate::quantize::write_gguf(out, &metadata, &tensors)

@@ -1,9 +1,7 @@
 //! Tensor names: Hugging Face's (safetensors) beside llama.cpp's (GGUF), per architecture.
 //!
-//! One table per architecture serves both directions: import writes llama.cpp's names
-//! (`convert`), and the embedding engine reads a GGUF back into the module paths
-//! candle-transformers' models load (`embed`). `{}` stands for the layer number; the suffix
-//! (`.weight`, `.bias`) is carried over unchanged.
+//! One table per architecture: import writes llama.cpp's names (`convert`). `{}` stands for
+//! the layer number; the suffix (`.weight`, `.bias`) is carried over unchanged.
 
 /// `(gguf stem, hugging face stem)` pairs of a BERT model (llama.cpp's `tensor_mapping.py`).
 pub const BERT: &[(&str, &str)] = &[
@@ -73,11 +71,6 @@ pub fn table(architecture: &str) -> Option<&'static [(&'static str, &'static str
     }
 }
 
-/// The Hugging Face name of a GGUF tensor.
-pub fn to_hugging_face(table: &[(&str, &str)], gguf_name: &str) -> Option<String> {
-    translate(table.iter().map(|(gguf, hf)| (*gguf, *hf)), gguf_name)
-}
-
 /// The GGUF name of a Hugging Face tensor.
 pub fn to_gguf(table: &[(&str, &str)], hf_name: &str) -> Option<String> {
     translate(table.iter().map(|(gguf, hf)| (*hf, *gguf)), hf_name)
@@ -116,18 +109,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bert_names_translate_both_ways() {
+    fn bert_names_translate() {
         assert_eq!(
             to_gguf(BERT, "encoder.layer.5.attention.output.LayerNorm.bias").as_deref(),
             Some("blk.5.attn_output_norm.bias")
         );
         assert_eq!(
-            to_hugging_face(BERT, "blk.11.ffn_down.weight").as_deref(),
-            Some("encoder.layer.11.output.dense.weight")
+            to_gguf(BERT, "encoder.layer.11.output.dense.weight").as_deref(),
+            Some("blk.11.ffn_down.weight")
         );
         assert_eq!(
-            to_hugging_face(BERT, "token_embd_norm.weight").as_deref(),
-            Some("embeddings.LayerNorm.weight")
+            to_gguf(BERT, "embeddings.LayerNorm.weight").as_deref(),
+            Some("token_embd_norm.weight")
         );
     }
 
@@ -135,8 +128,11 @@ mod tests {
     fn names_outside_the_table_have_no_translation() {
         assert_eq!(to_gguf(BERT, "pooler.dense.weight"), None);
         assert_eq!(to_gguf(LLAMA, "model.layers.x.mlp.up_proj.weight"), None);
-        assert_eq!(to_hugging_face(LLAMA, "blk..attn_q.weight"), None);
-        assert_eq!(to_hugging_face(LLAMA, "nodot"), None);
+        assert_eq!(
+            to_gguf(LLAMA, "model.layers..self_attn.q_proj.weight"),
+            None
+        );
+        assert_eq!(to_gguf(LLAMA, "nodot"), None);
     }
 
     #[test]
@@ -150,8 +146,8 @@ mod tests {
             Some("output.weight")
         );
         assert_eq!(
-            to_hugging_face(NOMIC_BERT, "blk.0.ffn_gate.weight").as_deref(),
-            Some("encoder.layers.0.mlp.fc12.weight")
+            to_gguf(NOMIC_BERT, "encoder.layers.0.mlp.fc12.weight").as_deref(),
+            Some("blk.0.ffn_gate.weight")
         );
     }
 }

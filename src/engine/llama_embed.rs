@@ -27,10 +27,11 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 
-/// Tokens packed into one batch. Attention over a batch grows with the square of its tokens,
-/// while llama.cpp's per-call overhead favours big batches: measured best near 512 for
-/// all-MiniLM on 2 cores (BENCHMARKS.md).
-const PACK_TOKENS: usize = 512;
+/// Tokens packed into one batch. Bigger batches pay llama.cpp's per-call cost less often, but
+/// past a few hundred tokens each batch got slower per token (server time for 64 sentences,
+/// 2,023 tokens, all-MiniLM on 2 cores, min of 8: 386 ms packing 64 tokens, 345 ms at 256,
+/// 362 ms at 512, 445 ms at 1,024; the tiny NomicBERT: 23, 14, 15 ms from 128 tokens up).
+const PACK_TOKENS: usize = 256;
 
 /// Most sequences in one batch.
 const MAX_SEQUENCES: usize = 64;
@@ -270,6 +271,7 @@ fn serve(mut context: LlamaContext, capacity: usize, mean: bool, jobs: mpsc::Rec
             }
             let chunk = &work[start..end];
             let outcome = run_batch(&mut context, &mut batch, mean, chunk.iter().map(sequence));
+
             for (s, &(j, i)) in chunk.iter().enumerate() {
                 match (&outcome, &mut results[j]) {
                     (Ok(vectors), Ok(slots)) => slots[i] = vectors[s].clone(),

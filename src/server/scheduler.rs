@@ -102,7 +102,7 @@ impl Runner {
         }
     }
 
-    /// The embedding engine; an error for a text model.
+    /// The embedding or reranking model; an error for a text model.
     pub fn embedder(&self) -> Result<Arc<Embedder>, ApiError> {
         match &self.model {
             Loaded::Embedding(embedder) => Ok(embedder.clone()),
