@@ -469,3 +469,43 @@ async fn embeddinggemma_embeds_through_every_endpoint_as_llama_server_does() {
     let similarity = cosine(&floats(&translated["embeddings"][0]), &vector);
     assert!(similarity > 0.99999, "cosine {similarity}");
 }
+
+/// Requests that arrive together share the model's batches (each waiting request's inputs
+/// are packed with the others'), and each still gets its own vectors; embeddings run on
+/// llama.cpp whichever engine runs text (`ROLLAMA_ENGINE=mistralrs` here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_share_batches_and_get_their_own_vectors() {
+    let server = Server::start_with_env(&[
+        ("ROLLAMA_ENGINE", "mistralrs"),
+        ("OLLAMA_NUM_PARALLEL", "4"),
+    ]);
+    common::import_dir(
+        &server,
+        "minilm",
+        &common::test_model_dir("all-minilm-l6-v2"),
+        &[],
+    );
+    let reference = reference();
+    // Alone, one request each: what every concurrent request must get back.
+    let mut alone = Vec::new();
+    for text in &reference.texts[..8] {
+        let reply = embed(&server, json!({"model": "minilm", "input": [text]})).await;
+        alone.push(floats(&reply["embeddings"][0]));
+    }
+    let requests = (0..8).map(|i| {
+        let server = &server;
+        let text = reference.texts[i].clone();
+        let other = reference.texts[(i + 9) % reference.texts.len()].clone();
+        async move {
+            // Each request's own input first, then a neighbour's.
+            embed(server, json!({"model": "minilm", "input": [text, other]})).await
+        }
+    });
+    let replies = futures_util::future::join_all(requests).await;
+    for (i, reply) in replies.iter().enumerate() {
+        let got = floats(&reply["embeddings"][0]);
+        let similarity = cosine(&got, &alone[i]);
+        assert!(similarity > 0.99999, "request {i}: cosine {similarity}");
+        assert!(cosine(&got, &reference.vectors[i]) >= 0.999);
+    }
+}
