@@ -72,9 +72,15 @@ impl Image {
 
     /// The id the image's positions take in a prompt.
     pub fn token(&self) -> u32 {
-        let word = u32::from_le_bytes([self.hash[0], self.hash[1], self.hash[2], self.hash[3]]);
-        IMAGE_TOKEN_BASE | (word & !IMAGE_TOKEN_BASE)
+        token_of(&self.hash)
     }
+}
+
+/// The placeholder id of the image whose SHA-256 is `hash`: its first 31 bits, above every
+/// vocabulary.
+pub fn token_of(hash: &[u8; 32]) -> u32 {
+    let word = u32::from_le_bytes([hash[0], hash[1], hash[2], hash[3]]);
+    IMAGE_TOKEN_BASE | (word & !IMAGE_TOKEN_BASE)
 }
 
 /// The format of an image file by its signature, for those accepted.

@@ -386,7 +386,7 @@ impl LlamaEngine {
         for (index, piece) in pieces.iter().enumerate() {
             if index > 0 {
                 let unit = vision.unit(&images[index - 1], index)?;
-                ids.extend(std::iter::repeat_n(unit.token, unit.n_tokens));
+                ids.extend(std::iter::repeat_n(unit.token(), unit.n_tokens));
             }
             if !piece.is_empty() {
                 ids.extend(self.encode(piece)?);

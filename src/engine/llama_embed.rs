@@ -1,11 +1,12 @@
 //! The llama.cpp side of [`super::embedding`]: one thread per loaded model owns a context with
 //! embeddings on, and runs the token sequences of every waiting request in multi-sequence
-//! batches: each sequence its own `seq_id`, as many as fit `PACK_TOKENS` (a sequence longer
-//! than that goes alone), pooled by llama.cpp, then the cache emptied for the next batch.
+//! batches: each sequence its own `seq_id`, as many as fit `PACK_TOKENS` tokens (`num_batch`
+//! when that is smaller; a longer sequence goes alone), pooled, then the cache emptied for the
+//! next batch.
 //!
 //! An encoder (BERT) attends over the whole sequence, so a sequence must fit one physical
 //! batch: the context's batch is the longest input the model takes (`num_ctx` within its
-//! trained context), at least `PACK_TOKENS`.
+//! trained context), at least the packing size.
 //!
 //! Mean pooling is done here, over the token states llama.cpp returns: llama.cpp pools with a
 //! matrix product over the whole batch, whose summation order (SIMD lanes) changes with what
@@ -69,7 +70,8 @@ impl LlamaEmbedder {
         let model = Arc::new(model);
         let context_length = (model.n_ctx_train().max(3)) as usize;
         let longest = options.num_ctx.clamp(3, context_length);
-        let capacity = longest.max(PACK_TOKENS);
+        let pack = PACK_TOKENS.min(options.num_batch.max(1));
+        let capacity = longest.max(pack);
         let threads = match options.num_thread {
             0 => physical_cores(),
             n => n,
@@ -112,7 +114,7 @@ impl LlamaEmbedder {
                     }
                 };
                 let _ = ready.send(Ok(()));
-                serve(context, capacity, pooling == Pooling::Mean, receiver);
+                serve(context, capacity, pack, pooling == Pooling::Mean, receiver);
             })
             .map_err(|e| EngineError::Failed(format!("failed to start the model thread: {e}")))?;
         match started.recv() {
@@ -242,7 +244,13 @@ impl Drop for LlamaEmbedder {
 
 /// The model's thread: takes every waiting job, packs their sequences into batches, answers
 /// each job with its vectors (or the error of a batch that failed).
-fn serve(mut context: LlamaContext, capacity: usize, mean: bool, jobs: mpsc::Receiver<Job>) {
+fn serve(
+    mut context: LlamaContext,
+    capacity: usize,
+    pack: usize,
+    mean: bool,
+    jobs: mpsc::Receiver<Job>,
+) {
     let mut batch = LlamaBatch::new(capacity, 1);
     while let Ok(first) = jobs.recv() {
         let mut pending = vec![first];
@@ -263,7 +271,7 @@ fn serve(mut context: LlamaContext, capacity: usize, mean: bool, jobs: mpsc::Rec
             let mut tokens = 0;
             while end < work.len() && end - start < MAX_SEQUENCES {
                 let length = sequence(&work[end]).len();
-                if end > start && tokens + length > PACK_TOKENS.min(capacity) {
+                if end > start && tokens + length > pack {
                     break;
                 }
                 tokens += length;

@@ -511,10 +511,16 @@ impl Engine {
 
     /// Token ids of `text`, with the model's BOS in front when it wants one.
     pub async fn tokenize_text(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, EngineError> {
-        let mut ids: Vec<u32> = each_engine!(&self.backend,
+        let ids: Vec<u32> = each_engine!(&self.backend,
             engine => engine.encode(text)?,
             engine => engine.tokenize_text(text).await?
         );
+        Ok(self.with_bos(ids, add_bos))
+    }
+
+    /// `ids` with the model's BOS in front, when `add_bos`, the model wants one and `ids`
+    /// does not already start with it.
+    fn with_bos(&self, mut ids: Vec<u32>, add_bos: bool) -> Vec<u32> {
         if add_bos && self.facts.add_bos_token {
             if let Some(bos) = self.facts.bos_token {
                 if ids.first() != Some(&bos) {
@@ -522,7 +528,7 @@ impl Engine {
                 }
             }
         }
-        Ok(ids)
+        ids
     }
 
     /// Whether the model reads images (a projector is loaded beside it).
@@ -556,18 +562,11 @@ impl Engine {
         if images.is_empty() && !text.contains(image::marker()) {
             return self.tokenize_text(text, add_bos).await;
         }
-        let mut ids: Vec<u32> = each_engine!(&self.backend,
+        let ids: Vec<u32> = each_engine!(&self.backend,
             engine => engine.encode_media(text, images)?,
             _ => return Err(images_need_llamacpp())
         );
-        if add_bos && self.facts.add_bos_token {
-            if let Some(bos) = self.facts.bos_token {
-                if ids.first() != Some(&bos) {
-                    ids.insert(0, bos);
-                }
-            }
-        }
-        Ok(ids)
+        Ok(self.with_bos(ids, add_bos))
     }
 
     /// Token ids of `messages` rendered with the model's GGUF chat template, ending with the

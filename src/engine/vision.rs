@@ -47,7 +47,13 @@ pub struct ImageUnit {
     /// The most embeddings one image chunk decodes at once.
     largest_image: usize,
     pub hash: [u8; 32],
-    pub token: u32,
+}
+
+impl ImageUnit {
+    /// The id its positions take in a prompt.
+    pub fn token(&self) -> u32 {
+        super::image::token_of(&self.hash)
+    }
 }
 
 impl Vision {
@@ -129,7 +135,6 @@ impl Vision {
             chunks,
             largest_image,
             hash: image.hash,
-            token: image.token(),
         });
         let mut recent = self.lock_recent();
         if recent.units.insert(image.hash, unit.clone()).is_none() {

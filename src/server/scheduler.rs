@@ -452,9 +452,8 @@ impl Scheduler {
                 &source_gguf,
                 &options.derived_dir,
             );
-            let (blob, gguf) = match translated {
-                Ok(Some(translated)) => (translated.path, translated.gguf),
-                Ok(None) => (source.clone(), source_gguf.clone()),
+            let translated = match translated {
+                Ok(translated) => translated,
                 Err(e @ ollama_layout::TranslateError::Incomplete { .. }) => {
                     return Err(EngineError::Unsupported(e.to_string()))
                 }
@@ -477,6 +476,10 @@ impl Scheduler {
                     Err(e) => return Err(EngineError::Failed(e.to_string())),
                 };
             }
+            let (blob, gguf) = match translated {
+                Some(translated) => (translated.path, translated.gguf),
+                None => (source, source_gguf),
+            };
             if crate::engine::embedding::pooling_of(&gguf).is_some() {
                 let embedder = Embedder::load(&blob, &options, &gguf)?;
                 let size = embedder.memory_size();
