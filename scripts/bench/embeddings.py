@@ -106,6 +106,9 @@ def alternate(servers: dict, run) -> dict[str, float]:
     for rep in range(REPS):
         order = list(servers.items()) if rep % 2 == 0 else list(reversed(servers.items()))
         for name, (port, model) in order:
+            # Each sample starts on a quiet machine: the other server's threads (OpenMP spins
+            # for a while after its last batch) have gone to sleep.
+            time.sleep(0.5)
             samples.setdefault(name, []).append(run(port, model, rep))
     return {name: statistics.median(values) for name, values in samples.items()}
 
