@@ -199,6 +199,28 @@ pub fn convert_types<W: Write + Seek>(
     )
 }
 
+/// Writes `source` with its token-type embeddings as F32 (llama.cpp adds them to F32 states,
+/// which ggml cannot do from a quantized tensor: it aborts), everything else as it is. Older
+/// rollama quantized them with the rest of a BERT.
+pub fn f32_token_types<W: Write + Seek>(source: &Path, out: &mut W) -> Result<(), QuantizeError> {
+    rewrite(
+        source,
+        out,
+        |name, _, dtype, _, _| {
+            if name == TOKEN_TYPES {
+                GgmlDType::F32
+            } else {
+                dtype
+            }
+        },
+        None,
+        |_, _| {},
+    )
+}
+
+/// The tensor of BERT's token-type embeddings.
+pub const TOKEN_TYPES: &str = "token_types.weight";
+
 /// The GGUF at `source` written to `out` with each tensor converted to the type `choose`
 /// gives it (name, dims, current type, layer count, whether there is an `output.weight`).
 fn rewrite<W: Write + Seek>(

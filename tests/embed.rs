@@ -509,3 +509,87 @@ async fn concurrent_requests_share_batches_and_get_their_own_vectors() {
         assert!(cosine(&got, &reference.vectors[i]) >= 0.999);
     }
 }
+
+/// A BERT whose token-type embeddings are quantized (as older rollama's `create -q q8_0`
+/// wrote them) would make llama.cpp abort the whole server; it is loaded from a copy with
+/// them as F32, written once beside the store, and embeds as the F16 model does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bert_with_quantized_token_types_embeds_from_a_fixed_copy() {
+    use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+    let server = server_with_minilm();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            server
+                .models
+                .join("manifests/registry.ollama.ai/library/minilm/latest"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let digest = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["mediaType"] == "application/vnd.ollama.image.model")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .replace(':', "-");
+    let blob = server.models.join("blobs").join(digest);
+    // The same model with `token_types.weight` as Q8_0.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("minilm-q8-token-types.gguf");
+    {
+        let mut file = std::fs::File::open(&blob).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let mut tensors: Vec<(String, QTensor)> = Vec::new();
+        for (name, info) in &content.tensor_infos {
+            let tensor = info
+                .read(
+                    &mut file,
+                    content.tensor_data_offset,
+                    &candle_core::Device::Cpu,
+                )
+                .unwrap();
+            let tensor = if name == "token_types.weight" {
+                let values = tensor.dequantize(&candle_core::Device::Cpu).unwrap();
+                QTensor::quantize(&values, GgmlDType::Q8_0).unwrap()
+            } else {
+                tensor
+            };
+            tensors.push((name.clone(), tensor));
+        }
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let metadata: std::collections::BTreeMap<&str, gguf_file::Value> = content
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&broken).unwrap());
+        rollama::quantize::write_gguf(&mut out, &metadata, &tensors).unwrap();
+    }
+    let output = common::create_from_gguf(&server, "minilm-old-q8", &broken, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let input = json!(["why is the sky blue?", "a second sentence"]);
+    let fixed = embed(&server, json!({"model": "minilm-old-q8", "input": input})).await;
+    let f16 = embed(&server, json!({"model": "minilm", "input": input})).await;
+    for i in 0..2 {
+        let similarity = cosine(
+            &floats(&fixed["embeddings"][i]),
+            &floats(&f16["embeddings"][i]),
+        );
+        assert!(similarity > 0.999, "cosine {similarity}");
+    }
+    // The server is still up, and the copy is kept for the next load.
+    let converted: Vec<_> = std::fs::read_dir(server.models.join(".rollama/converted"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        converted
+            .iter()
+            .any(|n| n.ends_with("-token-types-f32.gguf")),
+        "{converted:?}"
+    );
+}

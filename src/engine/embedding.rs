@@ -126,7 +126,14 @@ impl Embedder {
         })?;
         #[cfg(feature = "llamacpp")]
         {
-            let inner = super::llama_embed::LlamaEmbedder::load(path, options, pooling)?;
+            let path = super::weights::f32_token_types(
+                path,
+                &options.blob_digest,
+                gguf,
+                &options.derived_dir,
+            )
+            .map_err(|e| EngineError::Failed(format!("failed to load model: {e}")))?;
+            let inner = super::llama_embed::LlamaEmbedder::load(&path, options, pooling)?;
             Ok(Embedder {
                 pooling,
                 context_length: inner.context_length,

@@ -88,6 +88,54 @@ pub fn types_to_convert(gguf: &Gguf, policy: Policy) -> Vec<GgmlDType> {
 
 /// The file the engine should load for the blob `digest` at `blob`: the blob itself, or its
 /// converted copy in `dir`, the store's derived files (made now if it is not cached yet).
+/// `blob`, or where its token-type embeddings are quantized (a BERT quantized whole by older
+/// rollama, on which llama.cpp aborts), a copy in `dir` with them as F32, written once.
+pub fn f32_token_types(
+    blob: &Path,
+    digest: &Digest,
+    gguf: &Gguf,
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    const F32: u32 = 0;
+    let quantized = gguf
+        .tensors
+        .iter()
+        .any(|t| t.name == crate::quantize::TOKEN_TYPES && t.kind != F32);
+    if !quantized {
+        return Ok(blob.to_path_buf());
+    }
+    let path = dir.join(format!("{}-token-types-f32.gguf", digest.hex()));
+    if path.is_file() {
+        return Ok(path);
+    }
+    write_atomically(dir, &path, |out| {
+        crate::quantize::f32_token_types(blob, out).map_err(|e| format!("converting: {e}"))
+    })?;
+    eprintln!("wrote a copy of {digest} with F32 token-type embeddings for llama.cpp");
+    Ok(path)
+}
+
+/// Writes `path` (in `dir`) through a temporary file renamed into place once complete.
+fn write_atomically(
+    dir: &Path,
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> Result<(), String>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let temp = tempfile::Builder::new()
+        .prefix(".tmp-convert-")
+        .tempfile_in(dir)
+        .map_err(|e| e.to_string())?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
+        write(&mut out)?;
+        std::io::Write::flush(&mut out).map_err(|e| e.to_string())?;
+    }
+    temp.as_file().sync_all().map_err(|e| e.to_string())?;
+    temp.persist(path).map_err(|e| e.error.to_string())?;
+    Ok(())
+}
+
 pub fn prepare(blob: &Path, digest: &Digest, gguf: &Gguf, dir: &Path) -> Result<PathBuf, String> {
     let types = types_to_convert(gguf, Policy::from_env());
     if types.is_empty() {
@@ -102,18 +150,10 @@ pub fn prepare(blob: &Path, digest: &Digest, gguf: &Gguf, dir: &Path) -> Result<
         return Ok(path);
     }
     let started = std::time::Instant::now();
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let temp = tempfile::Builder::new()
-        .prefix(".tmp-convert-")
-        .tempfile_in(dir)
-        .map_err(|e| e.to_string())?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
-        crate::quantize::convert_types(blob, &types, GgmlDType::Q8_0, &mut out)
-            .map_err(|e| format!("converting weights: {e}"))?;
-    }
-    temp.as_file().sync_all().map_err(|e| e.to_string())?;
-    temp.persist(&path).map_err(|e| e.error.to_string())?;
+    write_atomically(dir, &path, |out| {
+        crate::quantize::convert_types(blob, &types, GgmlDType::Q8_0, out)
+            .map_err(|e| format!("converting weights: {e}"))
+    })?;
     eprintln!(
         "converted the {} tensors of {digest} to Q8_0 in {:.1?} ({ROLLAMA_CONVERT_WEIGHTS})",
         names.join("/"),
