@@ -13,7 +13,8 @@ Run as `python3 scripts/bench/bench.py --embeddings` (or this file directly).
 3. Speed, alternating between the servers (A/B, then B/A), median of max(BENCH_REPS, 5)
    samples: sentences/s for requests of 1, 16 and 64 sentences (`/v1/embeddings`; each
    sample sends about 128 sentences: 128 requests of 1, 8 of 16, 2 of 64), and rerank
-   requests/s for a query with 32 documents (`/v1/rerank`, 4 requests a sample).
+   requests/s for a query with 32 documents (`/v1/rerank`, 4 requests a sample). rollama
+   holds one model at a time, as each llama-server does (see `unload`).
 
 Writes the report into BENCHMARKS.md between `<!-- embed:begin -->` and `<!-- embed:end -->`
 (unless --no-write). Python 3.11 standard library only.
@@ -75,6 +76,17 @@ def scores(port: int, model: str, query: str, documents: list[str]) -> list[floa
     reply = post(port, "/v1/rerank", {"model": model, "query": query, "documents": documents})
     by_index = {r["index"]: r["relevance_score"] for r in reply["results"]}
     return [by_index[i] for i in range(len(documents))]
+
+
+def unload(port: int, model: str, kind: str) -> None:
+    """Unloads `model` from rollama (keep_alive 0 and no input). Each loaded model's thread
+    keeps an OpenMP team, and with more OpenMP threads than cores libgomp stops spinning at
+    barriers, which slowed the measured model by 5-15% (BENCHMARKS.md); llama-server runs one
+    model a process, so rollama is measured with one loaded too."""
+    if kind == "embed":
+        post(port, "/api/embed", {"model": model, "keep_alive": 0})
+    else:
+        post(port, "/api/rerank", {"model": model, "query": "", "keep_alive": 0})
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -181,6 +193,7 @@ def main(write: bool = True) -> int:
                 vectors = {s: embed(p, m, ref_texts) for s, (p, m) in servers.items()}
                 if name == "minilm":
                     vectors["rollama Q8_0"] = embed(port, "minilm-q8", ref_texts)
+                    unload(port, "minilm-q8", kind)
                     for s, got in vectors.items():
                         worst = min(cosine(a, b) for a, b in zip(got, ref_vectors))
                         quality.append(f"| {name}: {s} vs sentence-transformers, lowest cosine | {worst:.6f} |")
@@ -208,6 +221,7 @@ def main(write: bool = True) -> int:
                 a, b = rates["llama-server"], rates["rollama"]
                 speed.append(f"| {name} | rerank, query + {RERANK_DOCUMENTS} documents | "
                              f"{a:.2f} requests/s | {b:.2f} requests/s | {b / a:.2f}× |")
+            unload(port, name, kind)
             bench.stop(llama)
             llama = None
         machine = bench.machine()
