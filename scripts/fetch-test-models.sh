@@ -98,35 +98,30 @@ make_smollm2_safetensors() {
     mv "$dir.tmp" "$dir"
 }
 
-make_tiny_nomic_bert() {
-    local dir="$CACHE_DIR/tiny-nomic-bert"
+# Makes $CACHE_DIR/NAME with scripts/SCRIPT (run as `SCRIPT OUT_DIR MINILM_DIR` in the data
+# venv), unless its stamp (of the script and of all-MiniLM-L6-v2's file INPUT) is current.
+make_from_minilm() {
+    local dir="$CACHE_DIR/$1"
+    local minilm="$CACHE_DIR/all-minilm-l6-v2"
     local script
-    script="$(cd "$(dirname "$0")" && pwd)/make-tiny-nomic-bert.py"
+    script="$(cd "$(dirname "$0")" && pwd)/$2"
     local stamp
-    stamp="$( (cat "$script"; cat "$CACHE_DIR/all-minilm-l6-v2/tokenizer.json") | sha256sum | cut -c1-64)"
+    stamp="$( (cat "$script"; cat "$minilm/$3") | sha256sum | cut -c1-64)"
     if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
         return 0
     fi
     rm -rf "$dir" "$dir.tmp"
-    "$(data_python)" "$script" "$dir.tmp" \
-        "$CACHE_DIR/all-minilm-l6-v2" >&2
+    "$(data_python)" "$script" "$dir.tmp" "$minilm" >&2
     echo "$stamp" > "$dir.tmp/.stamp"
     mv "$dir.tmp" "$dir"
 }
 
+make_tiny_nomic_bert() {
+    make_from_minilm tiny-nomic-bert make-tiny-nomic-bert.py tokenizer.json
+}
+
 make_test_reranker() {
-    local dir="$CACHE_DIR/test-reranker"
-    local script
-    script="$(cd "$(dirname "$0")" && pwd)/make-test-reranker.py"
-    local stamp
-    stamp="$( (cat "$script"; cat "$CACHE_DIR/all-minilm-l6-v2/model.safetensors") | sha256sum | cut -c1-64)"
-    if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
-        return 0
-    fi
-    rm -rf "$dir" "$dir.tmp"
-    "$(data_python)" "$script" "$dir.tmp" "$CACHE_DIR/all-minilm-l6-v2" >&2
-    echo "$stamp" > "$dir.tmp/.stamp"
-    mv "$dir.tmp" "$dir"
+    make_from_minilm test-reranker make-test-reranker.py model.safetensors
 }
 
 make_ollama_layout() {

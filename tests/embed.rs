@@ -517,25 +517,7 @@ async fn concurrent_requests_share_batches_and_get_their_own_vectors() {
 async fn a_bert_with_quantized_token_types_embeds_from_a_fixed_copy() {
     use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
     let server = server_with_minilm();
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(
-            server
-                .models
-                .join("manifests/registry.ollama.ai/library/minilm/latest"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let digest = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["mediaType"] == "application/vnd.ollama.image.model")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .replace(':', "-");
-    let blob = server.models.join("blobs").join(digest);
+    let blob = common::model_blob(&server.models, "minilm");
     // The same model with `token_types.weight` as Q8_0.
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("minilm-q8-token-types.gguf");

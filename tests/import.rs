@@ -34,24 +34,6 @@ fn tensors(path: &Path) -> Vec<(String, Vec<f32>, Vec<usize>)> {
         .collect()
 }
 
-/// The model blob of `name` in the server's store.
-fn model_blob(models: &Path, name: &str) -> std::path::PathBuf {
-    let manifest = models.join(format!(
-        "manifests/registry.ollama.ai/library/{name}/latest"
-    ));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
-    let layer = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["mediaType"] == "application/vnd.ollama.image.model")
-        .unwrap();
-    models
-        .join("blobs")
-        .join(layer["digest"].as_str().unwrap().replace(':', "-"))
-}
-
 async fn tokens(server: &Server, model: &str, text: &str) -> serde_json::Value {
     let (status, reply) = post(
         server,
@@ -98,7 +80,7 @@ async fn a_llama_safetensors_directory_imports_to_f16_and_answers_like_the_origi
     // The same tensors under the same names (llama.cpp's), equal up to F16 rounding; query and
     // key rows back in llama.cpp's rotary order.
     let original = tensors(&common::test_gguf());
-    let imported = tensors(&model_blob(models.path(), "smol-import"));
+    let imported = tensors(&common::model_blob(models.path(), "smol-import"));
     assert_eq!(
         original.iter().map(|t| &t.0).collect::<Vec<_>>(),
         imported.iter().map(|t| &t.0).collect::<Vec<_>>()

@@ -9,7 +9,6 @@ mod common;
 use common::llama_server::LlamaServer;
 use common::{post, stderr, Server};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 
 const QUERY: &str = "What animals live near Peru?";
 
@@ -37,31 +36,6 @@ fn server_with_reranker() -> Server {
     );
     assert!(log.contains("converting model"), "{log}");
     server
-}
-
-/// The model blob rollama wrote for `name`.
-fn model_blob(server: &Server, name: &str) -> PathBuf {
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(
-            server
-                .models
-                .join("manifests/registry.ollama.ai/library")
-                .join(name)
-                .join("latest"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let layer = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["mediaType"] == "application/vnd.ollama.image.model")
-        .unwrap();
-    server
-        .models
-        .join("blobs")
-        .join(layer["digest"].as_str().unwrap().replace(':', "-"))
 }
 
 /// Scores by document index from a Jina/Cohere or native reply.
@@ -212,7 +186,7 @@ async fn a_cross_encoder_ranks_documents_as_llama_server_does() {
 
     // llama-server --reranking on the GGUF rollama wrote: the same scores (within the
     // rounding of different batch shapes), the same order.
-    let blob = model_blob(&server, "reranker");
+    let blob = common::model_blob(&server.models, "reranker");
     let reference = LlamaServer::start(&["-m", blob.to_str().unwrap(), "--reranking"]).await;
     let expected = reference
         .post("/v1/rerank", json!({"query": QUERY, "documents": docs}))

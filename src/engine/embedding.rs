@@ -172,9 +172,17 @@ impl Embedder {
             .iter()
             .map(|text| {
                 #[cfg(feature = "llamacpp")]
-                let (full, inner) = self.inner.tokenize(text);
+                let full = self.inner.tokens(text, true);
                 #[cfg(not(feature = "llamacpp"))]
-                let (full, inner): (Vec<u32>, Vec<u32>) = match self.inner {};
+                let full: Vec<u32> = match self.inner {};
+                if full.len() <= limit {
+                    return Ok(full);
+                }
+                // Only an input to cut needs its tokens without the special ones.
+                #[cfg(feature = "llamacpp")]
+                let inner = self.inner.tokens(text, false);
+                #[cfg(not(feature = "llamacpp"))]
+                let inner: Vec<u32> = match self.inner {};
                 fit(full, &inner, limit, truncate)
             })
             .collect()

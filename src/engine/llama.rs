@@ -183,6 +183,64 @@ pub(super) fn backend() -> Result<&'static LlamaBackend, EngineError> {
         .map_err(|e| EngineError::Failed(format!("llama.cpp did not start: {e}")))
 }
 
+/// The GGUF at `path` loaded by llama.cpp; `what` names it in the error.
+pub(super) fn load_model(path: &Path, what: &str) -> Result<Arc<LlamaModel>, EngineError> {
+    LlamaModel::load_from_file(backend()?, path, &LlamaModelParams::default())
+        .map(Arc::new)
+        .map_err(|e| {
+            EngineError::Failed(format!(
+                "failed to load model: llama.cpp could not load this {what} ({e})"
+            ))
+        })
+}
+
+/// The CPU threads a model runs on: `num_thread`, or one per physical core.
+pub(super) fn threads_of(options: &LoadOptions) -> i32 {
+    let threads = match options.num_thread {
+        0 => physical_cores(),
+        n => n,
+    };
+    threads as i32
+}
+
+/// Starts a model's thread `name`: it makes a llama.cpp context with the parameters `params`
+/// gives and hands it to `run`. Returns once the context exists, or with an error naming
+/// `what` (the context asked for) when llama.cpp could not make it.
+pub(super) fn start_model_thread(
+    name: &str,
+    model: &Arc<LlamaModel>,
+    what: String,
+    params: impl FnOnce() -> LlamaContextParams + Send + 'static,
+    run: impl for<'m> FnOnce(&'m LlamaModel, LlamaContext<'m>) + Send + 'static,
+) -> Result<(), EngineError> {
+    let backend = backend()?;
+    let (ready, started) = std_mpsc::channel::<Result<(), String>>();
+    let model = model.clone();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let context = match model.new_context(backend, params()) {
+                Ok(context) => context,
+                Err(e) => {
+                    let _ = ready.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(()));
+            run(&model, context);
+        })
+        .map_err(|e| EngineError::Failed(format!("failed to start the model thread: {e}")))?;
+    match started.recv() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(EngineError::Failed(format!(
+            "failed to load model: llama.cpp could not make {what} ({e})"
+        ))),
+        Err(_) => Err(EngineError::Failed(
+            "failed to load model: the model thread stopped".into(),
+        )),
+    }
+}
+
 /// Physical CPU cores (llama.cpp, like Ollama, runs one thread per core: a second thread on a
 /// core's sibling only competes for the same units).
 pub fn physical_cores() -> usize {
@@ -256,20 +314,10 @@ impl LlamaEngine {
         if !supports_architecture(architecture) {
             return Err(unsupported_architecture(architecture, "(llama.cpp)"));
         }
-        let backend = backend()?;
-        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
-            .map_err(|e| {
-                EngineError::Failed(format!(
-                    "failed to load model: llama.cpp could not load this {architecture} model ({e})"
-                ))
-            })?;
-        let model = Arc::new(model);
+        let model = load_model(path, &format!("{architecture} model"))?;
         let num_parallel = options.num_parallel.max(1);
         let num_ctx = options.num_ctx.max(16);
-        let threads = match options.num_thread {
-            0 => physical_cores(),
-            n => n,
-        } as i32;
+        let threads = threads_of(options);
         let vision = match &options.projector {
             Some(projector) => Some(Arc::new(Vision::load(projector, &model, threads)?)),
             None => None,
@@ -300,45 +348,26 @@ impl LlamaEngine {
             * head_dim
             * u64::from(total_ctx);
         let (jobs, receiver) = std_mpsc::channel::<Job>();
-        let (ready, started) = std_mpsc::channel::<Result<(), String>>();
-        let thread_model = model.clone();
-        std::thread::Builder::new()
-            .name("rollama-llama".into())
-            .spawn(move || {
-                let params = LlamaContextParams::default()
+        start_model_thread(
+            "rollama-llama",
+            &model,
+            format!("a context of {total_ctx} tokens"),
+            move || {
+                LlamaContextParams::default()
                     .with_n_ctx(NonZeroU32::new(total_ctx))
                     .with_n_batch(num_batch as u32)
                     .with_n_ubatch(num_batch as u32)
                     .with_n_seq_max(num_parallel as u32)
                     .with_kv_unified(true)
                     .with_n_threads(threads)
-                    .with_n_threads_batch(threads);
-                let context = match thread_model.new_context(backend, params) {
-                    Ok(context) => context,
-                    Err(e) => {
-                        let _ = ready.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                let _ = ready.send(Ok(()));
-                Runner::new(&thread_model, context, num_parallel, num_ctx, num_batch)
+                    .with_n_threads_batch(threads)
+            },
+            move |model, context| {
+                Runner::new(model, context, num_parallel, num_ctx, num_batch)
                     .with_vision(thread_vision)
-                    .run(receiver);
-            })
-            .map_err(|e| EngineError::Failed(format!("failed to start the model thread: {e}")))?;
-        match started.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(EngineError::Failed(format!(
-                    "failed to load model: llama.cpp could not make a context of {total_ctx} tokens ({e})"
-                )))
-            }
-            Err(_) => {
-                return Err(EngineError::Failed(
-                    "failed to load model: the model thread stopped".into(),
-                ))
-            }
-        }
+                    .run(receiver)
+            },
+        )?;
         Ok(LlamaEngine {
             chat_template,
             templates,

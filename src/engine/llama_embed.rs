@@ -16,12 +16,11 @@
 //! kernel, whose rounding differs by ~1e-4).
 
 use super::embedding::{Pair, Pooling};
-use super::llama::{backend, physical_cores};
+use super::llama::{load_model, start_model_thread, threads_of};
 use super::{EngineError, LoadOptions};
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
@@ -60,22 +59,12 @@ impl LlamaEmbedder {
         options: &LoadOptions,
         pooling: Pooling,
     ) -> Result<LlamaEmbedder, EngineError> {
-        let backend = backend()?;
-        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
-            .map_err(|e| {
-                EngineError::Failed(format!(
-                    "failed to load model: llama.cpp could not load this embedding model ({e})"
-                ))
-            })?;
-        let model = Arc::new(model);
+        let model = load_model(path, "embedding model")?;
         let context_length = (model.n_ctx_train().max(3)) as usize;
         let longest = options.num_ctx.clamp(3, context_length);
         let pack = PACK_TOKENS.min(options.num_batch.max(1));
         let capacity = longest.max(pack);
-        let threads = match options.num_thread {
-            0 => physical_cores(),
-            n => n,
-        } as i32;
+        let threads = threads_of(options);
         let dimensions = match pooling {
             Pooling::Rank => model.n_cls_out().max(1) as usize,
             _ => model.n_embd_out().max(1) as usize,
@@ -85,12 +74,12 @@ impl LlamaEmbedder {
             .ok()
             .and_then(|t| t.to_string().ok());
         let (jobs, receiver) = mpsc::channel::<Job>();
-        let (ready, started) = mpsc::channel::<Result<(), String>>();
-        let thread_model = model.clone();
-        std::thread::Builder::new()
-            .name("rollama-embed".into())
-            .spawn(move || {
-                let params = LlamaContextParams::default()
+        start_model_thread(
+            "rollama-embed",
+            &model,
+            format!("an embedding context of {capacity} tokens"),
+            move || {
+                LlamaContextParams::default()
                     .with_n_ctx(NonZeroU32::new(capacity as u32))
                     .with_n_batch(capacity as u32)
                     .with_n_ubatch(capacity as u32)
@@ -105,31 +94,10 @@ impl LlamaEmbedder {
                         Pooling::Rank => LlamaPoolingType::Rank,
                     })
                     .with_n_threads(threads)
-                    .with_n_threads_batch(threads);
-                let context = match thread_model.new_context(backend, params) {
-                    Ok(context) => context,
-                    Err(e) => {
-                        let _ = ready.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                let _ = ready.send(Ok(()));
-                serve(context, capacity, pack, pooling == Pooling::Mean, receiver);
-            })
-            .map_err(|e| EngineError::Failed(format!("failed to start the model thread: {e}")))?;
-        match started.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(EngineError::Failed(format!(
-                    "failed to load model: llama.cpp could not make an embedding context of {capacity} tokens ({e})"
-                )))
-            }
-            Err(_) => {
-                return Err(EngineError::Failed(
-                    "failed to load model: the model thread stopped".into(),
-                ))
-            }
-        }
+                    .with_n_threads_batch(threads)
+            },
+            move |_, context| serve(context, capacity, pack, pooling == Pooling::Mean, receiver),
+        )?;
         Ok(LlamaEmbedder {
             model,
             jobs: Some(jobs),
@@ -143,18 +111,14 @@ impl LlamaEmbedder {
         self.model.size()
     }
 
-    fn tokens(&self, text: &str, add_special: bool) -> Vec<u32> {
+    /// `text`'s tokens, with the vocabulary's special tokens around them when `add_special`.
+    pub fn tokens(&self, text: &str, add_special: bool) -> Vec<u32> {
         self.model
             .vocab()
             .tokenize(text.as_bytes(), add_special, true)
             .into_iter()
             .map(|t| t.0 as u32)
             .collect()
-    }
-
-    /// `text`'s tokens with the vocabulary's special tokens, and without.
-    pub fn tokenize(&self, text: &str) -> (Vec<u32>, Vec<u32>) {
-        (self.tokens(text, true), self.tokens(text, false))
     }
 
     /// The sequence llama-server scores for (query, document): the model's rerank template

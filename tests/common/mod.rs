@@ -605,3 +605,21 @@ pub fn png(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<
     chunk(&mut out, b"IEND", &[]);
     out
 }
+
+/// The model blob of `name` in the store `models`.
+pub fn model_blob(models: &Path, name: &str) -> PathBuf {
+    let manifest = models.join(format!(
+        "manifests/registry.ollama.ai/library/{name}/latest"
+    ));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    let layer = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["mediaType"] == "application/vnd.ollama.image.model")
+        .unwrap();
+    models
+        .join("blobs")
+        .join(layer["digest"].as_str().unwrap().replace(':', "-"))
+}
