@@ -53,6 +53,7 @@ fn main() {
 /// that crate, after this one.
 fn build_chat_shim() {
     println!("cargo:rerun-if-changed=src/engine/chat_shim.cpp");
+    println!("cargo:rerun-if-changed=src/engine/device_shim.cpp");
     println!("cargo:rerun-if-env-changed=DEP_LLAMA_GGML_CMAKE_DIR");
     let cmake_dir = std::env::var("DEP_LLAMA_GGML_CMAKE_DIR")
         .expect("llama-cpp-sys-2 did not say where it built llama.cpp (DEP_LLAMA_GGML_CMAKE_DIR)");
@@ -70,6 +71,7 @@ fn build_chat_shim() {
     cc::Build::new()
         .cpp(true)
         .file("src/engine/chat_shim.cpp")
+        .file("src/engine/device_shim.cpp")
         .include(source.join("common"))
         .include(source.join("include"))
         .include(source.join("ggml/include"))

@@ -5,6 +5,7 @@
 #
 #   ./install.sh                               build from this checkout and install
 #   ./install.sh --from rollama-…-linux-x86_64.tar.gz   install the prebuilt binary
+#   ./install.sh --from dist/                  the tarball of the flavor this machine can use
 #   cat rollama-….tar.gz | ./install.sh --from -        the same, from standard input
 #   ./install.sh --uninstall [--purge]         remove what an install put there
 #
@@ -17,6 +18,10 @@
 #   --ollama-store[=DIR]  as root: the service serves an existing Ollama store (default
 #                       /usr/share/ollama/.ollama/models), running as that store's owner
 #   --purge             with --uninstall: also delete the service's own models
+#   --gpu cpu|vulkan|cuda  the flavor to install (default: picked by the hardware, as Ollama's
+#                       installer does: cuda with an NVIDIA driver, else vulkan with a Vulkan
+#                       loader, else cpu). From source it is the flavor built (vulkan installs
+#                       its build tools with apt-get; cuda needs the CUDA toolkit's nvcc).
 #   DESTDIR=DIR         install under a scratch root (packaging, tests): files only, no users,
 #                       no systemctl, no model
 #   ROLLAMA_BINARY=PATH  from a checkout: install this already built binary (stripped as a
@@ -43,6 +48,7 @@ purge=0
 model=1
 service=1
 ollama_store=""
+gpu=""
 PREFIX="${PREFIX:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,11 +62,44 @@ while [ $# -gt 0 ]; do
         --no-service) service=0 ;;
         --ollama-store) ollama_store="/usr/share/ollama/.ollama/models" ;;
         --ollama-store=*) ollama_store="${1#--ollama-store=}" ;;
-        -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --gpu) [ $# -ge 2 ] || die "--gpu needs cpu, vulkan or cuda"; gpu="$2"; shift ;;
+        --gpu=*) gpu="${1#--gpu=}" ;;
+        -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
 done
+
+case "$gpu" in
+    "" | cpu | vulkan | cuda) ;;
+    *) die "--gpu $gpu: expected cpu, vulkan or cuda" ;;
+esac
+
+# The library a flavor's binary needs besides glibc: the GPU driver's loader.
+has_library() { # has_library SONAME
+    { command -v ldconfig >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q "$1"; } \
+        || compgen -G "/usr/lib/*/$1" >/dev/null || compgen -G "/usr/lib64/$1" >/dev/null \
+        || compgen -G "/lib/*/$1" >/dev/null
+}
+# The flavor this machine can use, as Ollama's installer picks: an NVIDIA driver → cuda, a
+# Vulkan loader (AMD, Intel, NVIDIA without CUDA) → vulkan, neither → cpu.
+detect_gpu() {
+    if [ -e /proc/driver/nvidia/version ] || has_library libcuda.so.1; then
+        echo cuda
+    elif has_library libvulkan.so.1; then
+        echo vulkan
+    else
+        echo cpu
+    fi
+}
+# The flavor of a release tarball, from its name.
+flavor_of() {
+    case "$(basename "$1")" in
+        *-vulkan.tar.gz) echo vulkan ;;
+        *-cuda.tar.gz) echo cuda ;;
+        *) echo cpu ;;
+    esac
+}
 
 root=0
 [ "$(id -u)" = 0 ] && root=1
@@ -133,8 +172,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ -n "$from" ] && [ -d "$from" ]; then
+    # A directory of release tarballs: the one of the wanted flavor.
+    want="${gpu:-$(detect_gpu)}"
+    pick=""
+    for candidate in "$from"/rollama-*-linux-"$(uname -m)"*.tar.gz; do
+        [ -f "$candidate" ] || continue
+        [ "$(flavor_of "$candidate")" = "$want" ] && pick="$candidate"
+    done
+    if [ -z "$pick" ] && [ -z "$gpu" ] && [ "$want" != cpu ]; then
+        say "no $want tarball in $from; taking the CPU one"
+        want=cpu
+        for candidate in "$from"/rollama-*-linux-"$(uname -m)".tar.gz; do
+            [ -f "$candidate" ] && pick="$candidate"
+        done
+    fi
+    [ -n "$pick" ] || die "no $want tarball for $(uname -m) in $from"
+    from="$pick"
+fi
 if [ -n "$from" ]; then
     started=$SECONDS
+    if [ "$from" != - ]; then
+        flavor="$(flavor_of "$from")"
+        [ -z "$gpu" ] || [ "$gpu" = "$flavor" ] \
+            || die "$from is the $flavor flavor, not $gpu"
+        case "$flavor" in
+            vulkan) has_library libvulkan.so.1 || die "$from needs a Vulkan loader (libvulkan.so.1; Debian/Ubuntu: apt-get install libvulkan1): install it, or use the CPU tarball" ;;
+            cuda) has_library libcuda.so.1 || die "$from needs the NVIDIA driver (libcuda.so.1): install it, or use the CPU or Vulkan tarball" ;;
+        esac
+        say "installing the $flavor flavor ($(basename "$from"))"
+    fi
     if [ "$from" = - ]; then
         cat > "$work/release.tar.gz"
         tarball="$work/release.tar.gz"
@@ -163,12 +230,26 @@ else
     cd "$here"
     built="${ROLLAMA_BINARY:-}"
     if [ -z "$built" ]; then
+        flavor="${gpu:-$(detect_gpu)}"
+        if [ "$flavor" = cuda ] && ! command -v nvcc >/dev/null 2>&1; then
+            [ -z "$gpu" ] || die "building the CUDA flavor needs the CUDA toolkit (nvcc on PATH): install it, or use --gpu vulkan or --gpu cpu"
+            flavor=vulkan
+            say "NVIDIA driver found but no CUDA toolkit (nvcc): building the Vulkan flavor instead"
+        fi
+        say "building the $flavor flavor (--gpu cpu|vulkan|cuda chooses)"
         # cmake, a C++ compiler and libclang, for the llama.cpp engine (apt-get where missing).
         ./scripts/build-deps.sh
+        if [ "$flavor" = vulkan ]; then
+            # glslc, the Vulkan loader and new enough Vulkan headers.
+            VULKAN_SDK="$(./scripts/vulkan-deps.sh)"
+            export VULKAN_SDK
+        fi
+        if [ "$flavor" != cpu ]; then export ROLLAMA_GPU="$flavor"; fi
         # shellcheck source=scripts/cargo-env.sh
         . ./scripts/cargo-env.sh
         say "building rollama (release; the first build takes about 20 minutes)"
-        cargo build --release --locked --bin rollama
+        # shellcheck disable=SC2086
+        cargo build --release --locked --bin rollama $ROLLAMA_FEATURES
         built="$ROLLAMA_BUILD_DIR/rollama"
     fi
     [ -x "$built" ] || die "$built is not an executable"

@@ -175,6 +175,12 @@ fn main() -> Result<(), String> {
             args.gguf.parent().unwrap_or(std::path::Path::new(".")),
         ),
         projector: None,
+        // Wherever the fit puts it, as the server does with no other model loaded.
+        placement: Default::default(),
+        gpu_in_use: Vec::new(),
+        predicted_vram: 0,
+        layers: rollama::engine::gpu::layers(&gguf),
+        require_full: false,
     };
     let engine = Engine::load(kind, &args.gguf, &options, &gguf).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -473,6 +473,59 @@ async fn an_unsupported_architecture_is_refused_and_the_server_keeps_serving() {
     assert_eq!(status, 200);
 }
 
+/// A model whose weights and KV cache would not fit in GPU and host memory together is refused
+/// with Ollama's words before anything is loaded, and the server goes on serving.
+#[tokio::test]
+async fn a_model_larger_than_memory_is_refused_and_the_server_keeps_serving() {
+    use rollama::gguf::Value;
+    let (mut server, _dir) = server_with_model();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.gguf");
+    // A llama shape whose f16 KV cache for 4,096 tokens alone is 2,000 GiB:
+    // 2 (K, V) × 2,000 layers × 64 KV heads × 1,024 per head × 4,096 tokens × 2 bytes.
+    let metadata = [
+        ("general.architecture", Value::String("llama".into())),
+        ("general.file_type", Value::U32(1)),
+        ("llama.block_count", Value::U32(2000)),
+        ("llama.context_length", Value::U32(4096)),
+        ("llama.embedding_length", Value::U32(65536)),
+        ("llama.attention.head_count", Value::U32(64)),
+        ("llama.attention.head_count_kv", Value::U32(64)),
+    ];
+    rollama::gguf::write_test_gguf(
+        std::fs::File::create(&path).unwrap(),
+        &metadata,
+        &[("token_embd.weight", 1, vec![4, 4])],
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("Modelfile"), "FROM ./huge.gguf\n").unwrap();
+    let modelfile = dir.path().join("Modelfile");
+    let output = server.run(&["create", "huge", "-f", modelfile.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for path in ["/api/generate", "/api/chat"] {
+        let (status, body) = post(
+            &server,
+            path,
+            json!({"model": "huge", "prompt": "hi", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("model requires more system memory (2000.0 GiB) than is available ("),
+            "{error}"
+        );
+    }
+    assert!(server.is_running());
+    let (status, _) = post(
+        &server,
+        "/api/generate",
+        json!({"model": "smol", "prompt": "Hi", "stream": false, "options": {"num_predict": 2}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn a_default_model_serves_requests_without_one() {
     let server = Server::start_with_env(&[("ROLLAMA_DEFAULT_MODEL", "smol")]);

@@ -20,7 +20,10 @@ class Rollama < Formula
   def install
     # A source tarball has no .git: the commit `rollama -v` names (release.sh fills it in).
     ENV["ROLLAMA_GIT_COMMIT"] = "unknown" unless build.head?
-    system "cargo", "install", *std_cargo_args
+    # Apple Silicon: llama.cpp's Metal backend (the GPU Ollama uses there); Intel Macs run on
+    # the CPU, as Ollama does.
+    features = Hardware::CPU.arm? ? ["--features", "metal"] : []
+    system "cargo", "install", *features, *std_cargo_args
     bash_completion.install "completions/rollama.bash" => "rollama"
     zsh_completion.install "completions/_rollama"
     fish_completion.install "completions/rollama.fish"

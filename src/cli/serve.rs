@@ -95,6 +95,42 @@ pub async fn serve() -> Result<()> {
         crate::OLLAMA_VERSION
     );
     eprintln!("build: {}", crate::BUILD_INFO);
+    log_inference_compute();
     server.await?;
     Ok(())
+}
+
+/// One line per device models run on, as Ollama's "inference compute" lines: each GPU ggml
+/// found (after the `*_VISIBLE_DEVICES` variables), or the CPU when there is none.
+fn log_inference_compute() {
+    use crate::engine::gpu;
+    let devices = gpu::devices();
+    for device in &devices {
+        eprintln!(
+            "inference compute: id={} library={} name={} description=\"{}\" type={} total=\"{}\" available=\"{}\"",
+            device.index,
+            device.library,
+            device.name,
+            device.description,
+            if device.integrated { "iGPU" } else { "discrete" },
+            gpu::gib(device.total),
+            gpu::gib(device.free)
+        );
+    }
+    if devices.is_empty() {
+        let total = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map(|kb| kb * 1024)
+            .unwrap_or(0);
+        eprintln!(
+            "inference compute: id=cpu library=cpu name=cpu description=cpu type=\"\" total=\"{}\" available=\"{}\"",
+            gpu::gib(total),
+            gpu::gib(crate::memory::available().unwrap_or(0))
+        );
+    }
 }

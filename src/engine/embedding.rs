@@ -158,6 +158,14 @@ impl Embedder {
         match self.inner {}
     }
 
+    /// What the model holds on GPUs.
+    pub fn footprint(&self) -> super::gpu::Footprint {
+        #[cfg(feature = "llamacpp")]
+        return self.inner.footprint.clone();
+        #[cfg(not(feature = "llamacpp"))]
+        match self.inner {}
+    }
+
     /// Token ids of each input, with the vocabulary's special tokens, each at most `limit`
     /// tokens (never more than the model's context). Over-long inputs are cut when
     /// `truncate`, else refused.

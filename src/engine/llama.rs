@@ -23,6 +23,7 @@
 //! bring their format's grammar for tool calls.
 
 use super::chat::{ChatParser, ChatTemplates};
+use super::gpu::{self, Footprint};
 use super::image::{is_image_token, Image};
 use super::sampler::{Constraint, Sampler};
 use super::vision::{ImageUnit, Vision};
@@ -38,7 +39,6 @@ use llama_cpp_2::context::session::{LlamaStateSeqFlags, SeqState};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::data::LlamaTokenData;
@@ -169,7 +169,8 @@ pub(super) fn backend() -> Result<&'static LlamaBackend, EngineError> {
     BACKEND
         .get_or_init(|| {
             let mut backend = LlamaBackend::init().map_err(|e| e.to_string())?;
-            if !crate::env::bool_var(ENGINE_LOG, false) {
+            let logging = crate::env::bool_var(ENGINE_LOG, false);
+            if !logging {
                 backend.void_logs();
                 // mtmd (images) and ggml log through their own hooks.
                 llama_cpp_2::send_logs_to_tracing(
@@ -177,15 +178,26 @@ pub(super) fn backend() -> Result<&'static LlamaBackend, EngineError> {
                 );
                 super::chat::silence_log();
             }
+            // llama.cpp's and ggml's lines go to device_shim.cpp, which keeps a load's buffer
+            // sizes (where the model went) and drops the rest unless the engine log is on.
+            gpu::install_log(logging);
             Ok(backend)
         })
         .as_ref()
         .map_err(|e| EngineError::Failed(format!("llama.cpp did not start: {e}")))
 }
 
-/// The GGUF at `path` loaded by llama.cpp; `what` names it in the error.
-pub(super) fn load_model(path: &Path, what: &str) -> Result<Arc<LlamaModel>, EngineError> {
-    LlamaModel::load_from_file(backend()?, path, &LlamaModelParams::default())
+/// The GGUF at `path` loaded by llama.cpp, on the GPUs as Ollama would place it
+/// ([`gpu::model_params`]) for a context made with `context`; `what` names it in the error.
+pub(super) fn load_model(
+    path: &Path,
+    what: &str,
+    options: &LoadOptions,
+    mut context: LlamaContextParams,
+) -> Result<Arc<LlamaModel>, EngineError> {
+    let backend = backend()?;
+    let params = gpu::model_params(path, options, gpu::settings(), &mut context)?;
+    LlamaModel::load_from_file(backend, path, &params)
         .map(Arc::new)
         .map_err(|e| {
             EngineError::Failed(format!(
@@ -265,6 +277,8 @@ pub struct LlamaEngine {
     pub path: PathBuf,
     /// Bytes of the KV cache allocated for all sequences.
     pub kv_bytes: u64,
+    /// What the model holds on GPUs and in host memory.
+    pub footprint: Footprint,
     jobs: Option<std_mpsc::Sender<Job>>,
     chat_template: Option<String>,
     /// The chat template as llama.cpp's chat code parsed it (None: no template, or one that
@@ -314,17 +328,42 @@ impl LlamaEngine {
         if !supports_architecture(architecture) {
             return Err(unsupported_architecture(architecture, "(llama.cpp)"));
         }
-        let model = load_model(path, &format!("{architecture} model"))?;
         let num_parallel = options.num_parallel.max(1);
         let num_ctx = options.num_ctx.max(16);
         let threads = threads_of(options);
+        let num_batch = options.num_batch.clamp(1, num_ctx);
+        let total_ctx = (num_ctx * num_parallel) as u32;
+        let context_params = move || {
+            gpu::cache_settings(
+                LlamaContextParams::default()
+                    .with_n_ctx(NonZeroU32::new(total_ctx))
+                    .with_n_batch(num_batch as u32)
+                    .with_n_ubatch(num_batch as u32)
+                    .with_n_seq_max(num_parallel as u32)
+                    .with_kv_unified(true)
+                    .with_n_threads(threads)
+                    .with_n_threads_batch(threads),
+                gpu::settings(),
+            )
+        };
+        let (loaded, log) = gpu::capture_log(|| {
+            let model = load_model(
+                path,
+                &format!("{architecture} model"),
+                options,
+                context_params(),
+            )?;
+            let (jobs, receiver) = std_mpsc::channel::<Job>();
+            Ok::<_, EngineError>((model, jobs, receiver))
+        });
+        let (model, jobs, receiver) = loaded?;
+        let on_gpu = gpu::footprint(&log, path);
+        let whole = on_gpu.layers > 0 && on_gpu.gpu_layers >= on_gpu.layers;
         let vision = match &options.projector {
-            Some(projector) => Some(Arc::new(Vision::load(projector, &model, threads)?)),
+            Some(projector) => Some(Arc::new(Vision::load(projector, &model, threads, whole)?)),
             None => None,
         };
         let thread_vision = vision.clone();
-        let num_batch = options.num_batch.clamp(1, num_ctx);
-        let total_ctx = (num_ctx * num_parallel) as u32;
         let vocab = model.vocab();
         let n_vocab = model.n_vocab().max(0) as u32;
         let piece = |token: LlamaToken| {
@@ -347,28 +386,23 @@ impl LlamaEngine {
             * u64::from(model.n_head_kv())
             * head_dim
             * u64::from(total_ctx);
-        let (jobs, receiver) = std_mpsc::channel::<Job>();
-        start_model_thread(
-            "rollama-llama",
-            &model,
-            format!("a context of {total_ctx} tokens"),
-            move || {
-                LlamaContextParams::default()
-                    .with_n_ctx(NonZeroU32::new(total_ctx))
-                    .with_n_batch(num_batch as u32)
-                    .with_n_ubatch(num_batch as u32)
-                    .with_n_seq_max(num_parallel as u32)
-                    .with_kv_unified(true)
-                    .with_n_threads(threads)
-                    .with_n_threads_batch(threads)
-            },
-            move |model, context| {
-                Runner::new(model, context, num_parallel, num_ctx, num_batch)
-                    .with_vision(thread_vision)
-                    .run(receiver)
-            },
-        )?;
+        let (started, context_log) = gpu::capture_log(|| {
+            start_model_thread(
+                "rollama-llama",
+                &model,
+                format!("a context of {total_ctx} tokens"),
+                context_params,
+                move |model, context| {
+                    Runner::new(model, context, num_parallel, num_ctx, num_batch)
+                        .with_vision(thread_vision)
+                        .run(receiver)
+                },
+            )
+        });
+        started?;
+        let footprint = gpu::footprint(&(log + &context_log), path);
         Ok(LlamaEngine {
+            footprint,
             chat_template,
             templates,
             model,

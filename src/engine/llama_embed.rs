@@ -16,6 +16,7 @@
 //! kernel, whose rounding differs by ~1e-4).
 
 use super::embedding::{Pair, Pooling};
+use super::gpu::{self, Footprint};
 use super::llama::{load_model, start_model_thread, threads_of};
 use super::{EngineError, LoadOptions};
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
@@ -46,6 +47,8 @@ struct Job {
 
 pub(super) struct LlamaEmbedder {
     model: Arc<LlamaModel>,
+    /// What the model holds on GPUs and in host memory.
+    pub footprint: Footprint,
     jobs: Option<mpsc::Sender<Job>>,
     pub context_length: usize,
     pub dimensions: usize,
@@ -59,26 +62,12 @@ impl LlamaEmbedder {
         options: &LoadOptions,
         pooling: Pooling,
     ) -> Result<LlamaEmbedder, EngineError> {
-        let model = load_model(path, "embedding model")?;
-        let context_length = (model.n_ctx_train().max(3)) as usize;
-        let longest = options.num_ctx.clamp(3, context_length);
-        let pack = PACK_TOKENS.min(options.num_batch.max(1));
-        let capacity = longest.max(pack);
+        // The context is sized by the model's trained context, known once it is loaded; the
+        // fit measures one of `num_ctx` tokens (what a request may hold at most).
         let threads = threads_of(options);
-        let dimensions = match pooling {
-            Pooling::Rank => model.n_cls_out().max(1) as usize,
-            _ => model.n_embd_out().max(1) as usize,
-        };
-        let rerank_template = model
-            .chat_template(Some("rerank"))
-            .ok()
-            .and_then(|t| t.to_string().ok());
-        let (jobs, receiver) = mpsc::channel::<Job>();
-        start_model_thread(
-            "rollama-embed",
-            &model,
-            format!("an embedding context of {capacity} tokens"),
-            move || {
+        let pack = PACK_TOKENS.min(options.num_batch.max(1));
+        let context_params = move |capacity: usize| {
+            gpu::cache_settings(
                 LlamaContextParams::default()
                     .with_n_ctx(NonZeroU32::new(capacity as u32))
                     .with_n_batch(capacity as u32)
@@ -94,11 +83,46 @@ impl LlamaEmbedder {
                         Pooling::Rank => LlamaPoolingType::Rank,
                     })
                     .with_n_threads(threads)
-                    .with_n_threads_batch(threads)
-            },
-            move |_, context| serve(context, capacity, pack, pooling == Pooling::Mean, receiver),
-        )?;
+                    .with_n_threads_batch(threads),
+                gpu::settings(),
+            )
+        };
+        let (model, log) = gpu::capture_log(|| {
+            load_model(
+                path,
+                "embedding model",
+                options,
+                context_params(options.num_ctx.max(pack).max(3)),
+            )
+        });
+        let model = model?;
+        let context_length = (model.n_ctx_train().max(3)) as usize;
+        let longest = options.num_ctx.clamp(3, context_length);
+        let capacity = longest.max(pack);
+        let dimensions = match pooling {
+            Pooling::Rank => model.n_cls_out().max(1) as usize,
+            _ => model.n_embd_out().max(1) as usize,
+        };
+        let rerank_template = model
+            .chat_template(Some("rerank"))
+            .ok()
+            .and_then(|t| t.to_string().ok());
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let (started, context_log) = gpu::capture_log(|| {
+            start_model_thread(
+                "rollama-embed",
+                &model,
+                format!("an embedding context of {capacity} tokens"),
+                move || context_params(capacity),
+                move |_, context| {
+                    serve(context, capacity, pack, pooling == Pooling::Mean, receiver)
+                },
+            )
+        });
+        started?;
+        let footprint = gpu::footprint(&(log + &context_log), path);
         Ok(LlamaEmbedder {
+            footprint,
             model,
             jobs: Some(jobs),
             context_length,
@@ -108,7 +132,10 @@ impl LlamaEmbedder {
     }
 
     pub fn memory_size(&self) -> u64 {
-        self.model.size()
+        match self.footprint.size() {
+            0 => self.model.size(),
+            measured => measured,
+        }
     }
 
     /// `text`'s tokens, with the vocabulary's special tokens around them when `add_special`.

@@ -13,6 +13,7 @@
 #[cfg(feature = "llamacpp")]
 pub mod chat;
 pub mod embedding;
+pub mod gpu;
 pub mod grammar;
 pub mod image;
 #[cfg(feature = "llamacpp")]
@@ -100,6 +101,17 @@ pub struct LoadOptions {
     pub derived_dir: std::path::PathBuf,
     /// The vision projector (mmproj GGUF) loaded beside the text model, if the model has one.
     pub projector: Option<PathBuf>,
+    /// Where the request wants the model (`num_gpu`, `main_gpu`).
+    pub placement: gpu::Placement,
+    /// Bytes rollama's other loaded models hold per GPU (by ggml device name).
+    pub gpu_in_use: Vec<(String, u64)>,
+    /// [`gpu::predict`] for this model and context: what it would need on GPUs.
+    pub predicted_vram: u64,
+    /// The model's layers as llama.cpp offloads them: its blocks and the output layer.
+    pub layers: u32,
+    /// Fail with [`EngineError::NotWhollyOnGpu`] rather than load part of the model on the
+    /// CPU (other models hold GPU memory that could be freed).
+    pub require_full: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -110,6 +122,10 @@ pub enum EngineError {
     /// Loading failed or mistralrs panicked → 500.
     #[error("{0}")]
     Failed(String),
+    /// The model would not go wholly onto the GPUs, and the load asked that it should
+    /// ([`LoadOptions::require_full`]): the scheduler makes room and tries again.
+    #[error("unable to load full model on GPU")]
+    NotWhollyOnGpu,
 }
 
 /// Facts about a loaded model the server needs for prompts and limits.
@@ -506,7 +522,18 @@ impl Engine {
         let file = std::fs::metadata(self.weights_path())
             .map(|m| m.len())
             .unwrap_or(0);
-        each_engine!(&self.backend, engine => file + engine.kv_bytes, _ => file)
+        each_engine!(&self.backend,
+            engine => match engine.footprint.size() {
+                0 => file + engine.kv_bytes,
+                measured => measured,
+            },
+            _ => file
+        )
+    }
+
+    /// What the model holds on GPUs (nothing for mistralrs, which runs on the CPU here).
+    pub fn footprint(&self) -> gpu::Footprint {
+        each_engine!(&self.backend, engine => engine.footprint.clone(), _ => gpu::Footprint::default())
     }
 
     /// Token ids of `text`, with the model's BOS in front when it wants one.

@@ -57,9 +57,15 @@ impl ImageUnit {
 }
 
 impl Vision {
-    /// Loads the projector at `path` for `model`. A projector mtmd cannot load (an unknown
-    /// projector type, a width that does not match the model's) is an error naming it.
-    pub fn load(path: &Path, model: &LlamaModel, threads: i32) -> Result<Vision, EngineError> {
+    /// Loads the projector at `path` for `model`, on the GPU when `use_gpu` (as Ollama, only
+    /// beside a text model that went wholly to the GPU). A projector mtmd cannot load (an
+    /// unknown projector type, a width that does not match the model's) is an error naming it.
+    pub fn load(
+        path: &Path,
+        model: &LlamaModel,
+        threads: i32,
+        use_gpu: bool,
+    ) -> Result<Vision, EngineError> {
         let projector_type = crate::gguf::Gguf::open(path)
             .ok()
             .and_then(|g| g.get("clip.projector_type")?.as_str().map(str::to_string))
@@ -71,7 +77,7 @@ impl Vision {
             ))
         })?;
         let params = MtmdContextParams {
-            use_gpu: false,
+            use_gpu,
             print_timings: false,
             n_threads: threads,
             media_marker: CString::new(super::image::marker()).expect("no NUL in the marker"),

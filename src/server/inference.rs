@@ -9,6 +9,7 @@ use super::routes::models::{parse_name, ModelView};
 use super::scheduler::{Lease, LoadRequest};
 use super::thinking::{Parser, Think};
 use super::{AppState, CachedModel};
+use crate::engine::gpu::Placement;
 use crate::engine::sampler::TokenLogprob;
 use crate::engine::{
     ChatMessage, Event, GenerateRequest, ParsedReply, ReplyParser, RUNNER_STOPPED,
@@ -213,6 +214,7 @@ impl Target {
             num_ctx: options.num_ctx,
             num_batch: options.num_batch,
             num_thread: options.num_thread.max(0) as usize,
+            placement: Placement::from_options(options.num_gpu, options.main_gpu),
             keep_alive,
         })
     }

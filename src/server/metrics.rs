@@ -3,6 +3,7 @@
 //! model load times, loaded models, queued requests, how long requests waited for a slot and
 //! how many left while waiting. One registry per process.
 
+use crate::engine::gpu::Device;
 use actix_web::{web, HttpResponse};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -20,6 +21,12 @@ pub struct RequestLabels {
     /// label set; `unmatched` for unknown paths.
     pub route: String,
     pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeviceLabels {
+    /// ggml's device name (`Vulkan0`, `CUDA0`).
+    pub device: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,6 +50,9 @@ pub struct Metrics {
     queue_abandoned: Counter,
     loaded_models: Gauge,
     queued_requests: Gauge,
+    gpu_total: Family<DeviceLabels, Gauge>,
+    gpu_free: Family<DeviceLabels, Gauge>,
+    gpu_models: Family<DeviceLabels, Gauge>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -130,7 +140,28 @@ impl Metrics {
             "Requests waiting for a model to load or for a free slot now",
             queued_requests.clone(),
         );
+        let gpu_total = Family::<DeviceLabels, Gauge>::default();
+        registry.register(
+            "gpu_memory_total_bytes",
+            "Memory of each GPU, as its driver reports it",
+            gpu_total.clone(),
+        );
+        let gpu_free = Family::<DeviceLabels, Gauge>::default();
+        registry.register(
+            "gpu_memory_free_bytes",
+            "Free memory of each GPU, as its driver reports it now (ggml's device memory query)",
+            gpu_free.clone(),
+        );
+        let gpu_models = Family::<DeviceLabels, Gauge>::default();
+        registry.register(
+            "gpu_memory_models_bytes",
+            "Memory the loaded models hold on each GPU (llama.cpp's buffers: weights, KV cache, compute)",
+            gpu_models.clone(),
+        );
         Metrics {
+            gpu_total,
+            gpu_free,
+            gpu_models,
             registry,
             requests,
             prompt_tokens,
@@ -215,9 +246,19 @@ impl Metrics {
         self.queue_abandoned.inc();
     }
 
-    fn encode(&self, loaded: usize, queued: usize) -> String {
+    fn encode(&self, loaded: usize, queued: usize, gpus: &[(Device, u64)]) -> String {
         self.loaded_models.set(loaded as i64);
         self.queued_requests.set(queued as i64);
+        for (device, models) in gpus {
+            let labels = DeviceLabels {
+                device: device.name.clone(),
+            };
+            self.gpu_total
+                .get_or_create(&labels)
+                .set(device.total as i64);
+            self.gpu_free.get_or_create(&labels).set(device.free as i64);
+            self.gpu_models.get_or_create(&labels).set(*models as i64);
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -234,9 +275,10 @@ pub fn metrics() -> &'static Metrics {
 pub async fn scrape(state: web::Data<super::AppState>) -> HttpResponse {
     let loaded = state.scheduler.loaded().len();
     let queued = state.scheduler.queued();
+    let gpus = state.scheduler.gpu_memory();
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(metrics().encode(loaded, queued))
+        .body(metrics().encode(loaded, queued, &gpus))
 }
 
 #[cfg(test)]
@@ -261,7 +303,7 @@ mod tests {
         metrics.generation_started("smol");
         metrics.queue_wait(Duration::from_millis(20));
         metrics.queue_abandoned();
-        let text = metrics.encode(1, 0);
+        let text = metrics.encode(1, 0, &[]);
         assert!(
             text.contains(
                 "rollama_http_requests_total{method=\"POST\",route=\"/api/chat\",status=\"200\"} 2"

@@ -16,6 +16,10 @@ pub struct Options {
     /// -1 = until a stop; -2 = fill the context.
     pub num_predict: i64,
     pub num_thread: i64,
+    /// Layers to offload to GPUs; -1 (the default): as many as fit.
+    pub num_gpu: i64,
+    /// The GPU that takes the whole model, when set.
+    pub main_gpu: Option<i64>,
     /// Prompt tokens evaluated per step (llama.cpp's batch size).
     pub num_batch: usize,
     pub stop: Vec<String>,
@@ -55,6 +59,8 @@ impl Options {
             num_keep: 4,
             num_predict: -1,
             num_thread: 0,
+            num_gpu: -1,
+            main_gpu: None,
             num_batch: 512,
             stop: Vec::new(),
             sampling: SamplingOptions::default(),
@@ -120,6 +126,8 @@ impl Options {
             "num_keep" => self.num_keep = n.max(0) as usize,
             "num_predict" => self.num_predict = n,
             "num_thread" => self.num_thread = n,
+            "num_gpu" => self.num_gpu = n,
+            "main_gpu" => self.main_gpu = Some(n),
             "num_batch" => self.num_batch = n.clamp(1, 1 << 16) as usize,
             "seed" => self.sampling.seed = (n >= 0).then_some(n as u64),
             "top_k" => self.sampling.top_k = n,

@@ -222,7 +222,7 @@ async fn tokenize_go(
 fn engine_error(e: crate::engine::EngineError) -> ApiError {
     match e {
         crate::engine::EngineError::Unsupported(message) => ApiError::bad_request(message),
-        crate::engine::EngineError::Failed(message) => ApiError::internal(message),
+        other => ApiError::internal(other.to_string()),
     }
 }
 

@@ -9,6 +9,7 @@
 
 use super::error::ApiError;
 use super::keep_alive::KeepAlive;
+use crate::engine::gpu::{self, Footprint, Placement};
 use crate::engine::{Embedder, Engine, EngineError, EngineKind, LoadOptions, WeightsGone};
 use crate::gguf::Gguf;
 use crate::ollama_layout;
@@ -40,13 +41,15 @@ pub struct LoadRequest {
     pub num_ctx: usize,
     pub num_batch: usize,
     pub num_thread: usize,
+    /// `num_gpu` and `main_gpu`.
+    pub placement: Placement,
     pub keep_alive: KeepAlive,
 }
 
 /// What a loaded model runs on: a text engine, or llama.cpp with embeddings on for a model
 /// that pools (embedding and reranking models, whichever engine runs text).
 enum Loaded {
-    Text(Engine),
+    Text(Box<Engine>),
     Embedding(Arc<Embedder>),
 }
 
@@ -56,9 +59,12 @@ pub struct Runner {
     pub digest: Digest,
     pub details: Value,
     pub size: u64,
+    /// What the model holds on GPUs (`size_vram`).
+    pub footprint: Footprint,
     pub num_ctx: usize,
     num_batch: usize,
     num_thread: usize,
+    placement: Placement,
     /// The projector layer it was loaded with (two models may share a text blob but not it).
     projector: Option<PathBuf>,
     model: Loaded,
@@ -83,11 +89,13 @@ impl Runner {
             self.num_batch,
             self.num_thread,
             &self.projector,
+            self.placement,
         ) == (
             request.num_ctx,
             request.num_batch,
             request.num_thread,
             &request.projector,
+            request.placement,
         )
     }
 
@@ -425,9 +433,48 @@ impl Scheduler {
             self.wait_idle(&runner).await;
             self.remove(&runner);
         }
+        let (predicted, layers) = self.predict(request).await?;
         self.make_room().await;
+        // Ollama's rule for GPUs: while other models hold GPU memory, a model that the fit
+        // would not put wholly on the GPUs beside them makes the least recently used idle one
+        // unload first (waiting for a busy one), then tries again; with none left it loads
+        // with whatever part fits. Not for an explicit `num_gpu`.
+        loop {
+            let (victim, any) = if request.placement.num_gpu.is_none() {
+                self.gpu_victim()
+            } else {
+                (None, false)
+            };
+            match self.load_with(request, predicted, layers, any).await {
+                Err(LoadFailure::NotWhollyOnGpu) => match victim {
+                    Some(runner) => self.evict_for_gpu(runner, &request.name).await,
+                    // Every model on a GPU is busy: wait until one is idle, then fit again.
+                    None => {
+                        while let (None, true) = self.gpu_victim() {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                },
+                Err(LoadFailure::Api(e)) => return Err(e),
+                Ok(runner) => return Ok(runner),
+            }
+        }
+    }
+
+    async fn load_with(
+        &self,
+        request: &LoadRequest,
+        predicted: u64,
+        layers: u32,
+        require_full: bool,
+    ) -> Result<Arc<Runner>, LoadFailure> {
         let blob = request.blob.clone();
         let options = LoadOptions {
+            placement: request.placement,
+            gpu_in_use: self.gpu_in_use(),
+            predicted_vram: predicted,
+            layers,
+            require_full,
             blob_digest: request.blob_digest,
             num_ctx: request.num_ctx,
             num_parallel: self.inner.num_parallel,
@@ -441,60 +488,65 @@ impl Scheduler {
         };
         let kind = self.inner.engine;
         let loading = Instant::now();
-        let loaded = tokio::task::spawn_blocking(move || -> Result<(Loaded, u64), EngineError> {
-            let mut options = options;
-            let source = blob;
-            let source_gguf =
-                Gguf::open(&source).map_err(|e| EngineError::Failed(e.to_string()))?;
-            let translated = ollama_layout::prepare(
-                &source,
-                &options.blob_digest,
-                &source_gguf,
-                &options.derived_dir,
-            );
-            let translated = match translated {
-                Ok(translated) => translated,
-                Err(e @ ollama_layout::TranslateError::Incomplete { .. }) => {
-                    return Err(EngineError::Unsupported(e.to_string()))
-                }
-                Err(e) => return Err(EngineError::Failed(e.to_string())),
-            };
-            // A vision tower inside the blob (Ollama's own layout) becomes a projector of
-            // its own for llama.cpp's mtmd, unless the model has a projector layer.
-            if options.projector.is_none() && kind == EngineKind::LlamaCpp {
-                let embedded = ollama_layout::projector(
+        let loaded = tokio::task::spawn_blocking(
+            move || -> Result<(Loaded, u64, Footprint), EngineError> {
+                let mut options = options;
+                let source = blob;
+                let source_gguf =
+                    Gguf::open(&source).map_err(|e| EngineError::Failed(e.to_string()))?;
+                let translated = ollama_layout::prepare(
                     &source,
                     &options.blob_digest,
                     &source_gguf,
                     &options.derived_dir,
                 );
-                options.projector = match embedded {
-                    Ok(found) => found.map(|t| t.path),
+                let translated = match translated {
+                    Ok(translated) => translated,
                     Err(e @ ollama_layout::TranslateError::Incomplete { .. }) => {
                         return Err(EngineError::Unsupported(e.to_string()))
                     }
                     Err(e) => return Err(EngineError::Failed(e.to_string())),
                 };
-            }
-            let (blob, gguf) = match translated {
-                Some(translated) => (translated.path, translated.gguf),
-                None => (source, source_gguf),
-            };
-            if crate::engine::embedding::pooling_of(&gguf).is_some() {
-                let embedder = Embedder::load(&blob, &options, &gguf)?;
-                let size = embedder.memory_size();
-                Ok((Loaded::Embedding(Arc::new(embedder)), size))
-            } else {
-                let engine = Engine::load(kind, &blob, &options, &gguf)?;
-                let size = engine.memory_size();
-                Ok((Loaded::Text(engine), size))
-            }
-        })
+                // A vision tower inside the blob (Ollama's own layout) becomes a projector of
+                // its own for llama.cpp's mtmd, unless the model has a projector layer.
+                if options.projector.is_none() && kind == EngineKind::LlamaCpp {
+                    let embedded = ollama_layout::projector(
+                        &source,
+                        &options.blob_digest,
+                        &source_gguf,
+                        &options.derived_dir,
+                    );
+                    options.projector = match embedded {
+                        Ok(found) => found.map(|t| t.path),
+                        Err(e @ ollama_layout::TranslateError::Incomplete { .. }) => {
+                            return Err(EngineError::Unsupported(e.to_string()))
+                        }
+                        Err(e) => return Err(EngineError::Failed(e.to_string())),
+                    };
+                }
+                let (blob, gguf) = match translated {
+                    Some(translated) => (translated.path, translated.gguf),
+                    None => (source, source_gguf),
+                };
+                if crate::engine::embedding::pooling_of(&gguf).is_some() {
+                    let embedder = Embedder::load(&blob, &options, &gguf)?;
+                    let size = embedder.memory_size();
+                    let footprint = embedder.footprint();
+                    Ok((Loaded::Embedding(Arc::new(embedder)), size, footprint))
+                } else {
+                    let engine = Engine::load(kind, &blob, &options, &gguf)?;
+                    let size = engine.memory_size();
+                    let footprint = engine.footprint();
+                    Ok((Loaded::Text(Box::new(engine)), size, footprint))
+                }
+            },
+        )
         .await
-        .map_err(|_| ApiError::internal("model load crashed"))?;
-        let (model, size) = loaded.map_err(|e| match e {
-            EngineError::Unsupported(m) => ApiError::BadRequest(m),
-            EngineError::Failed(m) => ApiError::Internal(m),
+        .map_err(|_| LoadFailure::Api(ApiError::internal("model load crashed")))?;
+        let (model, size, footprint) = loaded.map_err(|e| match e {
+            EngineError::Unsupported(m) => LoadFailure::Api(ApiError::BadRequest(m)),
+            EngineError::Failed(m) => LoadFailure::Api(ApiError::Internal(m)),
+            EngineError::NotWhollyOnGpu => LoadFailure::NotWhollyOnGpu,
         })?;
         super::metrics::metrics().model_loaded(loading.elapsed());
         let runner = Arc::new(Runner {
@@ -502,9 +554,11 @@ impl Scheduler {
             digest: request.digest,
             details: request.details.clone(),
             size,
+            footprint,
             num_ctx: request.num_ctx,
             num_batch: request.num_batch,
             num_thread: request.num_thread,
+            placement: request.placement,
             projector: request.projector.clone(),
             model,
             blob_digest: request.blob_digest,
@@ -536,6 +590,120 @@ impl Scheduler {
         }
     }
 
+    /// Each GPU with the bytes the loaded models hold on it (for `/metrics`).
+    pub fn gpu_memory(&self) -> Vec<(gpu::Device, u64)> {
+        let in_use = self.gpu_in_use();
+        gpu::devices()
+            .into_iter()
+            .map(|device| {
+                let used = in_use
+                    .iter()
+                    .filter(|(name, _)| *name == device.name)
+                    .map(|(_, b)| *b)
+                    .sum();
+                (device, used)
+            })
+            .collect()
+    }
+
+    /// Bytes the loaded models hold per GPU (by ggml device name).
+    fn gpu_in_use(&self) -> Vec<(String, u64)> {
+        let mut in_use: Vec<(String, u64)> = Vec::new();
+        for runner in self.loaded() {
+            for (name, bytes) in &runner.footprint.devices {
+                match in_use.iter_mut().find(|(n, _)| n == name) {
+                    Some(entry) => entry.1 += bytes,
+                    None => in_use.push((name.clone(), *bytes)),
+                }
+            }
+        }
+        in_use
+    }
+
+    /// What the model would need ([`gpu::predict`]); refuses, with Ollama's words, a model
+    /// that fits neither on the GPUs nor in host memory nor both together.
+    /// Also returns the model's layer count (its blocks and the output layer).
+    async fn predict(&self, request: &LoadRequest) -> Result<(u64, u32), ApiError> {
+        let blob = request.blob.clone();
+        let context = (request.num_ctx * self.inner.num_parallel.max(1)) as u64;
+        let (predicted, layers) = tokio::task::spawn_blocking(move || {
+            let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
+            Gguf::open(&blob)
+                .map(|gguf| (gpu::predict(size, &gguf, context), gpu::layers(&gguf)))
+                .unwrap_or((size, 0))
+        })
+        .await
+        .map_err(|_| ApiError::internal("model load crashed"))?;
+        let on_gpus = if request.placement.num_gpu == Some(0) {
+            0
+        } else {
+            self.gpu_room(&self.gpu_in_use())
+        };
+        let host = crate::memory::available();
+        if let Some(host) = host {
+            if predicted > on_gpus.saturating_add(host) {
+                return Err(ApiError::BadRequest(format!(
+                    "model requires more system memory ({}) than is available ({})",
+                    gpu::gib(predicted.saturating_sub(on_gpus)),
+                    gpu::gib(host)
+                )));
+            }
+        }
+        Ok((predicted, layers))
+    }
+
+    /// Free GPU memory for a new model: each GPU's, less what loaded models hold and
+    /// `OLLAMA_GPU_OVERHEAD`.
+    fn gpu_room(&self, in_use: &[(String, u64)]) -> u64 {
+        let overhead = gpu::settings().overhead;
+        gpu::devices()
+            .iter()
+            .map(|device| {
+                let used = in_use
+                    .iter()
+                    .filter(|(name, _)| *name == device.name)
+                    .map(|(_, b)| *b)
+                    .sum();
+                gpu::available(device, used).saturating_sub(overhead)
+            })
+            .sum()
+    }
+
+    /// The least recently used idle model holding GPU memory, to unload for a model that
+    /// would not fit on the GPUs beside it. None with Some(true) when only busy ones hold GPU
+    /// memory (wait for one), None with Some(false) when no model does.
+    fn gpu_victim(&self) -> (Option<Arc<Runner>>, bool) {
+        let on_gpus: Vec<Arc<Runner>> = self
+            .loaded()
+            .into_iter()
+            .filter(|r| r.footprint.vram() > 0)
+            .collect();
+        let any = !on_gpus.is_empty();
+        let victim = on_gpus.into_iter().filter(|r| r.is_idle()).min_by_key(|r| {
+            r.state
+                .lock()
+                .map(|s| s.last_used)
+                .unwrap_or_else(|_| Instant::now())
+        });
+        (victim, any)
+    }
+
+    /// Unloads `runner` to make room on the GPUs, and waits until its weights are freed (the
+    /// driver's free memory counts then).
+    async fn evict_for_gpu(&self, runner: Arc<Runner>, name: &str) {
+        eprintln!(
+            "unloading {} to make room on the GPU for {name}",
+            runner.name
+        );
+        let freed = runner.weights_watch();
+        self.remove(&runner);
+        drop(runner);
+        let since = Instant::now();
+        while !freed.is_gone() && since.elapsed() < WEIGHTS_FREED_WITHIN {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Evicts the least recently used idle model while at the limit, waiting for one to
     /// become idle if all are busy.
     async fn make_room(&self) {
@@ -562,6 +730,14 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// Why a load did not give a runner.
+enum LoadFailure {
+    /// The fit would not put the model wholly on the GPUs (only asked for while other
+    /// models hold GPU memory).
+    NotWhollyOnGpu,
+    Api(ApiError),
 }
 
 /// A request waiting for its model and a slot; dropped before it is settled (its client

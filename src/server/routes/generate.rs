@@ -145,7 +145,7 @@ pub async fn generate(
             .await
             .map_err(|e| match e {
                 crate::engine::EngineError::Unsupported(m) => ApiError::BadRequest(m),
-                crate::engine::EngineError::Failed(m) => ApiError::Internal(m),
+                other => ApiError::internal(other.to_string()),
             })?
     } else {
         let template = if request.template.is_empty() {

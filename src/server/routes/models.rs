@@ -536,7 +536,7 @@ pub async fn delete(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// Loaded models, as Ollama lists them (CPU only: `size_vram` is 0).
+/// Loaded models, as Ollama lists them: `size_vram` is what llama.cpp allocated on GPUs.
 pub async fn ps(state: web::Data<AppState>) -> HttpResponse {
     let models: Vec<Value> = state
         .scheduler
@@ -550,7 +550,7 @@ pub async fn ps(state: web::Data<AppState>) -> HttpResponse {
                 "digest": runner.digest.hex(),
                 "details": runner.details,
                 "expires_at": go_time(runner.expires_at()),
-                "size_vram": 0,
+                "size_vram": runner.footprint.vram(),
                 "context_length": runner.num_ctx,
             })
         })
