@@ -27,7 +27,7 @@ cargo build --release --locked --bin rollama $ROLLAMA_FEATURES
 echo "Vulkan build: $((SECONDS - started)) s" >&2
 vulkan_binary="$ROLLAMA_BUILD_DIR/rollama"
 # shellcheck disable=SC2086
-cargo test --release --locked $ROLLAMA_FEATURES --test gpu -- --test-threads=1
+cargo test --release --locked $ROLLAMA_FEATURES --test gpu -- --test-threads=1 --nocapture
 
 # The release: both flavors' tarballs, each installable with install.sh --from.
 if [ ! -x "$cpu_binary" ]; then
