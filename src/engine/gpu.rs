@@ -106,6 +106,15 @@ pub fn available(device: &Device, in_use: u64) -> u64 {
         .saturating_sub(in_use.saturating_sub(reported_used))
 }
 
+/// Of `in_use` (bytes per device name), what is held on `device`.
+pub fn held_on(in_use: &[(String, u64)], device: &str) -> u64 {
+    in_use
+        .iter()
+        .filter(|(name, _)| name == device)
+        .map(|(_, bytes)| bytes)
+        .sum()
+}
+
 /// The server's [`Settings`], read once.
 pub fn settings() -> &'static Settings {
     static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
@@ -352,7 +361,7 @@ pub use llama_side::*;
 mod llama_side {
     #![allow(unsafe_code, reason = "the FFI boundary of device_shim.cpp")]
 
-    use super::{available, Device, Footprint, KvCacheType, Settings, FIT_MARGIN};
+    use super::{available, held_on, Device, Footprint, KvCacheType, Settings, FIT_MARGIN};
     use crate::engine::{EngineError, LoadOptions};
     use llama_cpp_2::context::params::{KvCacheType as LlamaKv, LlamaContextParams};
     use llama_cpp_2::model::params::{LlamaModelParams, LlamaSplitMode};
@@ -467,13 +476,7 @@ mod llama_side {
         if placement.num_gpu == Some(0) {
             return Ok(Box::pin(cpu_only()?));
         }
-        let used = |d: &Device| {
-            in_use
-                .iter()
-                .filter(|(name, _)| *name == d.name)
-                .map(|(_, b)| *b)
-                .sum::<u64>()
-        };
+        let used = |d: &Device| held_on(in_use, &d.name);
         let room = |d: &Device| available(d, used(d)).saturating_sub(settings.overhead);
         // One device: main_gpu, or (without OLLAMA_SCHED_SPREAD) the one with the most room
         // when the model fits there.

@@ -596,11 +596,7 @@ impl Scheduler {
         gpu::devices()
             .into_iter()
             .map(|device| {
-                let used = in_use
-                    .iter()
-                    .filter(|(name, _)| *name == device.name)
-                    .map(|(_, b)| *b)
-                    .sum();
+                let used = gpu::held_on(&in_use, &device.name);
                 (device, used)
             })
             .collect()
@@ -659,12 +655,7 @@ impl Scheduler {
         gpu::devices()
             .iter()
             .map(|device| {
-                let used = in_use
-                    .iter()
-                    .filter(|(name, _)| *name == device.name)
-                    .map(|(_, b)| *b)
-                    .sum();
-                gpu::available(device, used).saturating_sub(overhead)
+                gpu::available(device, gpu::held_on(in_use, &device.name)).saturating_sub(overhead)
             })
             .sum()
     }
