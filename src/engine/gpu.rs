@@ -106,6 +106,12 @@ pub fn available(device: &Device, in_use: u64) -> u64 {
         .saturating_sub(in_use.saturating_sub(reported_used))
 }
 
+/// Whether ggml found any GPU (asked once: devices do not come and go while a server runs).
+pub fn present() -> bool {
+    static PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PRESENT.get_or_init(|| !devices().is_empty())
+}
+
 /// Of `in_use` (bytes per device name), what is held on `device`.
 pub fn held_on(in_use: &[(String, u64)], device: &str) -> u64 {
     in_use

@@ -82,21 +82,20 @@ struct RunnerState {
 }
 
 impl Runner {
-    /// Whether this runner was loaded with the load-time options `request` asks for.
+    /// Whether this runner was loaded with the load-time options `request` asks for
+    /// (`num_gpu` and `main_gpu` only matter where there is a GPU).
     fn fits(&self, request: &LoadRequest) -> bool {
         (
             self.num_ctx,
             self.num_batch,
             self.num_thread,
             &self.projector,
-            self.placement,
         ) == (
             request.num_ctx,
             request.num_batch,
             request.num_thread,
             &request.projector,
-            request.placement,
-        )
+        ) && (self.placement == request.placement || !gpu::present())
     }
 
     /// The text engine; an error for an embedding model (callers check capabilities first).
