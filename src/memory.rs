@@ -72,13 +72,21 @@ pub fn trim() {
 /// Memory the system can still give: `MemAvailable` plus free swap, from /proc/meminfo
 /// (None where there is no such file).
 pub fn available() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|rest| rest.trim().strip_suffix("kB"))
-            .and_then(|kb| kb.trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    };
-    Some(field("MemAvailable")? + field("SwapFree").unwrap_or(0))
+    Some(meminfo("MemAvailable")? + meminfo("SwapFree").unwrap_or(0))
+}
+
+/// The machine's memory: `MemTotal`.
+pub fn total() -> Option<u64> {
+    meminfo("MemTotal")
+}
+
+/// A /proc/meminfo field, in bytes.
+fn meminfo(name: &str) -> Option<u64> {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kb| kb.trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
 }

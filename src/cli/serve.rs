@@ -118,15 +118,7 @@ fn log_inference_compute() {
         );
     }
     if devices.is_empty() {
-        let total = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|info| {
-                info.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .map(|kb| kb * 1024)
-            .unwrap_or(0);
+        let total = crate::memory::total().unwrap_or(0);
         eprintln!(
             "inference compute: id=cpu library=cpu name=cpu description=cpu type=\"\" total=\"{}\" available=\"{}\"",
             gpu::gib(total),

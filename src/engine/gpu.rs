@@ -169,8 +169,13 @@ impl Footprint {
 
     /// Ollama's `size`: everything, or exactly the GPU part when every layer went to a GPU
     /// (the token embeddings llama.cpp keeps in host memory then do not make it "partial").
+    /// Whether every layer went to a GPU.
+    pub fn whole(&self) -> bool {
+        self.layers > 0 && self.gpu_layers >= self.layers
+    }
+
     pub fn size(&self) -> u64 {
-        if self.layers > 0 && self.gpu_layers >= self.layers {
+        if self.whole() {
             self.vram()
         } else {
             self.vram() + self.host

@@ -189,21 +189,22 @@ pub(super) fn backend() -> Result<&'static LlamaBackend, EngineError> {
 
 /// The GGUF at `path` loaded by llama.cpp, on the GPUs as Ollama would place it
 /// ([`gpu::model_params`]) for a context made with `context`; `what` names it in the error.
+/// Also returns llama.cpp's log of the load (where the weights went, for [`gpu::footprint`]).
 pub(super) fn load_model(
     path: &Path,
     what: &str,
     options: &LoadOptions,
     mut context: LlamaContextParams,
-) -> Result<Arc<LlamaModel>, EngineError> {
+) -> Result<(Arc<LlamaModel>, String), EngineError> {
     let backend = backend()?;
     let params = gpu::model_params(path, options, gpu::settings(), &mut context)?;
-    LlamaModel::load_from_file(backend, path, &params)
-        .map(Arc::new)
-        .map_err(|e| {
-            EngineError::Failed(format!(
-                "failed to load model: llama.cpp could not load this {what} ({e})"
-            ))
-        })
+    let (model, log) = gpu::capture_log(|| LlamaModel::load_from_file(backend, path, &params));
+    let model = model.map_err(|e| {
+        EngineError::Failed(format!(
+            "failed to load model: llama.cpp could not load this {what} ({e})"
+        ))
+    })?;
+    Ok((Arc::new(model), log))
 }
 
 /// The CPU threads a model runs on: `num_thread`, or one per physical core.
@@ -216,9 +217,22 @@ pub(super) fn threads_of(options: &LoadOptions) -> i32 {
 }
 
 /// Starts a model's thread `name`: it makes a llama.cpp context with the parameters `params`
-/// gives and hands it to `run`. Returns once the context exists, or with an error naming
+/// gives and hands it to `run`. Returns once the context exists, with llama.cpp's log of its
+/// making (the cache's and compute buffers, for [`gpu::footprint`]), or with an error naming
 /// `what` (the context asked for) when llama.cpp could not make it.
 pub(super) fn start_model_thread(
+    name: &str,
+    model: &Arc<LlamaModel>,
+    what: String,
+    params: impl FnOnce() -> LlamaContextParams + Send + 'static,
+    run: impl for<'m> FnOnce(&'m LlamaModel, LlamaContext<'m>) + Send + 'static,
+) -> Result<String, EngineError> {
+    let (started, log) = gpu::capture_log(|| spawn_model_thread(name, model, what, params, run));
+    started.map(|()| log)
+}
+
+/// [`start_model_thread`] without the log.
+fn spawn_model_thread(
     name: &str,
     model: &Arc<LlamaModel>,
     what: String,
@@ -346,19 +360,14 @@ impl LlamaEngine {
                 gpu::settings(),
             )
         };
-        let (loaded, log) = gpu::capture_log(|| {
-            let model = load_model(
-                path,
-                &format!("{architecture} model"),
-                options,
-                context_params(),
-            )?;
-            let (jobs, receiver) = std_mpsc::channel::<Job>();
-            Ok::<_, EngineError>((model, jobs, receiver))
-        });
-        let (model, jobs, receiver) = loaded?;
-        let on_gpu = gpu::footprint(&log, path);
-        let whole = on_gpu.layers > 0 && on_gpu.gpu_layers >= on_gpu.layers;
+        let (model, log) = load_model(
+            path,
+            &format!("{architecture} model"),
+            options,
+            context_params(),
+        )?;
+        // The projector goes to the GPU beside a model that went there wholly.
+        let whole = gpu::footprint(&log, path).whole();
         let vision = match &options.projector {
             Some(projector) => Some(Arc::new(Vision::load(projector, &model, threads, whole)?)),
             None => None,
@@ -386,20 +395,18 @@ impl LlamaEngine {
             * u64::from(model.n_head_kv())
             * head_dim
             * u64::from(total_ctx);
-        let (started, context_log) = gpu::capture_log(|| {
-            start_model_thread(
-                "rollama-llama",
-                &model,
-                format!("a context of {total_ctx} tokens"),
-                context_params,
-                move |model, context| {
-                    Runner::new(model, context, num_parallel, num_ctx, num_batch)
-                        .with_vision(thread_vision)
-                        .run(receiver)
-                },
-            )
-        });
-        started?;
+        let (jobs, receiver) = std_mpsc::channel::<Job>();
+        let context_log = start_model_thread(
+            "rollama-llama",
+            &model,
+            format!("a context of {total_ctx} tokens"),
+            context_params,
+            move |model, context| {
+                Runner::new(model, context, num_parallel, num_ctx, num_batch)
+                    .with_vision(thread_vision)
+                    .run(receiver)
+            },
+        )?;
         let footprint = gpu::footprint(&(log + &context_log), path);
         Ok(LlamaEngine {
             footprint,

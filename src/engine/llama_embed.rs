@@ -87,15 +87,12 @@ impl LlamaEmbedder {
                 gpu::settings(),
             )
         };
-        let (model, log) = gpu::capture_log(|| {
-            load_model(
-                path,
-                "embedding model",
-                options,
-                context_params(options.num_ctx.max(pack).max(3)),
-            )
-        });
-        let model = model?;
+        let (model, log) = load_model(
+            path,
+            "embedding model",
+            options,
+            context_params(options.num_ctx.max(pack).max(3)),
+        )?;
         let context_length = (model.n_ctx_train().max(3)) as usize;
         let longest = options.num_ctx.clamp(3, context_length);
         let capacity = longest.max(pack);
@@ -108,18 +105,13 @@ impl LlamaEmbedder {
             .ok()
             .and_then(|t| t.to_string().ok());
         let (jobs, receiver) = mpsc::channel::<Job>();
-        let (started, context_log) = gpu::capture_log(|| {
-            start_model_thread(
-                "rollama-embed",
-                &model,
-                format!("an embedding context of {capacity} tokens"),
-                move || context_params(capacity),
-                move |_, context| {
-                    serve(context, capacity, pack, pooling == Pooling::Mean, receiver)
-                },
-            )
-        });
-        started?;
+        let context_log = start_model_thread(
+            "rollama-embed",
+            &model,
+            format!("an embedding context of {capacity} tokens"),
+            move || context_params(capacity),
+            move |_, context| serve(context, capacity, pack, pooling == Pooling::Mean, receiver),
+        )?;
         let footprint = gpu::footprint(&(log + &context_log), path);
         Ok(LlamaEmbedder {
             footprint,
