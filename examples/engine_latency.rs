@@ -89,6 +89,7 @@ async fn in_process(engine: &Engine, tokens: usize) -> Result<Timing, String> {
             format: None,
             num_ctx: 4096,
             num_keep: 4,
+            draft_max: None,
             grammar: None,
             preserved_tokens: Vec::new(),
             images: Vec::new(),

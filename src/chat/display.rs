@@ -234,6 +234,15 @@ pub fn metrics_summary(final_chunk: &Value) -> String {
             ));
         }
     }
+    let drafted = count("draft_count");
+    if drafted > 0 {
+        let accepted = count("draft_accepted_count");
+        out.push_str(&format!(
+            "{:<22}{:.1}% ({accepted}/{drafted} drafted tokens)\n",
+            "draft acceptance:",
+            100.0 * accepted as f64 / drafted as f64
+        ));
+    }
     out
 }
 

@@ -77,7 +77,9 @@ pub async fn serve() -> Result<()> {
     let listener =
         std::net::TcpListener::bind(&bind).with_context(|| format!("listen tcp {bind}"))?;
     let address = listener.local_addr()?;
-    let server = server::start(listener, AppState::new(store))?;
+    let state = AppState::new(store);
+    let scheduler = state.scheduler.clone();
+    let server = server::start(listener, state)?;
     let handle = server.handle();
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -97,6 +99,8 @@ pub async fn serve() -> Result<()> {
     eprintln!("build: {}", crate::BUILD_INFO);
     log_inference_compute();
     server.await?;
+    // Models unload before the process ends, so that their conversations are saved.
+    scheduler.shutdown(std::time::Duration::from_secs(60)).await;
     Ok(())
 }
 

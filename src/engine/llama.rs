@@ -25,7 +25,9 @@
 use super::chat::{ChatParser, ChatTemplates};
 use super::gpu::{self, Footprint};
 use super::image::{is_image_token, Image};
+use super::kv_disk::{self, KvDisk, SavedImage};
 use super::sampler::{Constraint, Sampler};
+use super::stats::stats;
 use super::vision::{ImageUnit, Vision};
 use super::{
     rejected, unsupported_architecture, ChatInput, ChatMessage, EngineError, Event,
@@ -312,6 +314,8 @@ struct Job {
     units: HashMap<u32, Arc<ImageUnit>>,
     max_tokens: usize,
     num_keep: usize,
+    /// Most tokens drafted per step (0: no speculative decoding).
+    draft_max: usize,
     sampler: Arc<Sampler>,
     /// Special tokens whose text goes out (a chat format's tags).
     preserved: HashSet<u32>,
@@ -326,6 +330,8 @@ enum Piece {
     Done {
         reason: &'static str,
         cached: usize,
+        drafted: usize,
+        accepted: usize,
     },
     Failed(String),
 }
@@ -396,6 +402,21 @@ impl LlamaEngine {
             * head_dim
             * u64::from(total_ctx);
         let (jobs, receiver) = std_mpsc::channel::<Job>();
+        // Saved conversations fit this model and cache shape only: the weights, the
+        // projector (image embeddings) and what shapes the cache's contents.
+        let settings = gpu::settings();
+        let disk_key = format!(
+            "{}|projector={}|num_ctx={num_ctx}|kv={:?}|flash_attention={:?}",
+            options.blob_digest,
+            options
+                .projector
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            settings.kv_cache_type,
+            settings.flash_attention,
+        );
         let context_log = start_model_thread(
             "rollama-llama",
             &model,
@@ -404,6 +425,7 @@ impl LlamaEngine {
             move |model, context| {
                 Runner::new(model, context, num_parallel, num_ctx, num_batch)
                     .with_vision(thread_vision)
+                    .with_disk(&disk_key)
                     .run(receiver)
             },
         )?;
@@ -727,6 +749,7 @@ impl LlamaEngine {
             units,
             max_tokens: request.max_tokens,
             num_keep: request.num_keep,
+            draft_max: request.draft_max.unwrap_or(DEFAULT_DRAFT_MAX),
             sampler: sampler.clone(),
             preserved: request.preserved_tokens.iter().copied().collect(),
             out,
@@ -745,7 +768,16 @@ impl LlamaEngine {
                             return;
                         }
                     }
-                    Piece::Done { reason, cached } => return output.finish(reason, cached).await,
+                    Piece::Done {
+                        reason,
+                        cached,
+                        drafted,
+                        accepted,
+                    } => {
+                        return output
+                            .finish_drafted(reason, cached, (drafted, accepted))
+                            .await
+                    }
                     Piece::Failed(message) => return output.send(Event::Failed(message)).await,
                 }
             }
@@ -838,12 +870,33 @@ struct Slot {
 }
 
 /// An image whose embeddings a sequence holds: its placeholder run in `cached`.
+#[derive(Clone)]
 struct CachedImage {
     start: usize,
     len: usize,
     /// Positions it took (fewer than `len` with M-RoPE, where an image is a grid).
     positions: i32,
     hash: [u8; 32],
+}
+
+impl CachedImage {
+    fn saved(&self) -> SavedImage {
+        SavedImage {
+            start: self.start,
+            len: self.len,
+            positions: self.positions,
+            hash: hex::encode(self.hash),
+        }
+    }
+
+    fn from_saved(saved: &SavedImage) -> Option<CachedImage> {
+        Some(CachedImage {
+            start: saved.start,
+            len: saved.len,
+            positions: saved.positions,
+            hash: hex::decode(&saved.hash).ok()?.try_into().ok()?,
+        })
+    }
 }
 
 impl Slot {
@@ -859,33 +912,53 @@ impl Slot {
         self.images.retain(|image| image.start + image.len <= keep);
     }
 
-    /// The most of `prompt` this sequence's cache can serve: the shared prefix, less any
-    /// image it would cut, or whose placeholder matches but whose image (by hash) differs.
+    /// The most of `prompt` this sequence's cache can serve.
     fn reusable(&self, prompt: &[u32], units: &HashMap<u32, Arc<ImageUnit>>) -> usize {
-        let mut shared = common_prefix(&self.cached, prompt);
-        for image in &self.images {
-            if image.start >= shared {
-                break;
-            }
-            let whole = image.start + image.len <= shared;
-            let same = units
-                .get(&prompt[image.start])
-                .is_some_and(|unit| unit.hash == image.hash);
-            if !whole || !same {
-                shared = image.start;
-                break;
-            }
-        }
-        shared
+        reusable(&self.cached, &self.images, prompt, units)
     }
+}
 
-    /// `index` moved back to the start of the cached image it falls inside, if any.
-    fn image_boundary(&self, index: usize) -> usize {
-        self.images
-            .iter()
-            .find(|image| image.start < index && index < image.start + image.len)
-            .map_or(index, |image| image.start)
+/// The most of `prompt` a cache holding `cached` (with `images`) can serve: the shared
+/// prefix, less any image it would cut, or whose placeholder matches but whose image (by
+/// hash) differs.
+fn reusable(
+    cached: &[u32],
+    images: &[CachedImage],
+    prompt: &[u32],
+    units: &HashMap<u32, Arc<ImageUnit>>,
+) -> usize {
+    let mut shared = common_prefix(cached, prompt);
+    for image in images {
+        if image.start >= shared {
+            break;
+        }
+        let whole = image.start + image.len <= shared;
+        let same = units
+            .get(&prompt[image.start])
+            .is_some_and(|unit| unit.hash == image.hash);
+        if !whole || !same {
+            shared = image.start;
+            break;
+        }
     }
+    // Placeholders of an image no list describes are never shared.
+    if let Some(stray) = cached[..shared].iter().enumerate().position(|(at, token)| {
+        is_image_token(*token)
+            && !images
+                .iter()
+                .any(|image| image.start <= at && at < image.start + image.len)
+    }) {
+        shared = stray;
+    }
+    shared
+}
+
+/// `index` moved back to the start of the image among `images` it falls inside, if any.
+fn image_boundary(images: &[CachedImage], index: usize) -> usize {
+    images
+        .iter()
+        .find(|image| image.start < index && index < image.start + image.len)
+        .map_or(index, |image| image.start)
 }
 
 /// The KV position of entry `index` of a sequence whose cache holds `images`.
@@ -914,6 +987,68 @@ struct Active {
     bytes: Vec<u8>,
     /// This slot's logits in the batch just decoded.
     logits_at: Option<i32>,
+    /// Tokens drafted after `next_token` in the batch just decoded (their logits follow).
+    drafts: Vec<u32>,
+    /// How many tokens the next draft may have: it grows while drafts are accepted whole
+    /// and shrinks when they are refused.
+    draft_len: usize,
+    drafted: usize,
+    accepted: usize,
+    /// Steps to go before the next draft, and the pause after the next refusal.
+    draft_pause: usize,
+    next_pause: usize,
+}
+
+/// Where a new request's prefix comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Source {
+    /// The slot's own cache (in the context or parked).
+    Own,
+    /// Another sequence in the context: its cells are shared (llama.cpp's sequence copy).
+    Sequence(usize),
+    /// Another sequence's parked copy in host memory.
+    Parked(usize),
+    /// A saved conversation (index into the disk's entries).
+    Disk(usize),
+}
+
+/// Fewer shared tokens than this are computed rather than fetched from elsewhere or waited
+/// for.
+const MIN_SHARE: usize = 32;
+
+/// Tokens drafted per step by default (`draft_num_predict` sets it; 0 turns drafting off).
+pub const DEFAULT_DRAFT_MAX: usize = 16;
+/// The first draft of a request is at most this long.
+const FIRST_DRAFT: usize = 4;
+/// The n-gram lengths prompt lookup tries, longest first.
+const NGRAM_LONGEST: usize = 4;
+const NGRAM_SHORTEST: usize = 3;
+/// After a draft the model refused outright, drafting pauses for this many steps, doubled
+/// for each further refusal in a row (up to [`MAX_PAUSE`]).
+const FIRST_PAUSE: usize = 2;
+const MAX_PAUSE: usize = 64;
+
+/// Tokens that followed the most recent earlier occurrence of the history's last n tokens
+/// (prompt lookup decoding), at most `max` of them; the longest n that occurs wins.
+fn ngram_draft(history: &[u32], max: usize) -> Vec<u32> {
+    let len = history.len();
+    if max == 0 {
+        return Vec::new();
+    }
+    for n in (NGRAM_SHORTEST..=NGRAM_LONGEST).rev() {
+        if len <= n {
+            continue;
+        }
+        let tail = &history[len - n..];
+        if let Some(at) = (0..len - n).rev().find(|at| history[*at..*at + n] == *tail) {
+            let from = at + n;
+            let end = (from + max).min(len);
+            if end > from {
+                return history[from..end].to_vec();
+            }
+        }
+    }
+    Vec::new()
 }
 
 struct Runner<'m> {
@@ -925,6 +1060,11 @@ struct Runner<'m> {
     num_batch: usize,
     batch: LlamaBatch<'static>,
     vision: Option<Arc<Vision>>,
+    /// Whether a sequence's cells can be shared, cut and restored by position: not for
+    /// recurrent or hybrid models, whose state is one whole.
+    positional: bool,
+    /// Saved conversations of this model and cache shape.
+    disk: Option<KvDisk>,
 }
 
 /// Adds `token` to `batch` at its sequence's next position (`cached.len()`) and records it as
@@ -981,11 +1121,21 @@ impl<'m> Runner<'m> {
             num_batch,
             batch: LlamaBatch::new(num_batch.max(num_parallel), num_parallel as i32),
             vision: None,
+            positional: !model.is_recurrent() && !model.is_hybrid(),
+            disk: None,
         }
     }
 
     fn with_vision(mut self, vision: Option<Arc<Vision>>) -> Runner<'m> {
         self.vision = vision;
+        self
+    }
+
+    /// Saved conversations under the cache key `key` (none for recurrent models).
+    fn with_disk(mut self, key: &str) -> Runner<'m> {
+        if self.positional {
+            self.disk = KvDisk::open(key);
+        }
         self
     }
 
@@ -995,19 +1145,66 @@ impl<'m> Runner<'m> {
             if !busy {
                 match jobs.recv() {
                     Ok(job) => self.waiting.push_back(job),
-                    Err(_) => return,
+                    Err(_) => return self.save_all(),
                 }
             }
             loop {
                 match jobs.try_recv() {
                     Ok(job) => self.waiting.push_back(job),
                     Err(std_mpsc::TryRecvError::Empty) => break,
-                    Err(std_mpsc::TryRecvError::Disconnected) => return,
+                    Err(std_mpsc::TryRecvError::Disconnected) => return self.save_all(),
                 }
             }
             self.drop_abandoned();
             self.admit();
             self.step();
+        }
+    }
+
+    /// Writes every sequence worth keeping to the KV cache directory (the model is
+    /// unloading), one at a time: a parked one is copied back into the context first.
+    fn save_all(&mut self) {
+        let Some(mut disk) = self.disk.take() else {
+            return;
+        };
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            slot.active = None;
+            if slot.cached.len() < kv_disk::MIN_TOKENS {
+                continue;
+            }
+            if let Some(state) = slot.parked.take() {
+                if self.context.state_seq_set(&state, slot.seq).is_err() {
+                    let _ = self
+                        .context
+                        .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                    continue;
+                }
+            }
+            let tokens: Vec<LlamaToken> =
+                slot.cached.iter().map(|t| LlamaToken(*t as i32)).collect();
+            let size = self
+                .context
+                .state_seq_get_size_ext(slot.seq, LlamaStateSeqFlags::empty())
+                as u64;
+            let images = slot.images.iter().map(CachedImage::saved).collect();
+            let context = &self.context;
+            let seq = slot.seq;
+            let saved = disk.save(&slot.cached, images, size, |path| {
+                context
+                    .state_seq_save_file(path, seq, &tokens)
+                    .map(|_| ())
+                    .map_err(|e| format!("llama.cpp could not save the sequence ({e})"))
+            });
+            match saved {
+                Ok(()) => {
+                    stats().files_saved.inc();
+                }
+                Err(e) => eprintln!("kv cache: a conversation was not saved: {e}"),
+            }
+            let _ = self
+                .context
+                .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
         }
     }
 
@@ -1022,85 +1219,298 @@ impl<'m> Runner<'m> {
         self.waiting.retain(|job| !job.out.is_closed());
     }
 
-    /// Gives each waiting job a free slot:
+    /// Gives each waiting job a free slot, in order. A job whose prompt shares a long prefix
+    /// with one another sequence is still reading waits for that part to be in the cache (it
+    /// is then copied, not computed twice); jobs behind it go on.
+    fn admit(&mut self) {
+        let mut deferred = Vec::new();
+        while let Some(job) = self.waiting.pop_front() {
+            if job.prompt.is_empty() {
+                let _ = job.out.send(Piece::Failed("the prompt is empty".into()));
+                continue;
+            }
+            let Some(index) = self.choose_slot(&job) else {
+                self.waiting.push_front(job);
+                break;
+            };
+            let (_, available) = self.best_source(&job, index);
+            if self.prefix_in_progress(&job, available) {
+                deferred.push(job);
+                continue;
+            }
+            self.start(index, job);
+        }
+        for job in deferred.into_iter().rev() {
+            self.waiting.push_front(job);
+        }
+    }
+
+    /// The free slot a job takes:
     /// 1. one whose cache it continues: all of the cache is a prefix of the prompt (a chat's
     ///    next turn), or the cache holds nine tenths of the prompt (the same prompt again, an
     ///    edited last message); the longest shared prefix first;
     /// 2. else an empty slot: a prompt that merely starts like another conversation (the same
     ///    system prompt) does not overwrite that conversation's cache while room is left;
     /// 3. else the slot sharing the longest prefix, the least recently used among equals.
-    fn admit(&mut self) {
-        while let Some(job) = self.waiting.front() {
-            let free: Vec<(usize, usize, &Slot)> = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.active.is_none())
-                .map(|(i, s)| (i, s.reusable(&job.prompt, &job.units), s))
-                .collect();
-            let longest = |a: &&(usize, usize, &Slot), b: &&(usize, usize, &Slot)| {
-                a.1.cmp(&b.1).then(b.2.last_used.cmp(&a.2.last_used))
-            };
-            let prompt_len = job.prompt.len();
-            let continued = free
-                .iter()
-                .filter(|(_, shared, s)| {
-                    *shared > 0 && (*shared == s.cached.len() || shared * 10 >= prompt_len * 9)
-                })
-                .max_by(longest);
-            let empty = free.iter().find(|(_, _, s)| s.cached.is_empty());
-            let best = free.iter().max_by(longest);
-            let Some(&(index, shared, _)) = continued.or(empty).or(best) else {
-                return;
-            };
-            let job = self.waiting.pop_front().expect("front exists");
-            if job.prompt.is_empty() {
-                let _ = job.out.send(Piece::Failed("the prompt is empty".into()));
+    fn choose_slot(&self, job: &Job) -> Option<usize> {
+        let free: Vec<(usize, usize, &Slot)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active.is_none())
+            .map(|(i, s)| (i, s.reusable(&job.prompt, &job.units), s))
+            .collect();
+        let longest = |a: &&(usize, usize, &Slot), b: &&(usize, usize, &Slot)| {
+            a.1.cmp(&b.1).then(b.2.last_used.cmp(&a.2.last_used))
+        };
+        let prompt_len = job.prompt.len();
+        let continued = free
+            .iter()
+            .filter(|(_, shared, s)| {
+                *shared > 0 && (*shared == s.cached.len() || shared * 10 >= prompt_len * 9)
+            })
+            .max_by(longest);
+        let empty = free.iter().find(|(_, _, s)| s.cached.is_empty());
+        let best = free.iter().max_by(longest);
+        continued.or(empty).or(best).map(|(index, _, _)| *index)
+    }
+
+    /// Where slot `index` gets the longest prefix of the job's prompt, and its length: its
+    /// own cache, another sequence (in the context or parked), or a saved conversation. Ties
+    /// go to the cheapest; the disk must beat memory by [`MIN_SHARE`] tokens.
+    fn best_source(&self, job: &Job, index: usize) -> (Source, usize) {
+        let mut best = (
+            Source::Own,
+            self.slots[index].reusable(&job.prompt, &job.units),
+        );
+        if !self.positional {
+            return best;
+        }
+        for (other, slot) in self.slots.iter().enumerate() {
+            if other == index {
                 continue;
             }
-            self.park_idle(index);
-            // The last prompt token is always evaluated: its logits choose the first token
-            // (a prompt ending in a cached image evaluates that image again).
-            let slot = &mut self.slots[index];
-            let keep = slot.image_boundary(shared.min(job.prompt.len() - 1));
-            if let Some(state) = slot.parked.take() {
-                // Copying the whole state back and dropping its tail costs far less than
-                // evaluating even a few tokens.
-                let restored = keep > 0 && self.context.state_seq_set(&state, slot.seq).is_ok();
-                if !restored {
-                    let _ = self
-                        .context
-                        .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                    slot.forget();
+            let shared = slot.reusable(&job.prompt, &job.units);
+            if shared > best.1 {
+                let source = match slot.parked {
+                    Some(_) => Source::Parked(other),
+                    None => Source::Sequence(other),
+                };
+                best = (source, shared);
+            }
+        }
+        if let Some(disk) = &self.disk {
+            if let Some((entry, _)) = disk.best(&job.prompt) {
+                let saved = &disk.entries[entry];
+                let images: Option<Vec<CachedImage>> =
+                    saved.images.iter().map(CachedImage::from_saved).collect();
+                let shared = images.map_or(0, |images| {
+                    reusable(&saved.tokens, &images, &job.prompt, &job.units)
+                });
+                if shared >= best.1 + MIN_SHARE && shared >= kv_disk::MIN_TOKENS {
+                    best = (Source::Disk(entry), shared);
                 }
             }
-            if keep < slot.cached.len() {
-                let from = position_at(keep, &slot.images) as u32;
-                let removed =
-                    self.context
-                        .clear_kv_cache_seq(Some(slot.seq as u32), Some(from), None);
-                if !matches!(removed, Ok(true)) {
-                    // The cache could not drop a tail (recurrent models): start over.
-                    let _ = self
-                        .context
-                        .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                    slot.forget();
-                } else {
+        }
+        best
+    }
+
+    /// Whether another sequence is reading a prompt that shares at least [`MIN_SHARE`] more
+    /// tokens with this job's than any cache holds now, and has not reached their end.
+    fn prefix_in_progress(&self, job: &Job, available: usize) -> bool {
+        if !self.positional {
+            return false;
+        }
+        self.slots.iter().any(|slot| {
+            let Some(active) = &slot.active else {
+                return false;
+            };
+            let mut pending = common_prefix(&active.job.prompt, &job.prompt);
+            // Images are not waited for.
+            if let Some(image) = job.prompt[..pending]
+                .iter()
+                .position(|t| is_image_token(*t))
+            {
+                pending = image;
+            }
+            pending >= available + MIN_SHARE && slot.cached.len() < pending
+        })
+    }
+
+    /// Starts `job` on slot `index`: its longest cached prefix comes from the best source and
+    /// the rest is computed.
+    fn start(&mut self, index: usize, job: Job) {
+        let (source, shared) = self.best_source(&job, index);
+        // The last prompt token is always evaluated: its logits choose the first token (a
+        // prompt ending in a cached image evaluates that image again).
+        let limit = shared.min(job.prompt.len() - 1);
+        match source {
+            Source::Own => {
+                self.park_idle(index);
+                let slot = &mut self.slots[index];
+                let keep = image_boundary(&slot.images, limit);
+                if let Some(state) = slot.parked.take() {
+                    // Copying the whole state back and dropping its tail costs far less than
+                    // evaluating even a few tokens.
+                    let restored = keep > 0 && self.context.state_seq_set(&state, slot.seq).is_ok();
+                    if restored {
+                        stats().copied("host", keep);
+                    } else {
+                        self.clear(index);
+                    }
+                }
+                self.truncate(index, keep);
+            }
+            Source::Sequence(other) => {
+                self.clear(index);
+                let (seq, from) = (self.slots[other].seq, self.slots[index].seq);
+                let keep = image_boundary(&self.slots[other].images, limit);
+                let end = position_at(keep, &self.slots[other].images) as u32;
+                if self
+                    .context
+                    .copy_kv_cache_seq(seq, from, Some(0), Some(end))
+                    .is_ok()
+                {
+                    let (cached, images) = {
+                        let donor = &self.slots[other];
+                        (donor.cached[..keep].to_vec(), donor.images.clone())
+                    };
+                    let slot = &mut self.slots[index];
+                    slot.cached = cached;
+                    slot.images = images;
                     slot.truncate(keep);
+                    stats().copied("sequence", keep);
+                }
+                self.park_idle(index);
+            }
+            Source::Parked(other) => {
+                self.park_idle(index);
+                self.clear(index);
+                let keep = image_boundary(&self.slots[other].images, limit);
+                let seq = self.slots[index].seq;
+                let restored = match &self.slots[other].parked {
+                    Some(state) => self.context.state_seq_set(state, seq).is_ok(),
+                    None => false,
+                };
+                if restored {
+                    let (cached, images) = {
+                        let donor = &self.slots[other];
+                        (donor.cached.clone(), donor.images.clone())
+                    };
+                    let slot = &mut self.slots[index];
+                    slot.cached = cached;
+                    slot.images = images;
+                    self.truncate(index, keep);
+                    stats().copied("host", self.slots[index].cached.len());
+                } else {
+                    self.clear(index);
                 }
             }
-            let reused = slot.cached.len();
-            slot.last_used = Instant::now();
-            slot.active = Some(Active {
-                next_prompt: reused,
-                next_token: None,
-                history: job.prompt.clone(),
-                generated: 0,
-                reused,
-                bytes: Vec::new(),
-                logits_at: None,
-                job,
+            Source::Disk(entry) => {
+                self.park_idle(index);
+                self.clear(index);
+                self.restore_from_disk(index, entry, limit);
+            }
+        }
+        let slot = &mut self.slots[index];
+        let reused = slot.cached.len();
+        stats()
+            .computed
+            .inc_by(job.prompt.len().saturating_sub(reused) as u64);
+        slot.last_used = Instant::now();
+        let draft_max = if self.positional { job.draft_max } else { 0 };
+        slot.active = Some(Active {
+            next_prompt: reused,
+            next_token: None,
+            history: job.prompt.clone(),
+            generated: 0,
+            reused,
+            bytes: Vec::new(),
+            logits_at: None,
+            drafts: Vec::new(),
+            draft_len: FIRST_DRAFT.min(draft_max),
+            drafted: 0,
+            accepted: 0,
+            draft_pause: 0,
+            next_pause: FIRST_PAUSE,
+            job,
+        });
+    }
+
+    /// Loads saved conversation `entry` into slot `index` (empty), keeping `limit` tokens at
+    /// most; a file that fails its check or that llama.cpp refuses is removed.
+    fn restore_from_disk(&mut self, index: usize, entry: usize, limit: usize) {
+        let Some(disk) = self.disk.as_mut() else {
+            return;
+        };
+        // A file that fails its check is removed (and logged) by `verify`.
+        let Ok(saved) = disk.verify(entry).cloned() else {
+            stats().files_refused.inc();
+            return;
+        };
+        let seq = self.slots[index].seq;
+        let loaded = saved
+            .images
+            .iter()
+            .map(CachedImage::from_saved)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| "its image list is damaged".to_string())
+            .and_then(|images| {
+                let (tokens, _) = self
+                    .context
+                    .state_seq_load_file(&saved.path, seq, saved.tokens.len())
+                    .map_err(|e| format!("llama.cpp refused it ({e})"))?;
+                let tokens: Vec<u32> = tokens.iter().map(|t| t.0 as u32).collect();
+                if tokens != saved.tokens {
+                    return Err("its tokens differ from its metadata".to_string());
+                }
+                Ok((tokens, images))
             });
+        match loaded {
+            Ok((tokens, images)) => {
+                let slot = &mut self.slots[index];
+                slot.cached = tokens;
+                slot.images = images;
+                let keep = image_boundary(&slot.images, limit);
+                self.truncate(index, keep);
+                stats().files_restored.inc();
+                stats().copied("disk", self.slots[index].cached.len());
+            }
+            Err(why) => {
+                stats().files_refused.inc();
+                if let Some(disk) = self.disk.as_mut() {
+                    disk.forget(entry, &why);
+                }
+                self.clear(index);
+            }
+        }
+    }
+
+    /// Empties slot `index`'s sequence: its cells and any parked copy.
+    fn clear(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let _ = self
+            .context
+            .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+        slot.parked = None;
+        slot.forget();
+    }
+
+    /// Keeps the first `keep` tokens of slot `index`'s sequence; where the cache cannot drop
+    /// a tail (recurrent models) it starts over.
+    fn truncate(&mut self, index: usize, keep: usize) {
+        let slot = &mut self.slots[index];
+        if keep >= slot.cached.len() {
+            return;
+        }
+        let from = position_at(keep, &slot.images) as u32;
+        let removed = self
+            .context
+            .clear_kv_cache_seq(Some(slot.seq as u32), Some(from), None);
+        if matches!(removed, Ok(true)) {
+            slot.truncate(keep);
+        } else {
+            self.clear(index);
         }
     }
 
@@ -1129,20 +1539,29 @@ impl<'m> Runner<'m> {
         }
     }
 
-    /// One decode: every generating slot's next token, then prompt chunks up to `num_batch`.
+    /// One decode: every generating slot's next token (with its draft, if any), then prompt
+    /// chunks up to `num_batch`.
     fn step(&mut self) {
         self.evaluate_images();
         self.batch.clear();
         let mut used = 0usize;
         let capacity = self.num_batch.max(self.slots.len());
+        let generating = self
+            .slots
+            .iter()
+            .filter(|s| s.active.as_ref().is_some_and(|a| a.next_token.is_some()))
+            .count();
+        let mut generating_left = generating;
         // Generating slots first: a running stream never waits behind a prompt.
         for index in 0..self.slots.len() {
             let Some(token) = self.slots[index].active.as_ref().and_then(|a| a.next_token) else {
                 continue;
             };
+            generating_left -= 1;
             if self.slots[index].cached.len() >= self.num_ctx {
                 self.shift(index);
             }
+            let num_ctx = self.num_ctx;
             let slot = &mut self.slots[index];
             if !feed(
                 &mut self.batch,
@@ -1158,6 +1577,34 @@ impl<'m> Runner<'m> {
             active.next_token = None;
             active.logits_at = Some(used as i32);
             used += 1;
+            // A draft: the tokens that followed the same few tokens earlier on, checked
+            // by this same decode (their logits say whether the model agrees).
+            let room = capacity
+                .saturating_sub(used + generating_left)
+                .min(num_ctx.saturating_sub(slot.cached.len() + 1))
+                .min(active.job.max_tokens.saturating_sub(active.generated + 1))
+                .min(active.draft_len);
+            if active.draft_pause > 0 {
+                active.draft_pause -= 1;
+                continue;
+            }
+            if room == 0 || !active.job.sampler.drafts_allowed() {
+                continue;
+            }
+            for draft in ngram_draft(&active.history, room) {
+                if !feed(
+                    &mut self.batch,
+                    slot.seq,
+                    &mut slot.cached,
+                    &slot.images,
+                    draft,
+                    true,
+                ) {
+                    break;
+                }
+                active.drafts.push(draft);
+                used += 1;
+            }
         }
         for slot in &mut self.slots {
             let Slot {
@@ -1198,6 +1645,120 @@ impl<'m> Runner<'m> {
         }
         for index in 0..self.slots.len() {
             self.sample(index);
+        }
+    }
+
+    /// Chooses the next tokens of a slot whose logits the last batch computed: the token
+    /// after `next_token`, then, while the model agrees with the draft, one more per drafted
+    /// token. Drafted tokens it refused leave the cache.
+    fn sample(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let Some(active) = slot.active.as_mut() else {
+            return;
+        };
+        let Some(at) = active.logits_at.take() else {
+            return;
+        };
+        let drafts = std::mem::take(&mut active.drafts);
+        let vocab = self.model.vocab();
+        let mut step = 0;
+        let mut confirmed = 0;
+        let outcome = loop {
+            let draft = drafts.get(step).copied();
+            let mut logits = self.context.get_logits_ith(at + step as i32).to_vec();
+            let Some((choice, agreed)) =
+                active
+                    .job
+                    .sampler
+                    .choose_or_accept(&mut logits, &active.history, draft)
+            else {
+                let _ = active
+                    .job
+                    .out
+                    .send(Piece::Failed("no token could be sampled".into()));
+                break Some(None);
+            };
+            let token = choice as u32;
+            active.history.push(token);
+            active.generated += 1;
+            confirmed += usize::from(agreed);
+            let end = vocab.is_eog(LlamaToken(token as i32));
+            if !end {
+                let special = active.job.preserved.contains(&token);
+                active
+                    .bytes
+                    .extend(vocab.token_to_piece(LlamaToken(token as i32), special, None));
+                let text = take_utf8(&mut active.bytes);
+                if !text.is_empty() && active.job.out.send(Piece::Text(text)).is_err() {
+                    break Some(None);
+                }
+            }
+            let finished = if end || active.job.sampler.grammar_done() {
+                Some("stop")
+            } else if active.generated >= active.job.max_tokens {
+                Some("length")
+            } else {
+                None
+            };
+            if let Some(reason) = finished {
+                break Some(Some(reason));
+            }
+            if agreed && step < drafts.len() {
+                // The drafted token is the model's choice, and already in the cache.
+                step += 1;
+                continue;
+            }
+            active.next_token = Some(token);
+            break None;
+        };
+        if !drafts.is_empty() {
+            active.drafted += drafts.len();
+            active.accepted += confirmed;
+            stats().drafted.inc_by(drafts.len() as u64);
+            stats().accepted.inc_by(confirmed as u64);
+            // Whole drafts accepted: try longer ones; part of one: as long as that part; none:
+            // pause drafting, longer after each refusal in a row (text that does not repeat
+            // itself costs a few checks, not one per token).
+            let most = active.job.draft_max;
+            if confirmed == drafts.len() {
+                active.draft_len = (active.draft_len * 2).min(most);
+                active.next_pause = FIRST_PAUSE;
+            } else if confirmed > 0 {
+                active.draft_len = confirmed.min(most);
+                active.next_pause = FIRST_PAUSE;
+            } else {
+                active.draft_len = 1.min(most);
+                active.draft_pause = active.next_pause;
+                active.next_pause = (active.next_pause * 2).min(MAX_PAUSE);
+            }
+        }
+        match outcome {
+            None => {}
+            Some(None) => {
+                slot.active = None;
+                slot.last_used = Instant::now();
+            }
+            Some(Some(reason)) => {
+                if !active.bytes.is_empty() {
+                    let rest = String::from_utf8_lossy(&active.bytes).into_owned();
+                    let _ = active.job.out.send(Piece::Text(rest));
+                }
+                let _ = active.job.out.send(Piece::Done {
+                    reason,
+                    cached: active.reused,
+                    drafted: active.drafted,
+                    accepted: active.accepted,
+                });
+                slot.active = None;
+                slot.last_used = Instant::now();
+            }
+        }
+        // The cache holds `next_token` and the drafts it checked; those after the last one
+        // the model agreed with go.
+        let refused = drafts.len() - step;
+        if refused > 0 {
+            let keep = self.slots[index].cached.len() - refused;
+            self.truncate(index, keep);
         }
     }
 
@@ -1268,65 +1829,6 @@ impl<'m> Runner<'m> {
         }
     }
 
-    /// Chooses the next token of a slot whose logits the last batch computed.
-    fn sample(&mut self, index: usize) {
-        let slot = &mut self.slots[index];
-        let Some(active) = slot.active.as_mut() else {
-            return;
-        };
-        let Some(at) = active.logits_at.take() else {
-            return;
-        };
-        let mut logits = self.context.get_logits_ith(at).to_vec();
-        let Some(choice) = active.job.sampler.choose(&mut logits, &active.history) else {
-            let _ = active
-                .job
-                .out
-                .send(Piece::Failed("no token could be sampled".into()));
-            slot.active = None;
-            return;
-        };
-        let token = choice as u32;
-        active.history.push(token);
-        active.generated += 1;
-        let vocab = self.model.vocab();
-        let end = vocab.is_eog(LlamaToken(token as i32));
-        if !end {
-            let special = active.job.preserved.contains(&token);
-            active
-                .bytes
-                .extend(vocab.token_to_piece(LlamaToken(token as i32), special, None));
-            let text = take_utf8(&mut active.bytes);
-            if !text.is_empty() && active.job.out.send(Piece::Text(text)).is_err() {
-                slot.active = None;
-                slot.last_used = Instant::now();
-                return;
-            }
-        }
-        let finished = if end || active.job.sampler.grammar_done() {
-            Some("stop")
-        } else if active.generated >= active.job.max_tokens {
-            Some("length")
-        } else {
-            None
-        };
-        match finished {
-            Some(reason) => {
-                if !active.bytes.is_empty() {
-                    let rest = String::from_utf8_lossy(&active.bytes).into_owned();
-                    let _ = active.job.out.send(Piece::Text(rest));
-                }
-                let _ = active.job.out.send(Piece::Done {
-                    reason,
-                    cached: active.reused,
-                });
-                slot.active = None;
-                slot.last_used = Instant::now();
-            }
-            None => active.next_token = Some(token),
-        }
-    }
-
     /// Makes room in a full sequence: keeps its first `num_keep` tokens, drops half of the
     /// rest and moves what follows down (Ollama's context shift).
     fn shift(&mut self, index: usize) {
@@ -1366,6 +1868,8 @@ impl<'m> Runner<'m> {
             let _ = active.job.out.send(Piece::Done {
                 reason: "length",
                 cached: active.reused,
+                drafted: active.drafted,
+                accepted: active.accepted,
             });
             let _ = self.context.clear_kv_cache_seq(Some(seq), None, None);
             slot.forget();

@@ -236,6 +236,7 @@ impl MistralEngine {
             format: None,
             num_ctx: self.facts.context_length,
             num_keep: 0,
+            draft_max: None,
             grammar: None,
             preserved_tokens: Vec::new(),
             images: Vec::new(),
@@ -417,7 +418,7 @@ impl MistralEngine {
                             if generated.len() >= request.max_tokens {
                                 finish_after_pending = true;
                                 if pending_text.is_none() {
-                                    output.done("length", 0).await;
+                                    output.done("length", 0, (0, 0)).await;
                                     return;
                                 }
                                 continue;

@@ -16,6 +16,7 @@ pub mod embedding;
 pub mod gpu;
 pub mod grammar;
 pub mod image;
+pub mod kv_disk;
 #[cfg(feature = "llamacpp")]
 pub mod llama;
 #[cfg(feature = "llamacpp")]
@@ -23,6 +24,7 @@ mod llama_embed;
 #[cfg(feature = "mistralrs")]
 pub mod mistral;
 pub mod sampler;
+pub mod stats;
 pub mod stop;
 pub mod threads;
 #[cfg(feature = "llamacpp")]
@@ -442,6 +444,9 @@ pub struct GenerateRequest {
     pub num_ctx: usize,
     /// Tokens at the start a context shift keeps (`num_keep`).
     pub num_keep: usize,
+    /// Most tokens drafted per step (`draft_num_predict`): 0 turns speculative decoding off,
+    /// None keeps the engine's default.
+    pub draft_max: Option<usize>,
     /// llama.cpp's grammar from its chat code (tool calls, or `format` as a JSON schema);
     /// takes the place of `format`'s own grammar on the llama.cpp engine.
     pub grammar: Option<GrammarSpec>,
@@ -476,6 +481,9 @@ pub struct Summary {
     pub tokens: Vec<u32>,
     pub prompt_duration: Duration,
     pub eval_duration: Duration,
+    /// Tokens drafted for speculative decoding, and how many of them the model confirmed.
+    pub drafted: usize,
+    pub accepted: usize,
 }
 
 impl Engine {
@@ -787,7 +795,7 @@ impl Output {
         // grammar's end token is not always one the engine stops on (SmolLM2 under mistralrs
         // emits `<|endoftext|>` until the length limit), so stop here.
         if filtered.stopped || self.produced.as_deref().is_some_and(is_complete_json) {
-            self.done("stop", 0).await;
+            self.done("stop", 0, (0, 0)).await;
             return false;
         }
         true
@@ -795,15 +803,25 @@ impl Output {
 
     /// The end: text the stop filter held back, then `Done`.
     async fn finish(&mut self, reason: &'static str, cached_tokens: usize) {
+        self.finish_drafted(reason, cached_tokens, (0, 0)).await;
+    }
+
+    /// [`Output::finish`] with the counts of drafted and accepted tokens.
+    async fn finish_drafted(
+        &mut self,
+        reason: &'static str,
+        cached_tokens: usize,
+        drafts: (usize, usize),
+    ) {
         let rest = self.filter.finish();
         if !rest.is_empty() && !deliver(&self.events, Event::Text(rest)).await {
             return;
         }
-        self.done(reason, cached_tokens).await;
+        self.done(reason, cached_tokens, drafts).await;
     }
 
     /// `Done`, with the summary of what the sampler observed.
-    async fn done(&self, reason: &'static str, cached_tokens: usize) {
+    async fn done(&self, reason: &'static str, cached_tokens: usize, drafts: (usize, usize)) {
         let observed = self.sampler.observed();
         let first = observed.first_step.unwrap_or(self.started);
         let last = observed.last_step.unwrap_or(first);
@@ -814,6 +832,8 @@ impl Output {
             tokens: observed.tokens,
             prompt_duration: first.saturating_duration_since(self.started),
             eval_duration: last.saturating_duration_since(first),
+            drafted: drafts.0,
+            accepted: drafts.1,
         };
         deliver(&self.events, Event::Done(summary)).await;
     }

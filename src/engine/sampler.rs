@@ -206,6 +206,36 @@ impl Sampler {
 
     /// Chooses the next token from raw logits given the whole context so far.
     pub fn choose(&self, logits: &mut [f32], context: &[u32]) -> Option<usize> {
+        self.choose_or_accept(logits, context, None)
+            .map(|(choice, _)| choice)
+    }
+
+    /// Whether drafting may be used: no grammar (its state cannot be rewound) and no
+    /// log-probabilities asked for.
+    pub fn drafts_allowed(&self) -> bool {
+        self.options.logprobs.is_none()
+            && self
+                .state
+                .lock()
+                .map(|s| s.grammar.is_none())
+                .unwrap_or(false)
+    }
+
+    /// Chooses the next token as [`Sampler::choose`] does, judging a drafted guess `draft` on
+    /// the way; returns the choice and whether it is the draft.
+    ///
+    /// Greedy: the choice is the argmax, the draft is kept when it equals it. Otherwise the
+    /// speculative-sampling rule for a draft that proposed one token with certainty: it is
+    /// kept with probability p(draft) under this sampler's distribution (after penalties,
+    /// top-k, temperature, top-p and min-p); when refused, the token is drawn from that
+    /// distribution with the draft removed and the rest renormalised. Over both branches
+    /// each token comes out with exactly its probability p, as without drafting.
+    pub fn choose_or_accept(
+        &self,
+        logits: &mut [f32],
+        context: &[u32],
+        draft: Option<u32>,
+    ) -> Option<(usize, bool)> {
         let mut state = self.state.lock().ok()?;
         let state = &mut *state;
         // Penalties leave masked tokens masked, so they may come first. A constraint that can
@@ -224,9 +254,12 @@ impl Sampler {
                 grammar.mask(logits);
             }
         }
-        let choice = match choice {
-            Some(choice) => choice,
-            None => sample(&self.options, logits, &mut state.rng)?,
+        let choice = match (choice, draft) {
+            (Some(choice), _) => choice,
+            (None, Some(draft)) if self.options.temperature > 0.0 => {
+                accept_or_resample(&self.options, logits, draft as usize, &mut state.rng)?
+            }
+            (None, _) => sample(&self.options, logits, &mut state.rng)?,
         };
         if let Some(grammar) = state.grammar.as_mut() {
             grammar.accept(choice as u32);
@@ -248,7 +281,7 @@ impl Sampler {
         }
         observed.first_step.get_or_insert(now);
         observed.last_step = Some(now);
-        Some(choice)
+        Some((choice, Some(choice as u32) == draft))
     }
 }
 
@@ -322,15 +355,26 @@ fn best(mut candidates: Vec<(usize, f32)>, k: usize) -> Vec<(usize, f32)> {
 /// Greedy at temperature ≤ 0, otherwise top-k → softmax(temperature) → top-p → min-p → draw.
 fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option<usize> {
     if options.temperature <= 0.0 {
-        // Greedy: the first of the highest logits (llama.cpp's argmax), in one pass.
-        let mut chosen: Option<(usize, f32)> = None;
-        for (i, l) in logits.iter().copied().enumerate() {
-            if l.is_finite() && chosen.is_none_or(|(_, best)| l > best) {
-                chosen = Some((i, l));
-            }
-        }
-        return chosen.map(|(i, _)| i);
+        return argmax(logits);
     }
+    let kept = distribution(options, logits)?;
+    Some(draw(&kept, rng))
+}
+
+/// The first of the highest finite logits (llama.cpp's argmax), in one pass.
+fn argmax(logits: &[f32]) -> Option<usize> {
+    let mut chosen: Option<(usize, f32)> = None;
+    for (i, l) in logits.iter().copied().enumerate() {
+        if l.is_finite() && chosen.is_none_or(|(_, best)| l > best) {
+            chosen = Some((i, l));
+        }
+    }
+    chosen.map(|(i, _)| i)
+}
+
+/// The tokens a draw at temperature > 0 may give, most likely first, with their weights
+/// (softmax probabilities; those top-p and min-p cut are gone, the rest not renormalised).
+fn distribution(options: &SamplingOptions, logits: &[f32]) -> Option<Vec<(usize, f32)>> {
     let finite: Vec<(usize, f32)> = logits
         .iter()
         .copied()
@@ -365,15 +409,50 @@ fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option
         let threshold = probs[0] * options.min_p;
         keep = keep.min(probs.iter().take_while(|p| **p >= threshold).count().max(1));
     }
-    let total: f32 = probs[..keep].iter().sum();
+    Some(
+        candidates[..keep]
+            .iter()
+            .zip(&probs)
+            .map(|((token, _), p)| (*token, *p))
+            .collect(),
+    )
+}
+
+/// One token drawn from `kept` in proportion to the weights.
+fn draw(kept: &[(usize, f32)], rng: &mut StdRng) -> usize {
+    let total: f32 = kept.iter().map(|(_, p)| p).sum();
     let mut draw = rng.random::<f32>() * total;
-    for (i, p) in probs[..keep].iter().enumerate() {
+    for (token, p) in kept {
         draw -= p;
         if draw <= 0.0 {
-            return Some(candidates[i].0);
+            return *token;
         }
     }
-    Some(candidates[keep - 1].0)
+    kept[kept.len() - 1].0
+}
+
+/// The speculative-sampling rule for a certain one-token draft: `draft` with probability
+/// p(draft), else a draw from the distribution without it.
+fn accept_or_resample(
+    options: &SamplingOptions,
+    logits: &[f32],
+    draft: usize,
+    rng: &mut StdRng,
+) -> Option<usize> {
+    let kept = distribution(options, logits)?;
+    let total: f32 = kept.iter().map(|(_, p)| p).sum();
+    let p_draft = kept
+        .iter()
+        .find(|(token, _)| *token == draft)
+        .map_or(0.0, |(_, p)| p / total);
+    if rng.random::<f32>() < p_draft {
+        return Some(draft);
+    }
+    let rest: Vec<(usize, f32)> = kept.into_iter().filter(|(t, _)| *t != draft).collect();
+    if rest.is_empty() {
+        return Some(draft);
+    }
+    Some(draw(&rest, rng))
 }
 
 #[cfg(test)]
@@ -572,5 +651,72 @@ mod tests {
         let observed = sampler.observed();
         assert_eq!(observed.tokens, vec![1, 1]);
         assert!(observed.first_step.is_some() && observed.last_step.is_some());
+    }
+
+    /// The speculative rule keeps the sampler's distribution: over many draws with a fixed
+    /// draft, each token's frequency matches its probability without drafting (both the
+    /// likely and an unlikely draft), within five standard errors.
+    #[test]
+    fn judging_a_draft_keeps_the_distribution() {
+        let options = SamplingOptions {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            seed: Some(7),
+            ..SamplingOptions::default()
+        };
+        let values = vec![2.0f32, 1.0, 0.5, -1.0];
+        let kept = distribution(&options, &values).unwrap();
+        let total: f32 = kept.iter().map(|(_, p)| p).sum();
+        let mut expected = [0f64; 4];
+        for (token, p) in &kept {
+            expected[*token] = f64::from(p / total);
+        }
+        let trials = 40_000;
+        for draft in [0u32, 3] {
+            let sampler = Sampler::new(options.clone(), 0);
+            let mut counts = [0usize; 4];
+            let mut kept_draft = 0;
+            for _ in 0..trials {
+                let (choice, accepted) = sampler
+                    .choose_or_accept(&mut values.clone(), &[], Some(draft))
+                    .unwrap();
+                counts[choice] += 1;
+                kept_draft += usize::from(accepted);
+            }
+            for token in 0..4 {
+                let p = expected[token];
+                let seen = counts[token] as f64 / trials as f64;
+                let error = (p * (1.0 - p) / trials as f64).sqrt();
+                assert!(
+                    (seen - p).abs() < 5.0 * error + 1e-9,
+                    "draft {draft}, token {token}: {seen} vs {p}"
+                );
+            }
+            assert_eq!(kept_draft, counts[draft as usize]);
+        }
+    }
+
+    #[test]
+    fn a_greedy_draft_is_kept_only_when_it_is_the_argmax() {
+        let sampler = Sampler::new(
+            SamplingOptions {
+                temperature: 0.0,
+                ..SamplingOptions::default()
+            },
+            0,
+        );
+        let best = argmax(&logits()).unwrap() as u32;
+        assert_eq!(
+            sampler.choose_or_accept(&mut logits(), &[], Some(best)),
+            Some((best as usize, true))
+        );
+        let other = (best + 1) % 3;
+        assert_eq!(
+            sampler.choose_or_accept(&mut logits(), &[], Some(other)),
+            Some((best as usize, false))
+        );
     }
 }

@@ -729,6 +729,11 @@ impl Generation {
         chunk["prompt_eval_duration"] = json!(ns(summary.prompt_duration));
         chunk["eval_count"] = json!(summary.tokens.len());
         chunk["eval_duration"] = json!(ns(summary.eval_duration));
+        // Beyond Ollama, only when speculative decoding ran: tokens drafted and confirmed.
+        if summary.drafted > 0 {
+            chunk["draft_count"] = json!(summary.drafted);
+            chunk["draft_accepted_count"] = json!(summary.accepted);
+        }
         chunk
     }
 

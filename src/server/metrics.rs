@@ -158,6 +158,44 @@ impl Metrics {
             "Memory the loaded models hold on each GPU (llama.cpp's buffers: weights, KV cache, compute)",
             gpu_models.clone(),
         );
+        let engine = crate::engine::stats::stats();
+        registry.register(
+            "prompt_tokens_copied",
+            "Prompt tokens whose keys and values were copied instead of computed, by source: \
+             another sequence (prefix sharing), a parked sequence in host memory, or a \
+             conversation saved on disk",
+            engine.copied.clone(),
+        );
+        registry.register(
+            "prompt_tokens_computed",
+            "Prompt tokens the model evaluated",
+            engine.computed.clone(),
+        );
+        registry.register(
+            "kv_cache_files_saved",
+            "Sequences written to the KV cache directory when their model unloaded",
+            engine.files_saved.clone(),
+        );
+        registry.register(
+            "kv_cache_files_restored",
+            "Saved sequences loaded back instead of computed",
+            engine.files_restored.clone(),
+        );
+        registry.register(
+            "kv_cache_files_refused",
+            "Saved sequences refused (corrupt, truncated or mismatched) and removed",
+            engine.files_refused.clone(),
+        );
+        registry.register(
+            "draft_tokens",
+            "Tokens proposed by speculative decoding",
+            engine.drafted.clone(),
+        );
+        registry.register(
+            "draft_accepted_tokens",
+            "Drafted tokens the model confirmed; over draft_tokens, the acceptance rate",
+            engine.accepted.clone(),
+        );
         Metrics {
             gpu_total,
             gpu_free,

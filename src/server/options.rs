@@ -22,6 +22,9 @@ pub struct Options {
     pub main_gpu: Option<i64>,
     /// Prompt tokens evaluated per step (llama.cpp's batch size).
     pub num_batch: usize,
+    /// Most tokens drafted per step for speculative decoding (Ollama's `draft_num_predict`);
+    /// 0 turns drafting off, None keeps the engine's default.
+    pub draft_num_predict: Option<usize>,
     pub stop: Vec<String>,
     pub sampling: SamplingOptions,
 }
@@ -62,6 +65,7 @@ impl Options {
             num_gpu: -1,
             main_gpu: None,
             num_batch: 512,
+            draft_num_predict: None,
             stop: Vec::new(),
             sampling: SamplingOptions::default(),
         }
@@ -131,6 +135,7 @@ impl Options {
             "num_batch" => self.num_batch = n.clamp(1, 1 << 16) as usize,
             "seed" => self.sampling.seed = (n >= 0).then_some(n as u64),
             "top_k" => self.sampling.top_k = n,
+            "draft_num_predict" => self.draft_num_predict = Some(n.clamp(0, 64) as usize),
             "repeat_last_n" => self.sampling.repeat_last_n = n,
             _ => {}
         }

@@ -298,6 +298,30 @@ impl Scheduler {
         }
     }
 
+    /// Unloads every model (the server is stopping) and waits up to `within` for their
+    /// threads to end: a llama.cpp model writes its conversations' KV state to disk first.
+    pub async fn shutdown(&self, within: Duration) {
+        let runners: Vec<Arc<Runner>> = {
+            let mut runners = self.inner.runners.lock().unwrap_or_else(|e| e.into_inner());
+            runners.drain().map(|(_, runner)| runner).collect()
+        };
+        let mut watches: Vec<WeightsGone> = runners.iter().map(|r| r.weights_watch()).collect();
+        drop(runners);
+        // Models unloaded just before (keep_alive 0, `rollama stop`) may still be saving.
+        watches.extend(
+            self.inner
+                .unloaded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+                .map(|(_, watch)| watch),
+        );
+        let started = Instant::now();
+        while !watches.iter().all(WeightsGone::is_gone) && started.elapsed() < within {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Unloads idle models whose keep-alive ran out. Called periodically.
     pub fn reap(&self) {
         {

@@ -276,6 +276,7 @@ pub async fn chat_with(
         format,
         num_ctx: options.num_ctx,
         num_keep: options.num_keep,
+        draft_max: options.draft_num_predict,
         grammar,
         preserved_tokens,
         images: prompt_images,

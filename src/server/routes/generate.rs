@@ -195,6 +195,7 @@ pub async fn generate(
         format,
         num_ctx: options.num_ctx,
         num_keep: options.num_keep,
+        draft_max: options.draft_num_predict,
         grammar: None,
         preserved_tokens: Vec::new(),
         images: request_images,
