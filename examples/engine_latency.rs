@@ -176,6 +176,7 @@ fn main() -> Result<(), String> {
             args.gguf.parent().unwrap_or(std::path::Path::new(".")),
         ),
         projector: None,
+        draft: None,
         // Wherever the fit puts it, as the server does with no other model loaded.
         placement: Default::default(),
         gpu_in_use: Vec::new(),

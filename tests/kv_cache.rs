@@ -352,3 +352,50 @@ async fn greedy_output_is_the_same_with_and_without_drafting() {
         accepted as f64
     );
 }
+
+#[tokio::test]
+async fn a_draft_model_from_the_modelfile_drafts_and_greedy_output_is_unchanged() {
+    let server = Server::start();
+    // SmolLM2 as its own draft model, under another name (Ollama refuses a DRAFT that is the
+    // FROM file itself).
+    let dir =
+        common::modelfile_dir("FROM ./model.gguf\nDRAFT ./draft.gguf\nPARAMETER stop <|im_end|>\n");
+    std::os::unix::fs::symlink(common::test_gguf(), dir.path().join("draft.gguf")).unwrap();
+    let modelfile = dir.path().join("Modelfile");
+    let created = server.run(&["create", "smol", "-f", modelfile.to_str().unwrap()]);
+    assert!(created.status.success(), "{}", common::stderr(&created));
+    let shown = server.run(&["show", "smol", "--modelfile"]);
+    assert!(
+        common::stdout(&shown).contains("\nDRAFT "),
+        "{}",
+        common::stdout(&shown)
+    );
+
+    let prompt = "<|im_start|>user\nWrite three sentences about the sea.<|im_end|>\n\
+                  <|im_start|>assistant\n";
+    let plain = generate(
+        &server,
+        prompt,
+        json!({"temperature": 0, "num_predict": 48, "draft_num_predict": 0}),
+    )
+    .await;
+    let drafted = generate(
+        &server,
+        prompt,
+        json!({"temperature": 0, "num_predict": 48}),
+    )
+    .await;
+    assert_eq!(drafted["response"], plain["response"]);
+    let count = drafted["draft_count"].as_u64().unwrap();
+    let accepted = drafted["draft_accepted_count"].as_u64().unwrap();
+    // Its own draft agrees with the model nearly always (the repeat penalty, which only the
+    // model's sampler applies, can part them).
+    assert!(accepted * 10 >= count * 7, "{accepted} of {count}");
+
+    // A DRAFT path that does not exist is refused by create.
+    let dir = common::modelfile_dir("FROM ./model.gguf\nDRAFT ./missing.gguf\n");
+    let modelfile = dir.path().join("Modelfile");
+    let refused = server.run(&["create", "other", "-f", modelfile.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(common::stderr(&refused).contains("invalid draft path"));
+}

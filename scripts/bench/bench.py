@@ -80,6 +80,9 @@ def build_dir() -> Path:
 BUILD = build_dir()
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
+# The chat-after-unload row reads 6,000 tokens twice a round on llama-server (a minute each
+# on two cores with the 1B model): fewer rounds.
+UNLOAD_REPS = int(os.environ.get("BENCH_UNLOAD_REPS", str(min(REPS, 2))))
 CONTEXT = 4096
 PARALLEL = 4
 CHAT_TURNS = 8
@@ -241,7 +244,8 @@ class Server:
         conn.close()
         return statistics.median(times)
 
-    def generate(self, prompt: str, tokens: int, cache: bool = False) -> Stream:
+    def generate(self, prompt: str, tokens: int, cache: bool = False,
+                 num_ctx: int | None = None) -> Stream:
         raise NotImplementedError
 
     def exit_note(self) -> str:
@@ -260,8 +264,10 @@ class LlamaServer(Server):
     name = "llama-server"
     trivial_path = "/health"
 
-    def __init__(self, binary: Path, gguf: Path):
+    def __init__(self, binary: Path, gguf: Path, name: str = "llama-server",
+                 extra_args: list[str] | None = None):
         self.binary, self.gguf = binary, gguf
+        self.name, self.extra_args = name, extra_args or []
         self.log = tempfile.NamedTemporaryFile(prefix="bench-llama-server-", suffix=".log", delete=False)
 
     def command(self) -> list[str]:
@@ -270,7 +276,12 @@ class LlamaServer(Server):
                 # Ollama's num_ctx is per sequence: CONTEXT tokens for each of PARALLEL slots,
                 # in one cache all slots share, as rollama's llama.cpp engine allocates it.
                 "-c", str(CONTEXT * PARALLEL), "-np", str(PARALLEL), "--kv-unified",
-                "--no-webui"]
+                "--no-webui", *self.extra_args]
+
+    def restart(self) -> None:
+        """Stops the server and starts it again (its KV cache is gone)."""
+        stop(self.process)
+        self.start()
 
     def start(self) -> dict:
         self.port = free_port()
@@ -279,7 +290,9 @@ class LlamaServer(Server):
         ready = wait_until(self.port, "/health", self.process)
         return {"ready": ready - started, "loaded": ready - started}
 
-    def generate(self, prompt: str, tokens: int, cache: bool = False) -> Stream:
+    def generate(self, prompt: str, tokens: int, cache: bool = False,
+                 num_ctx: int | None = None) -> Stream:
+        # One slot of the unified cache may hold all of it (num_ctx is rollama's).
         body = {"prompt": prompt, "n_predict": tokens, "stream": True, "temperature": 0,
                 "seed": 1, "cache_prompt": cache}
         result = Stream(sent=time.monotonic())
@@ -342,10 +355,13 @@ class Rollama(Server):
         loaded = time.monotonic()
         return {"ready": ready - started, "loaded": loaded - started}
 
-    def generate(self, prompt: str, tokens: int, cache: bool = False) -> Stream:
+    def generate(self, prompt: str, tokens: int, cache: bool = False,
+                 num_ctx: int | None = None) -> Stream:
         # `raw` sends the prompt as is, like llama-server's /completion (no chat template).
         body = {"model": MODEL_NAME, "prompt": prompt, "raw": True, "stream": True,
                 "options": {"num_predict": tokens, "temperature": 0, "seed": 1}}
+        if num_ctx:
+            body["options"]["num_ctx"] = num_ctx
         result = Stream(sent=time.monotonic())
         for at, line in stream_lines(self.port, "/api/generate", body):
             if not line:
@@ -367,6 +383,23 @@ class Rollama(Server):
                     result.server_prefill_tps = (chunk["prompt_eval_count"]
                                                  / chunk["prompt_eval_duration"] * 1e9)
         return result
+
+
+    def unload(self) -> None:
+        """Unloads the model (keep_alive 0, as Ollama's idle timeout does) and waits until
+        its conversations are saved."""
+        def saved() -> float:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            return sum(float(l.split()[-1]) for l in text.splitlines()
+                       if l.startswith("rollama_kv_cache_files_saved_total"))
+        before = saved()
+        http_status(self.port, "POST", "/api/generate", {"model": MODEL_NAME, "keep_alive": 0})
+        deadline = time.monotonic() + 60
+        while saved() == before and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 # ---------------------------------------------------------------- measurements
@@ -451,6 +484,79 @@ def chat_turns(server: Server, rep: int) -> tuple[float, int]:
     return last.ttft, last.prompt_tokens
 
 
+# About 2,000 tokens: four different passages of PREFILL_TEXT's kind.
+SHARED_TEXT = " ".join(f"Section {k}. {PREFILL_TEXT}" for k in range(4))
+SHARED_TOKENS = 8
+
+
+def shared_prefix(server: Server, rep: int) -> list[float]:
+    """Four simultaneous requests with one ~2,000-token system prompt (new each round) and
+    different questions; returns their times to first token, in order of arrival."""
+    system = f"<|im_start|>system\nSession {rep}. {SHARED_TEXT}<|im_end|>\n"
+    outcomes: list = [None] * PARALLEL
+    barrier = threading.Barrier(PARALLEL)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            prompt = (system + f"<|im_start|>user\n{QUESTIONS[i]}<|im_end|>\n"
+                      "<|im_start|>assistant\n")
+            outcomes[i] = server.generate(prompt, SHARED_TOKENS, cache=True)
+        except Exception as e:  # reported below
+            outcomes[i] = e
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(PARALLEL)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    if errors:
+        raise RuntimeError(f"{server.name}: {errors[0]}{server.exit_note()}")
+    return sorted(o.ttft for o in outcomes)
+
+
+LONG_CHAT_TURNS = 12
+LONG_CHAT_CONTEXT = 8192
+
+
+def long_chat(rep: int) -> str:
+    """A conversation of about 6,000 tokens (new each round), its next user turn open."""
+    prompt = f"<|im_start|>system\nConversation {rep}. You are a helpful assistant.<|im_end|>\n"
+    for turn in range(LONG_CHAT_TURNS):
+        prompt += (f"<|im_start|>user\n{QUESTIONS[turn % len(QUESTIONS)]} "
+                   f"{PREFILL_TEXT[:1000]}<|im_end|>\n<|im_start|>assistant\n"
+                   f"Turn {turn}: {PREFILL_TEXT[1000:2000]}<|im_end|>\n")
+    return prompt
+
+
+def chat_after_unload(server: Server, rep: int) -> tuple[float, int]:
+    """A ~6,000-token conversation is read, the model goes away (rollama: unloaded, as after
+    keep_alive; llama-server: restarted), and one more turn follows: its time to first
+    token and prompt length. rollama's includes loading the model again."""
+    prompt = long_chat(rep) + "<|im_start|>user\nWhat did we agree?<|im_end|>\n<|im_start|>assistant\n"
+    first = server.generate(prompt, SHARED_TOKENS, cache=True, num_ctx=LONG_CHAT_CONTEXT)
+    prompt += first.text + "<|im_end|>\n<|im_start|>user\nAnd after that?<|im_end|>\n<|im_start|>assistant\n"
+    if isinstance(server, Rollama):
+        server.unload()
+    else:
+        server.restart()
+    last = server.generate(prompt, 2, cache=True, num_ctx=LONG_CHAT_CONTEXT)
+    return last.ttft, last.prompt_tokens
+
+
+# About 300 lines of Python (this file's own HTTP and server code), to repeat with one
+# identifier renamed.
+CODE = "\n".join(Path(__file__).read_text().splitlines()[104:404])
+PREDICTABLE_TOKENS = 256
+
+
+def predictable_prompt() -> str:
+    return ("<|im_start|>user\nRepeat this code exactly, with `stream_lines` renamed to "
+            f"`read_stream`:\n```python\n{CODE}\n```<|im_end|>\n<|im_start|>assistant\n"
+            "```python\n")
+
+
 def in_quiet(servers: list[Server], results: Results, run, log, attempts: int = 3):
     """Runs one sample, `run()`, and repeats it (after waiting for the machine to settle) if
     other processes used more than 15% of the machine's CPU meanwhile: on a shared two-core
@@ -513,6 +619,28 @@ def measure(servers: list[Server], results: Results, log) -> None:
             results.add(server.name, f"concurrent_{streams}_tps", tokens / wall)
             results.add(server.name, f"concurrent_{streams}_tokens", tokens)
 
+    log("shared prefix: 4 concurrent requests, one 2,000-token system prompt")
+    for rep, server in alternate(servers, REPS):
+        ttfts = in_quiet(servers, results, lambda: shared_prefix(server, rep), log)
+        results.add(server.name, "shared_ttft_median_ms", statistics.median(ttfts) * 1000)
+        results.add(server.name, "shared_ttft_last_ms", ttfts[-1] * 1000)
+
+    log("predictable decode: repeat 300 lines of code with one rename")
+    prompt = predictable_prompt()
+    for server in servers:  # the prompt is read once, not timed
+        server.generate(prompt, 1, cache=True)
+    for rep, server in alternate(servers, REPS):
+        s = in_quiet(servers, results,
+                     lambda: server.generate(prompt, PREDICTABLE_TOKENS, cache=True), log)
+        results.add(server.name, "predictable_tps", s.client_decode_tps)
+
+    log("chat after unload / restart: a 6,000-token conversation, one more turn")
+    for rep, server in alternate(servers, UNLOAD_REPS):
+        ttft, tokens = in_quiet(servers, results, lambda: chat_after_unload(server, rep + 100),
+                                log, attempts=1)
+        results.add(server.name, "unload_ttft_ms", ttft * 1000)
+        results.add(server.name, "unload_prompt_tokens", tokens)
+
     log("HTTP round trip")
     for rep, server in alternate(servers, REPS):
         results.add(server.name, "round_trip_ms", server.round_trip_ms())
@@ -526,6 +654,31 @@ def measure(servers: list[Server], results: Results, log) -> None:
     for server in servers:
         used = cpu_seconds(server.process.pid) - before[server.name]
         results.add(server.name, "idle_cpu_pct", used / 3 * 100)
+
+
+SPECULATIVE_ARGS = ["--spec-type", "ngram-simple", "--spec-draft-n-max", "16"]
+
+
+def measure_speculative_llama(binary: Path, gguf: Path, rollama: Rollama, results: Results,
+                              log) -> None:
+    """The predictable-decode row again with llama-server's own n-gram drafting turned on
+    (not its default), alternating with rollama, for comparison."""
+    log("predictable decode, llama-server " + " ".join(SPECULATIVE_ARGS))
+    spec = LlamaServer(binary, gguf, name="llama-server-ngram", extra_args=SPECULATIVE_ARGS)
+    try:
+        spec.start()
+        prompt = predictable_prompt()
+        for server in (spec, rollama):  # read once, not timed
+            server.generate(prompt, 1, cache=True)
+        for rep, server in alternate([spec, rollama], REPS):
+            s = in_quiet([spec, rollama], results,
+                         lambda: server.generate(prompt, PREDICTABLE_TOKENS, cache=True), log)
+            name = "rollama-vs-ngram" if server is rollama else spec.name
+            results.add(name, "predictable_tps", s.client_decode_tps)
+    finally:
+        if getattr(spec, "process", None):
+            stop(spec.process)
+        Path(spec.log.name).unlink(missing_ok=True)
 
 
 def measure_startup(servers: list[Server], results: Results, log) -> None:
@@ -639,6 +792,13 @@ def table(results: Results) -> str:
         ("Time to first token, same prompt again (ms) ¹", "ttft_cached_ms", 0, False),
         (f"Time to first token, turn {CHAT_TURNS} of a chat (ms) ¹", "ttft_turn_ms", 0, False),
         (f"Aggregate, {PARALLEL} concurrent streams (tok/s)", f"concurrent_{PARALLEL}_tps", 1, True),
+        ("Shared prefix: 4 concurrent requests, one ~2,000-token system prompt, median TTFT (ms)",
+         "shared_ttft_median_ms", 0, False),
+        ("Shared prefix: the same, last request's TTFT (ms)", "shared_ttft_last_ms", 0, False),
+        ("Chat after unload (llama-server: restart), ~6,000-token conversation, TTFT (ms) ³",
+         "unload_ttft_ms", 0, False),
+        ("Predictable decode: repeat 300 lines of code with one rename (tok/s) ⁴",
+         "predictable_tps", 1, True),
         ("HTTP round trip, no model work (ms, `GET /health` / `GET /api/version`)",
          "round_trip_ms", 3, False),
         ("Start to HTTP ready (s) ²", "ready_s", 2, False),
@@ -695,6 +855,18 @@ def report(results: Results, overhead: dict | None, info: dict, servers: list[Se
         "¹ Both reuse the KV cache of an earlier prompt's common prefix: llama-server with "
         "`cache_prompt:true`, rollama's llama.cpp engine always (its mistralrs engine has no "
         "prompt cache). A chat turn's prompt is the whole conversation so far.",
+        "",
+        "³ llama-server is restarted between the conversation and the turn (its KV cache is "
+        "in memory only) and the turn is sent once `/health` answers; rollama's model is "
+        "unloaded with `keep_alive: 0` (as Ollama's idle timeout does), and its figure "
+        "includes loading the model again and restoring the conversation from "
+        "`ROLLAMA_KV_CACHE_DIR`.",
+        "",
+        "⁴ Default settings on both sides: rollama drafts from n-grams of the prompt and "
+        "output by default; llama-server does not. With llama-server's own n-gram drafting "
+        f"(`{' '.join(SPECULATIVE_ARGS)}`), in alternating rounds against rollama: "
+        f"llama-server {fmt(results.median('llama-server-ngram', 'predictable_tps'))} tok/s, "
+        f"rollama {fmt(results.median('rollama-vs-ngram', 'predictable_tps'))} tok/s.",
         "",
         "² llama-server answers `GET /health` with 200 only once the model is loaded. "
         "`rollama serve` answers `GET /` at once and loads a model on its first request, as "
@@ -819,6 +991,7 @@ def main() -> int:
             for server in servers:
                 server.start()
             measure(servers, results, log)
+            measure_speculative_llama(llama_binary, gguf, rollama, results, log)
             if gguf == models[0]:
                 overhead = http_overhead(rollama, gguf, log)
             measure_startup(servers, results, log)

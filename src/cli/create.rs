@@ -1,4 +1,4 @@
-//! `rollama create`: parse the Modelfile here, upload each local FROM/ADAPTER file as a blob
+//! `rollama create`: parse the Modelfile here, upload each local FROM/ADAPTER/DRAFT file as a blob
 //! (skipping blobs the server already has), then `POST /api/create` and show its progress.
 //! Paths are relative to the Modelfile's directory, as in Ollama.
 
@@ -36,7 +36,7 @@ pub async fn create(client: &Client, args: CreateArgs) -> Result<()> {
     }
 
     printer.status("gathering model components");
-    for key in ["files", "adapters"] {
+    for key in ["files", "adapters", "draft_files"] {
         let Some(Value::Object(files)) = request.get(key).cloned() else {
             continue;
         };
@@ -95,6 +95,7 @@ pub fn build_request(parsed: &Modelfile, dir: &Path) -> Result<Map<String, Value
     let mut request = Map::new();
     let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut adapters: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut drafts: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut licenses = Vec::new();
     let mut messages = Vec::new();
     let mut saw_from = false;
@@ -116,7 +117,13 @@ pub fn build_request(parsed: &Modelfile, dir: &Path) -> Result<Map<String, Value
                 }
                 adapters.extend(model_files(&path)?);
             }
-            "draft" => bail!("DRAFT models are not supported yet"),
+            "draft" => {
+                let path = expand(&command.args, dir);
+                if !path.exists() {
+                    bail!("invalid draft path: {}", command.args);
+                }
+                drafts.extend(model_files(&path)?);
+            }
             "template" | "system" | "renderer" | "parser" | "requires" => {
                 request.insert(command.name.clone(), json!(command.args));
             }
@@ -156,6 +163,9 @@ pub fn build_request(parsed: &Modelfile, dir: &Path) -> Result<Map<String, Value
     }
     if !adapters.is_empty() {
         request.insert("adapters".into(), to_json(adapters));
+    }
+    if !drafts.is_empty() {
+        request.insert("draft_files".into(), to_json(drafts));
     }
     Ok(request)
 }

@@ -209,6 +209,31 @@ pub(super) fn load_model(
     Ok((Arc::new(model), log))
 }
 
+/// The draft model at `path` (Modelfile `DRAFT`), which must share `model`'s vocabulary: its
+/// tokens are checked by `model` one for one.
+fn load_draft(
+    path: &Path,
+    model: &LlamaModel,
+    options: &LoadOptions,
+    context: LlamaContextParams,
+) -> Result<Arc<LlamaModel>, EngineError> {
+    let draft_options = LoadOptions {
+        projector: None,
+        draft: None,
+        require_full: false,
+        ..options.clone()
+    };
+    let (draft, _) = load_model(path, "draft model", &draft_options, context)?;
+    if draft.n_vocab() != model.n_vocab() {
+        return Err(EngineError::Unsupported(format!(
+            "the draft model's vocabulary ({} tokens) is not the model's ({} tokens)",
+            draft.n_vocab(),
+            model.n_vocab()
+        )));
+    }
+    Ok(draft)
+}
+
 /// The CPU threads a model runs on: `num_thread`, or one per physical core.
 pub(super) fn threads_of(options: &LoadOptions) -> i32 {
     let threads = match options.num_thread {
@@ -305,6 +330,8 @@ pub struct LlamaEngine {
     n_vocab: u32,
     /// The vision projector, for a model that reads images.
     vision: Option<Arc<Vision>>,
+    /// Tokens drafted per step unless a request says (`draft_num_predict`).
+    draft_default: usize,
 }
 
 /// One request handed to the model's thread.
@@ -379,6 +406,15 @@ impl LlamaEngine {
             None => None,
         };
         let thread_vision = vision.clone();
+        let draft = match &options.draft {
+            Some(draft) => Some(load_draft(draft, &model, options, context_params())?),
+            None => None,
+        };
+        let draft_default = if draft.is_some() {
+            DEFAULT_DRAFT_MODEL_MAX
+        } else {
+            DEFAULT_DRAFT_MAX
+        };
         let vocab = model.vocab();
         let n_vocab = model.n_vocab().max(0) as u32;
         let piece = |token: LlamaToken| {
@@ -423,14 +459,21 @@ impl LlamaEngine {
             format!("a context of {total_ctx} tokens"),
             context_params,
             move |model, context| {
+                // The draft model's context: the same shape as the model's.
+                let draft = draft.as_ref().and_then(|draft| {
+                    let context = draft.new_context(backend().ok()?, context_params()).ok()?;
+                    Some(DraftModel::new(draft, context, num_parallel, num_batch))
+                });
                 Runner::new(model, context, num_parallel, num_ctx, num_batch)
                     .with_vision(thread_vision)
                     .with_disk(&disk_key)
+                    .with_draft(draft)
                     .run(receiver)
             },
         )?;
         let footprint = gpu::footprint(&(log + &context_log), path);
         Ok(LlamaEngine {
+            draft_default,
             footprint,
             chat_template,
             templates,
@@ -749,7 +792,7 @@ impl LlamaEngine {
             units,
             max_tokens: request.max_tokens,
             num_keep: request.num_keep,
-            draft_max: request.draft_max.unwrap_or(DEFAULT_DRAFT_MAX),
+            draft_max: request.draft_max.unwrap_or(self.draft_default),
             sampler: sampler.clone(),
             preserved: request.preserved_tokens.iter().copied().collect(),
             out,
@@ -1018,6 +1061,8 @@ const MIN_SHARE: usize = 32;
 
 /// Tokens drafted per step by default (`draft_num_predict` sets it; 0 turns drafting off).
 pub const DEFAULT_DRAFT_MAX: usize = 16;
+/// Tokens a draft model drafts per step by default (Ollama's `draft_num_predict` default).
+pub const DEFAULT_DRAFT_MODEL_MAX: usize = 4;
 /// The first draft of a request is at most this long.
 const FIRST_DRAFT: usize = 4;
 /// The n-gram lengths prompt lookup tries, longest first.
@@ -1051,6 +1096,101 @@ fn ngram_draft(history: &[u32], max: usize) -> Vec<u32> {
     Vec::new()
 }
 
+/// A draft model (Modelfile `DRAFT`) in its own context, one sequence per slot.
+struct DraftModel<'m> {
+    context: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    num_batch: usize,
+    /// Per slot, the tokens the draft context holds for its sequence.
+    cached: Vec<Vec<u32>>,
+}
+
+impl<'m> DraftModel<'m> {
+    fn new(
+        _model: &'m LlamaModel,
+        context: LlamaContext<'m>,
+        num_parallel: usize,
+        num_batch: usize,
+    ) -> DraftModel<'m> {
+        DraftModel {
+            context,
+            batch: LlamaBatch::new(num_batch.max(1), 1),
+            num_batch: num_batch.max(1),
+            cached: vec![Vec::new(); num_parallel],
+        }
+    }
+
+    /// Up to `max` tokens the draft model predicts (greedily) after `history` in sequence
+    /// `seq`: what its cache lacks of `history` is read first.
+    fn draft(&mut self, seq: usize, history: &[u32], max: usize) -> Vec<u32> {
+        if history.is_empty() || history.iter().any(|t| is_image_token(*t)) {
+            return Vec::new();
+        }
+        let id = seq as u32;
+        let cached = &mut self.cached[seq];
+        let keep = common_prefix(cached, history).min(history.len() - 1);
+        if keep < cached.len() {
+            let cut = self
+                .context
+                .clear_kv_cache_seq(Some(id), Some(keep as u32), None);
+            if matches!(cut, Ok(true)) {
+                cached.truncate(keep);
+            } else {
+                let _ = self.context.clear_kv_cache_seq(Some(id), None, None);
+                cached.clear();
+            }
+        }
+        let mut last = 0;
+        while cached.len() < history.len() {
+            self.batch.clear();
+            let from = cached.len();
+            let end = (from + self.num_batch).min(history.len());
+            for (position, token) in history.iter().enumerate().take(end).skip(from) {
+                let logits = position + 1 == history.len();
+                if self
+                    .batch
+                    .add(
+                        LlamaToken(*token as i32),
+                        position as i32,
+                        &[seq as i32],
+                        logits,
+                    )
+                    .is_err()
+                {
+                    return Vec::new();
+                }
+            }
+            if self.context.decode(&mut self.batch).is_err() {
+                let _ = self.context.clear_kv_cache_seq(Some(id), None, None);
+                cached.clear();
+                return Vec::new();
+            }
+            cached.extend_from_slice(&history[from..end]);
+            last = self.batch.n_tokens() - 1;
+        }
+        let mut drafted = Vec::new();
+        while let Some(token) = super::sampler::argmax(self.context.get_logits_ith(last)) {
+            drafted.push(token as u32);
+            if drafted.len() >= max {
+                break;
+            }
+            self.batch.clear();
+            let position = cached.len() as i32;
+            if self
+                .batch
+                .add(LlamaToken(token as i32), position, &[seq as i32], true)
+                .is_err()
+                || self.context.decode(&mut self.batch).is_err()
+            {
+                break;
+            }
+            cached.push(token as u32);
+            last = 0;
+        }
+        drafted
+    }
+}
+
 struct Runner<'m> {
     model: &'m LlamaModel,
     context: LlamaContext<'m>,
@@ -1065,6 +1205,8 @@ struct Runner<'m> {
     positional: bool,
     /// Saved conversations of this model and cache shape.
     disk: Option<KvDisk>,
+    /// The draft model, whose guesses replace prompt lookup's.
+    draft: Option<DraftModel<'m>>,
 }
 
 /// Adds `token` to `batch` at its sequence's next position (`cached.len()`) and records it as
@@ -1123,7 +1265,13 @@ impl<'m> Runner<'m> {
             vision: None,
             positional: !model.is_recurrent() && !model.is_hybrid(),
             disk: None,
+            draft: None,
         }
+    }
+
+    fn with_draft(mut self, draft: Option<DraftModel<'m>>) -> Runner<'m> {
+        self.draft = draft;
+        self
     }
 
     fn with_vision(mut self, vision: Option<Arc<Vision>>) -> Runner<'m> {
@@ -1591,7 +1739,13 @@ impl<'m> Runner<'m> {
             if room == 0 || !active.job.sampler.drafts_allowed() {
                 continue;
             }
-            for draft in ngram_draft(&active.history, room) {
+            let drafts = match self.draft.as_mut() {
+                // The draft model reads at most num_ctx tokens of a sequence.
+                Some(_) if active.history.len() + room >= num_ctx => Vec::new(),
+                Some(model) => model.draft(index, &active.history, room),
+                None => ngram_draft(&active.history, room),
+            };
+            for draft in drafts {
                 if !feed(
                     &mut self.batch,
                     slot.seq,
@@ -1938,6 +2092,18 @@ mod tests {
         assert_eq!(common_prefix(&[1, 2, 3], &[1, 2, 4]), 2);
         assert_eq!(common_prefix(&[], &[1]), 0);
         assert_eq!(common_prefix(&[1, 2], &[1, 2, 3]), 2);
+    }
+
+    #[test]
+    fn a_draft_is_what_followed_the_last_tokens_before() {
+        // "1 2 3" occurred twice: the later occurrence is followed by 7 8.
+        let history = [1, 2, 3, 4, 5, 9, 1, 2, 3, 7, 8, 6, 1, 2, 3];
+        assert_eq!(ngram_draft(&history, 2), vec![7, 8]);
+        assert_eq!(ngram_draft(&history, 16), vec![7, 8, 6, 1, 2, 3]);
+        // Two tokens of context are not enough to guess from.
+        assert!(ngram_draft(&[5, 6, 1, 5, 6], 4).is_empty());
+        assert!(ngram_draft(&history, 0).is_empty());
+        assert!(ngram_draft(&[1, 2, 3], 4).is_empty());
     }
 
     #[test]

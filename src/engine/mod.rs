@@ -103,6 +103,9 @@ pub struct LoadOptions {
     pub derived_dir: std::path::PathBuf,
     /// The vision projector (mmproj GGUF) loaded beside the text model, if the model has one.
     pub projector: Option<PathBuf>,
+    /// A draft model (GGUF with the same vocabulary) for speculative decoding (Modelfile
+    /// `DRAFT`); the llama.cpp engine only.
+    pub draft: Option<PathBuf>,
     /// Where the request wants the model (`num_gpu`, `main_gpu`).
     pub placement: gpu::Placement,
     /// Bytes rollama's other loaded models hold per GPU (by ggml device name).
@@ -169,7 +172,7 @@ pub struct Engine {
 
 enum Backend {
     #[cfg(feature = "llamacpp")]
-    Llama(llama::LlamaEngine),
+    Llama(Box<llama::LlamaEngine>),
     #[cfg(feature = "mistralrs")]
     Mistral(Box<mistral::MistralEngine>),
     /// No engine was built in: never made.
@@ -498,9 +501,9 @@ impl Engine {
         let facts = ModelFacts::from_gguf(gguf);
         let backend = match kind {
             #[cfg(feature = "llamacpp")]
-            EngineKind::LlamaCpp => {
-                Backend::Llama(llama::LlamaEngine::load(blob, options, gguf, &facts)?)
-            }
+            EngineKind::LlamaCpp => Backend::Llama(Box::new(llama::LlamaEngine::load(
+                blob, options, gguf, &facts,
+            )?)),
             #[cfg(feature = "mistralrs")]
             EngineKind::MistralRs => Backend::Mistral(Box::new(mistral::MistralEngine::load(
                 blob,

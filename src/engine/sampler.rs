@@ -362,7 +362,7 @@ fn sample(options: &SamplingOptions, logits: &[f32], rng: &mut StdRng) -> Option
 }
 
 /// The first of the highest finite logits (llama.cpp's argmax), in one pass.
-fn argmax(logits: &[f32]) -> Option<usize> {
+pub fn argmax(logits: &[f32]) -> Option<usize> {
     let mut chosen: Option<(usize, f32)> = None;
     for (i, l) in logits.iter().copied().enumerate() {
         if l.is_finite() && chosen.is_none_or(|(_, best)| l > best) {

@@ -210,6 +210,7 @@ impl Target {
                 .view
                 .projector_layer()
                 .map(|p| store.blob_path(&p.digest)),
+            draft: self.view.draft_layer().map(|d| store.blob_path(&d.digest)),
             details: self.view.details(),
             num_ctx: options.num_ctx,
             num_batch: options.num_batch,

@@ -37,6 +37,8 @@ pub struct LoadRequest {
     pub blob_digest: Digest,
     /// The blob of the model's projector layer, if it has one.
     pub projector: Option<PathBuf>,
+    /// The blob of the model's draft layer (Modelfile `DRAFT`), if it has one.
+    pub draft: Option<PathBuf>,
     pub details: Value,
     pub num_ctx: usize,
     pub num_batch: usize,
@@ -67,6 +69,8 @@ pub struct Runner {
     placement: Placement,
     /// The projector layer it was loaded with (two models may share a text blob but not it).
     projector: Option<PathBuf>,
+    /// The draft model it was loaded with.
+    draft: Option<PathBuf>,
     model: Loaded,
     blob_digest: Digest,
     permits: Arc<Semaphore>,
@@ -90,11 +94,13 @@ impl Runner {
             self.num_batch,
             self.num_thread,
             &self.projector,
+            &self.draft,
         ) == (
             request.num_ctx,
             request.num_batch,
             request.num_thread,
             &request.projector,
+            &request.draft,
         ) && (self.placement == request.placement || !gpu::present())
     }
 
@@ -508,6 +514,7 @@ impl Scheduler {
                 .map(crate::store::derived_dir_of)
                 .unwrap_or_default(),
             projector: request.projector.clone(),
+            draft: request.draft.clone(),
         };
         let kind = self.inner.engine;
         let loading = Instant::now();
@@ -583,6 +590,7 @@ impl Scheduler {
             num_thread: request.num_thread,
             placement: request.placement,
             projector: request.projector.clone(),
+            draft: request.draft.clone(),
             model,
             blob_digest: request.blob_digest,
             permits: Arc::new(Semaphore::new(self.inner.num_parallel)),

@@ -8,8 +8,8 @@ use crate::server::progress::{self, Progress};
 use crate::server::routes::models::parse_name;
 use crate::server::AppState;
 use crate::store::manifest::{
-    go_json, CONFIG_MEDIA_TYPE, MEDIA_ADAPTER, MEDIA_LICENSE, MEDIA_MESSAGES, MEDIA_MODEL,
-    MEDIA_PARAMS, MEDIA_PROJECTOR, MEDIA_SYSTEM, MEDIA_TEMPLATE,
+    go_json, CONFIG_MEDIA_TYPE, MEDIA_ADAPTER, MEDIA_DRAFT, MEDIA_LICENSE, MEDIA_MESSAGES,
+    MEDIA_MODEL, MEDIA_PARAMS, MEDIA_PROJECTOR, MEDIA_SYSTEM, MEDIA_TEMPLATE,
 };
 use crate::store::{Digest, Layer, Manifest, ModelConfig, ModelName, Store, INVALID_DIGEST_FORMAT};
 use actix_web::{web, HttpResponse};
@@ -30,6 +30,9 @@ pub struct CreateRequest {
     files: Option<BTreeMap<String, String>>,
     #[serde(default)]
     adapters: Option<BTreeMap<String, String>>,
+    /// The draft model's files (Modelfile `DRAFT`), for speculative decoding.
+    #[serde(default)]
+    draft_files: Option<BTreeMap<String, String>>,
     #[serde(default)]
     template: String,
     #[serde(default)]
@@ -60,7 +63,10 @@ pub async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let request: CreateRequest = parse_json(&body)?;
-    for files in [&request.files, &request.adapters].into_iter().flatten() {
+    for files in [&request.files, &request.adapters, &request.draft_files]
+        .into_iter()
+        .flatten()
+    {
         for (path, digest) in files {
             if !is_valid_relative_path(path) {
                 return Err(ApiError::bad_request("file path must be relative"));
@@ -150,6 +156,17 @@ fn create_model(
             ));
         }
         layers.extend(gguf_layers(store, adapters, true, progress)?);
+    }
+    if let Some(drafts) = &request.draft_files {
+        let mut draft = gguf_layers(store, drafts, false, progress)?;
+        if draft.len() != 1 || draft[0].layer.media_type != MEDIA_MODEL {
+            return Err(ApiError::bad_request(
+                "DRAFT must name one GGUF model file (no projector or adapter)",
+            ));
+        }
+        layers.retain(|l| l.layer.media_type != MEDIA_DRAFT);
+        draft[0].layer.media_type = MEDIA_DRAFT.to_string();
+        layers.extend(draft);
     }
 
     let quantize = if request.quantize.is_empty() {

@@ -96,6 +96,14 @@ impl ModelView {
         self.stored.manifest.layers_of(MEDIA_MODEL).next()
     }
 
+    /// The draft model for speculative decoding (Modelfile `DRAFT`), if any.
+    pub fn draft_layer(&self) -> Option<&crate::store::Layer> {
+        self.stored
+            .manifest
+            .layers_of(crate::store::manifest::MEDIA_DRAFT)
+            .next()
+    }
+
     /// The vision projector layer, if the model has one (Ollama uses the first).
     pub fn projector_layer(&self) -> Option<&crate::store::Layer> {
         self.stored.manifest.layers_of(MEDIA_PROJECTOR).next()
@@ -216,6 +224,9 @@ impl ModelView {
         }
         for layer in self.stored.manifest.layers_of(MEDIA_ADAPTER) {
             commands.push(command("adapter", path_of(layer)));
+        }
+        if let Some(layer) = self.draft_layer() {
+            commands.push(command("draft", path_of(layer)));
         }
         for layer in self.stored.manifest.layers_of(MEDIA_PROJECTOR) {
             commands.push(command("model", path_of(layer)));
