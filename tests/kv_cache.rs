@@ -399,3 +399,34 @@ async fn a_draft_model_from_the_modelfile_drafts_and_greedy_output_is_unchanged(
     assert!(!refused.status.success());
     assert!(common::stderr(&refused).contains("invalid draft path"));
 }
+
+/// Two sequences share a copied prefix and both run past `num_ctx`: before one shifts, the
+/// other gets cells of its own (a shared cell would slide for both), and both requests run to
+/// their length. (Their texts are not compared: they part within a few tokens anyway, by
+/// llama.cpp's batch-size rounding, since one is a step behind the other.)
+#[tokio::test]
+async fn sequences_sharing_a_prefix_shift_their_contexts_apart() {
+    let server = Server::start_with_env(&[("OLLAMA_NUM_PARALLEL", "2")]);
+    create_model(&server, "smol", MODEL);
+    let prompt = long_system()[..700].to_string();
+    let request = || {
+        let server = &server;
+        let prompt = prompt.clone();
+        async move {
+            generate(
+                server,
+                &prompt,
+                json!({"temperature": 0, "num_predict": 300, "num_ctx": 256,
+                       "draft_num_predict": 0}),
+            )
+            .await
+        }
+    };
+    let (first, second) = tokio::join!(request(), request());
+    for body in [&first, &second] {
+        assert_eq!(body["eval_count"], 300, "{body}");
+        assert_eq!(body["done_reason"], "length");
+    }
+
+    assert!(metric(&server, "rollama_prompt_tokens_copied_total").await > 100.0);
+}

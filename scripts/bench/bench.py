@@ -15,6 +15,13 @@ Measured for each server:
     line; "cached" sends the previous prompt again (llama-server with `cache_prompt:true`;
     rollama has no prompt cache, so its "cached" case is the same work as uncached);
   - aggregate tok/s with 4 and 8 concurrent streams (64 tokens each, distinct prompts);
+  - shared prefix: 4 simultaneous requests with one ~2,000-token system prompt (new each
+    round) and different questions: the median and the last time to first token;
+  - chat after unload: a ~6,000-token conversation is read, then rollama's model is unloaded
+    (`keep_alive: 0`) and llama-server is restarted, then one more turn: its time to first
+    token (rollama's includes reloading the model);
+  - predictable decode: "repeat these 300 lines of code with one identifier renamed", 256
+    greedy tokens, tok/s; also llama-server with its own n-gram drafting turned on;
   - start-to-ready: process start until the health endpoint answers 200 with the model loaded
     (llama-server: `GET /health`; rollama: `GET /`, then a load-only `POST /api/generate`,
     since rollama loads models on first use as Ollama does; both figures are shown);
@@ -39,7 +46,9 @@ Python 3.11 standard library only. Usage:
       only rollama's HTTP overhead (no llama-server needed), N pairs (default 300), written
       between the `<!-- http:begin -->` and `<!-- http:end -->` markers
 Env: LLAMA_SERVER, ROLLAMA (binaries), BENCH_GGUF (model; default: the test model from
-scripts/fetch-test-models.sh), BENCH_THREADS (2), BENCH_REPS (3).
+scripts/fetch-test-models.sh), BENCH_THREADS (2), BENCH_REPS (3), BENCH_UNLOAD_REPS (2: rounds
+of the chat-after-unload row), BENCH_ROWS (`earlier`: skip the shared-prefix, chat-after-unload
+and predictable-decode rows), BENCH_ROLLAMA_OPTIONS (JSON options added to rollama's requests).
 """
 
 from __future__ import annotations
@@ -80,6 +89,10 @@ def build_dir() -> Path:
 BUILD = build_dir()
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
+# `earlier`: only the rows before the shared-prefix, conversation and drafting rows.
+ROWS = os.environ.get("BENCH_ROWS", "all")
+# Extra options for rollama's requests (JSON), e.g. '{"draft_num_predict": 0}'.
+EXTRA_OPTIONS = json.loads(os.environ.get("BENCH_ROLLAMA_OPTIONS", "{}"))
 # The chat-after-unload row reads 6,000 tokens twice a round on llama-server (a minute each
 # on two cores with the 1B model): fewer rounds.
 UNLOAD_REPS = int(os.environ.get("BENCH_UNLOAD_REPS", str(min(REPS, 2))))
@@ -362,6 +375,7 @@ class Rollama(Server):
                 "options": {"num_predict": tokens, "temperature": 0, "seed": 1}}
         if num_ctx:
             body["options"]["num_ctx"] = num_ctx
+        body["options"].update(EXTRA_OPTIONS)
         result = Stream(sent=time.monotonic())
         for at, line in stream_lines(self.port, "/api/generate", body):
             if not line:
@@ -619,6 +633,25 @@ def measure(servers: list[Server], results: Results, log) -> None:
             results.add(server.name, f"concurrent_{streams}_tps", tokens / wall)
             results.add(server.name, f"concurrent_{streams}_tokens", tokens)
 
+    log("HTTP round trip")
+    for rep, server in alternate(servers, REPS):
+        results.add(server.name, "round_trip_ms", server.round_trip_ms())
+
+    log("idle RSS / CPU")
+    time.sleep(2)
+    for server in servers:
+        results.add(server.name, "rss_mib", rss_mib(server.process.pid))
+    before = {s.name: cpu_seconds(s.process.pid) for s in servers}
+    time.sleep(3)
+    for server in servers:
+        used = cpu_seconds(server.process.pid) - before[server.name]
+        results.add(server.name, "idle_cpu_pct", used / 3 * 100)
+
+    # The rows of the prefix, conversation and drafting work come last: the conversation row
+    # reloads rollama's model with a larger context and restarts llama-server, which would
+    # change the idle figures above.
+    if ROWS == "earlier":
+        return
     log("shared prefix: 4 concurrent requests, one 2,000-token system prompt")
     for rep, server in alternate(servers, REPS):
         ttfts = in_quiet(servers, results, lambda: shared_prefix(server, rep), log)
@@ -640,20 +673,6 @@ def measure(servers: list[Server], results: Results, log) -> None:
                                 log, attempts=1)
         results.add(server.name, "unload_ttft_ms", ttft * 1000)
         results.add(server.name, "unload_prompt_tokens", tokens)
-
-    log("HTTP round trip")
-    for rep, server in alternate(servers, REPS):
-        results.add(server.name, "round_trip_ms", server.round_trip_ms())
-
-    log("idle RSS / CPU")
-    time.sleep(2)
-    for server in servers:
-        results.add(server.name, "rss_mib", rss_mib(server.process.pid))
-    before = {s.name: cpu_seconds(s.process.pid) for s in servers}
-    time.sleep(3)
-    for server in servers:
-        used = cpu_seconds(server.process.pid) - before[server.name]
-        results.add(server.name, "idle_cpu_pct", used / 3 * 100)
 
 
 SPECULATIVE_ARGS = ["--spec-type", "ngram-simple", "--spec-draft-n-max", "16"]
@@ -991,7 +1010,8 @@ def main() -> int:
             for server in servers:
                 server.start()
             measure(servers, results, log)
-            measure_speculative_llama(llama_binary, gguf, rollama, results, log)
+            if ROWS != "earlier":
+                measure_speculative_llama(llama_binary, gguf, rollama, results, log)
             if gguf == models[0]:
                 overhead = http_overhead(rollama, gguf, log)
             measure_startup(servers, results, log)

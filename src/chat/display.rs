@@ -315,6 +315,16 @@ mod tests {
     }
 
     #[test]
+    fn metrics_summary_gives_the_draft_acceptance_when_drafting_ran() {
+        let chunk = json!({"eval_count": 3, "draft_count": 40, "draft_accepted_count": 35});
+        assert_eq!(
+            metrics_summary(&chunk),
+            "eval count:           3 token(s)\n\
+             draft acceptance:     87.5% (35/40 drafted tokens)\n"
+        );
+    }
+
+    #[test]
     fn wrapping_breaks_between_words_within_the_width() {
         let text = "the quick brown fox jumps over the lazy dog and keeps running far away";
         let out = wrapped(20, &[text]);

@@ -1511,12 +1511,12 @@ impl<'m> Runner<'m> {
             }
             Source::Sequence(other) => {
                 self.clear(index);
-                let (seq, from) = (self.slots[other].seq, self.slots[index].seq);
+                let (source, target) = (self.slots[other].seq, self.slots[index].seq);
                 let keep = image_boundary(&self.slots[other].images, limit);
                 let end = position_at(keep, &self.slots[other].images) as u32;
                 if self
                     .context
-                    .copy_kv_cache_seq(seq, from, Some(0), Some(end))
+                    .copy_kv_cache_seq(source, target, Some(0), Some(end))
                     .is_ok()
                 {
                     let (cached, images) = {
@@ -1986,13 +1986,24 @@ impl<'m> Runner<'m> {
     /// Makes room in a full sequence: keeps its first `num_keep` tokens, drops half of the
     /// rest and moves what follows down (Ollama's context shift).
     fn shift(&mut self, index: usize) {
-        let slot = &mut self.slots[index];
-        let Some(active) = slot.active.as_ref() else {
+        let Some(active) = self.slots[index].active.as_ref() else {
             return;
         };
-        let len = slot.cached.len();
+        let len = self.slots[index].cached.len();
         let keep = active.job.num_keep.min(len / 2);
         let discard = ((len - keep) / 2).max(1);
+        // Cells this sequence shares with another (a copied prefix) would slide for both:
+        // the others sharing them beyond the cut get cells of their own first.
+        for other in 0..self.slots.len() {
+            let shares = other != index
+                && self.slots[other].parked.is_none()
+                && common_prefix(&self.slots[other].cached, &self.slots[index].cached)
+                    > keep + discard;
+            if shares {
+                self.own_cells(other);
+            }
+        }
+        let slot = &mut self.slots[index];
         let seq = slot.seq as u32;
         // A sequence holding an image does not shift (llama-server turns the shift off for
         // multimodal models too): sliding could cut an image, and M-RoPE positions do not
@@ -2027,6 +2038,32 @@ impl<'m> Runner<'m> {
             });
             let _ = self.context.clear_kv_cache_seq(Some(seq), None, None);
             slot.forget();
+        }
+    }
+
+    /// Gives slot `index` cells no other sequence shares: its state is copied out and back
+    /// in (a memory copy). Where that fails the sequence starts over, ending its request.
+    fn own_cells(&mut self, index: usize) {
+        let seq = self.slots[index].seq;
+        let copied = self
+            .context
+            .state_seq_get(seq, LlamaStateSeqFlags::empty())
+            .ok()
+            .filter(|_| {
+                matches!(
+                    self.context
+                        .clear_kv_cache_seq(Some(seq as u32), None, None),
+                    Ok(true)
+                )
+            })
+            .is_some_and(|state| self.context.state_seq_set(&state, seq).is_ok());
+        if !copied {
+            if let Some(active) = self.slots[index].active.take() {
+                let _ = active.job.out.send(Piece::Failed(
+                    "llama.cpp could not copy the sequence's cache".into(),
+                ));
+            }
+            self.clear(index);
         }
     }
 
