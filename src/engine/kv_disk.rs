@@ -306,7 +306,8 @@ fn touch(path: &Path) {
     }
 }
 
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+/// Length of the common prefix of two token lists.
+pub fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 

@@ -25,7 +25,7 @@
 use super::chat::{ChatParser, ChatTemplates};
 use super::gpu::{self, Footprint};
 use super::image::{is_image_token, Image};
-use super::kv_disk::{self, KvDisk, SavedImage};
+use super::kv_disk::{self, common_prefix, KvDisk, SavedImage};
 use super::sampler::{Constraint, Sampler};
 use super::stats::stats;
 use super::vision::{ImageUnit, Vision};
@@ -1231,11 +1231,6 @@ fn feed(
     true
 }
 
-/// Length of the common prefix of two token lists.
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
 impl<'m> Runner<'m> {
     fn new(
         model: &'m LlamaModel,
@@ -1381,12 +1376,12 @@ impl<'m> Runner<'m> {
                 self.waiting.push_front(job);
                 break;
             };
-            let (_, available) = self.best_source(&job, index);
+            let (source, available) = self.best_source(&job, index);
             if self.prefix_in_progress(&job, available) {
                 deferred.push(job);
                 continue;
             }
-            self.start(index, job);
+            self.start(index, job, source, available);
         }
         for job in deferred.into_iter().rev() {
             self.waiting.push_front(job);
@@ -1485,10 +1480,9 @@ impl<'m> Runner<'m> {
         })
     }
 
-    /// Starts `job` on slot `index`: its longest cached prefix comes from the best source and
-    /// the rest is computed.
-    fn start(&mut self, index: usize, job: Job) {
-        let (source, shared) = self.best_source(&job, index);
+    /// Starts `job` on slot `index`: its longest cached prefix, `shared` tokens, comes from
+    /// `source` ([`Runner::best_source`]) and the rest is computed.
+    fn start(&mut self, index: usize, job: Job, source: Source, shared: usize) {
         // The last prompt token is always evaluated: its logits choose the first token (a
         // prompt ending in a cached image evaluates that image again).
         let limit = shared.min(job.prompt.len() - 1);
@@ -1519,14 +1513,7 @@ impl<'m> Runner<'m> {
                     .copy_kv_cache_seq(source, target, Some(0), Some(end))
                     .is_ok()
                 {
-                    let (cached, images) = {
-                        let donor = &self.slots[other];
-                        (donor.cached[..keep].to_vec(), donor.images.clone())
-                    };
-                    let slot = &mut self.slots[index];
-                    slot.cached = cached;
-                    slot.images = images;
-                    slot.truncate(keep);
+                    self.mirror(index, other, keep);
                     stats().copied("sequence", keep);
                 }
                 self.park_idle(index);
@@ -1541,13 +1528,7 @@ impl<'m> Runner<'m> {
                     None => false,
                 };
                 if restored {
-                    let (cached, images) = {
-                        let donor = &self.slots[other];
-                        (donor.cached.clone(), donor.images.clone())
-                    };
-                    let slot = &mut self.slots[index];
-                    slot.cached = cached;
-                    slot.images = images;
+                    self.mirror(index, other, self.slots[other].cached.len());
                     self.truncate(index, keep);
                     stats().copied("host", self.slots[index].cached.len());
                 } else {
@@ -1583,6 +1564,17 @@ impl<'m> Runner<'m> {
             next_pause: FIRST_PAUSE,
             job,
         });
+    }
+
+    /// Records in slot `index` that its sequence now holds the first `keep` tokens (and their
+    /// images) of slot `other`'s, after a copy of that sequence's cells or state.
+    fn mirror(&mut self, index: usize, other: usize, keep: usize) {
+        let cached = self.slots[other].cached[..keep].to_vec();
+        let images = self.slots[other].images.clone();
+        let slot = &mut self.slots[index];
+        slot.cached = cached;
+        slot.images = images;
+        slot.truncate(keep);
     }
 
     /// Loads saved conversation `entry` into slot `index` (empty), keeping `limit` tokens at
